@@ -1,0 +1,221 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import * as tf from '@tensorflow/tfjs';
+import { BACKEND_NAMES, describeBackend, selectBackend, type BackendName } from './backend.js';
+import { InputError } from './errors.js';
+import { NST } from './nst.js';
+import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
+import { checkOutputPath, readImage, writeImage, IMAGE_EXTENSIONS } from './preprocess.js';
+import { ensureWeights, weightsCommand } from './weights.js';
+
+/** Number parsers for flags: a bad value is a usage error naming the flag's rule. */
+function number(rule: string, ok: (x: number) => boolean) {
+  return (text: string): number => {
+    const x = Number(text);
+    if (text.trim() === '' || Number.isNaN(x) || !ok(x)) throw new InvalidArgumentError(rule);
+    return x;
+  };
+}
+const nonNegative = (name: string) => number(`${name} must be a non-negative number`, (x) => Number.isFinite(x) && x >= 0);
+const positive = (name: string) => number(`${name} must be positive`, (x) => Number.isFinite(x) && x > 0);
+const positiveInt = (name: string) => number(`${name} must be a positive integer`, (x) => Number.isInteger(x) && x > 0);
+const unit = (name: string) => number(`${name} must be in the range [0, 1]`, (x) => x >= 0 && x <= 1);
+const integer = (name: string) => number(`${name} must be an integer`, (x) => Number.isInteger(x));
+
+interface StylizeFlags {
+  output: string;
+  size: number;
+  alpha: number;
+  beta: number;
+  var: number;
+  iterations: number;
+  step?: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  init: 'content' | 'noise';
+  seed?: number;
+  backend: BackendName;
+  weights?: string;
+  quiet?: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  $ nst stylize photo.jpg painting.jpg -o out.png
+  $ nst stylize photo.jpg painting.jpg -o out.jpg --size 256 --iterations 300 --step 50
+  $ nst weights fetch            # download the VGG19 weights once, into the cache
+  $ nst weights verify vgg19.h5  # check a weights file`;
+
+const STYLIZE_EXAMPLES = `
+Examples:
+  $ nst stylize tubingen.jpg starry_night.jpg -o out.png
+  $ nst stylize tubingen.jpg starry_night.jpg -o small.png --size 128 --iterations 50
+  $ nst stylize photo.jpg style.jpg -o out.jpg --alpha 1e3 --step 100 --quiet
+
+The output format follows the extension: ${IMAGE_EXTENSIONS.join(', ')}.
+Ctrl-C stops between iterations and still writes the best image so far.`;
+
+/** A progress bar on stderr when it is a terminal; the seed's --step lines still go to stdout. */
+function progressReporter(flags: StylizeFlags): { update: (e: ProgressEvent) => void; stop: () => void } {
+  if (flags.quiet || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: ' {bar} {value}/{total} | cost {cost} | best {best} | ETA {eta_formatted}',
+      hideCursor: true,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(flags.iterations, 0, { cost: '-', best: '-' });
+  return {
+    update: (e) => bar.update(e.iteration, { cost: e.costs.total.toExponential(4), best: e.bestCost.toExponential(4) }),
+    stop: () => bar.stop(),
+  };
+}
+
+async function stylize(contentPath: string, stylePath: string, flags: StylizeFlags): Promise<number> {
+  const say = (line: string) => {
+    if (!flags.quiet) process.stderr.write(`${line}\n`);
+  };
+  if (flags.step !== undefined && flags.step >= flags.iterations) throw new InputError('step must be positive and less than iterations');
+  checkOutputPath(flags.output);
+  const backend = await selectBackend(flags.backend);
+  const content = await readImage(contentPath, 'content image');
+  const style = await readImage(stylePath, 'style image');
+  const weights = await ensureWeights({ explicit: flags.weights, log: say });
+  say(describeBackend(backend));
+
+  const nst = await NST.create(style, content, { alpha: flags.alpha, beta: flags.beta, var: flags.var, size: flags.size, weights: weights.path });
+  tf.dispose([content, style]);
+
+  // Ctrl-C (or a kill) ends the run between iterations; the best image so far is still written.
+  const abort = new AbortController();
+  let signalCode = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143); // a second one: give up now
+    signalCode = signal === 'SIGINT' ? 130 : 143;
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = progressReporter(flags);
+  let image: tf.Tensor3D | null = null;
+  let cost = NaN;
+  let failure: unknown = null;
+  try {
+    [image, cost] = await nst.generateImage({
+      iterations: flags.iterations,
+      step: flags.step,
+      lr: flags.lr,
+      beta1: flags.beta1,
+      beta2: flags.beta2,
+      init: flags.init,
+      seed: flags.seed,
+      signal: abort.signal,
+      onProgress: progress.update,
+      log: (line) => {
+        if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        process.stdout.write(`${line}\n`);
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof NonFiniteCostError) || !error.bestImage) throw error;
+    failure = error;
+    image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
+    cost = error.bestCost;
+    error.bestImage.dispose();
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    nst.dispose();
+  }
+  await writeImage(flags.output, image);
+  const [h, w] = image.shape;
+  image.dispose();
+  say(`wrote ${flags.output} (${w}×${h}), best cost ${cost}`);
+  if (failure) throw failure;
+  if (signalCode) say(`interrupted: ${flags.output} holds the best image so far`);
+  return signalCode;
+}
+
+/** Builds the command tree; each action stores its exit code in `result`. */
+function buildProgram(result: { code: number }): Command {
+  const program = new Command('nst')
+    .description('Neural style transfer (Gatys et al.): repaint a photo in the style of a painting, with VGG19 on TensorFlow.js')
+    .addHelpText('after', EXAMPLES)
+    .exitOverride()
+    // Usage errors are one line, in the same form as every other error.
+    .configureOutput({ outputError: (text, write) => write(`nst: ${text.replace(/^error: /, '')}`) });
+
+  program
+    .command('stylize')
+    .description('optimise an image that keeps the content of <content> and the style of <style>')
+    .argument('<content>', 'content image (the photo)')
+    .argument('<style>', 'style image (the painting)')
+    .requiredOption('-o, --output <file>', `output image (${IMAGE_EXTENSIONS.join(', ')})`)
+    .option('--size <px>', 'longest side of the output in pixels', positiveInt('size'), 512)
+    .option('--alpha <n>', 'weight of the content cost', nonNegative('alpha'), 1e4)
+    .option('--beta <n>', 'weight of the style cost', nonNegative('beta'), 1)
+    .option('--var <n>', 'weight of the variational (smoothness) cost', nonNegative('var'), 10)
+    .option('--iterations <n>', 'optimisation steps', positiveInt('iterations'), 1000)
+    .option('--step <n>', 'print the costs every n iterations (and at the last)', positiveInt('step'))
+    .option('--lr <n>', 'Adam learning rate', positive('lr'), 0.01)
+    .option('--beta1 <n>', 'Adam decay of the first moment', unit('beta1'), 0.9)
+    .option('--beta2 <n>', 'Adam decay of the second moment', unit('beta2'), 0.99)
+    .addOption(new Option('--init <kind>', 'initial image').choices(['content', 'noise']).default('content'))
+    .option('--seed <n>', 'random seed (for --init noise): same seed, same image', integer('seed'))
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
+    .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
+    .option('-q, --quiet', 'no progress bar or messages on stderr')
+    .addHelpText('after', STYLIZE_EXAMPLES)
+    .action(async (content: string, style: string, flags: StylizeFlags) => {
+      result.code = await stylize(content, style, flags);
+    });
+
+  const weights = program.command('weights').description('find, download or check the VGG19 weights');
+  weights
+    .command('path')
+    .description('print where the weights are read from (or would be downloaded to)')
+    .option('--weights <file>', 'an explicit weights file')
+    .action(async (flags: { weights?: string }) => {
+      result.code = await weightsCommand('path', { weights: flags.weights });
+    });
+  weights
+    .command('fetch')
+    .description('download the official Keras VGG19 weights into the cache (checked by md5)')
+    .option('--url <url>', 'download from this address instead')
+    .option('--md5 <hash>', 'expected md5 of the file from --url')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (flags: { url?: string; md5?: string; quiet?: boolean }) => {
+      result.code = await weightsCommand('fetch', flags);
+    });
+  weights
+    .command('verify')
+    .description('check that FILE is a complete VGG19 weights file')
+    .argument('<file>', 'weights file (Keras HDF5)')
+    .action(async (file: string) => {
+      result.code = await weightsCommand('verify', { file });
+    });
+  return program;
+}
+
+/** Runs the command line; returns the exit code (0 done, 2 bad usage or input, 1 other failure). */
+export async function main(argv: string[]): Promise<number> {
+  const result = { code: 0 };
+  const program = buildProgram(result);
+  try {
+    await program.parseAsync(argv);
+    return result.code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed its message (or the help).
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`nst: ${message}\n`);
+    return error instanceof InputError ? 2 : 1;
+  }
+}

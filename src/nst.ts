@@ -1,0 +1,310 @@
+import * as tf from '@tensorflow/tfjs';
+import * as costs from './costs.js';
+import { FeatureModel } from './features.js';
+import { Adam, optimize, type Costs, type ProgressEvent } from './optimizer.js';
+import { scaleImage, vggPreprocess } from './preprocess.js';
+import { ensureWeights } from './weights.js';
+
+/**
+ * An image as the library takes it: a tf.Tensor3D or a plain `{ data, shape }` object, shape
+ * [h, w, 3], RGB values 0..255 (what readImage returns, or an array from any decoder).
+ */
+export type ImageInput = tf.Tensor3D | { data: ArrayLike<number>; shape: readonly number[] };
+
+export interface NSTOptions {
+  /** Weight of the content cost (default 1e4). */
+  alpha?: number;
+  /** Weight of the style cost (default 1). */
+  beta?: number;
+  /** Weight of the variational cost (default 10). */
+  var?: number;
+  /** Longest side of the working images in pixels (default 512). */
+  size?: number;
+  /** Path of the VGG19 weights file; else NST_WEIGHTS, the cache, or a download (see weights.ts). */
+  weights?: string;
+  /** A loaded model to share between runs; the NST instance then does not dispose it. */
+  model?: FeatureModel;
+}
+
+export interface GenerateOptions {
+  iterations?: number;
+  /** Print the seed's cost line every `step` iterations and at the last one. */
+  step?: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  /** Start from the content image (the seed's choice) or from uniform noise. */
+  init?: 'content' | 'noise';
+  /** Seed for the noise initialisation, so that runs are reproducible. */
+  seed?: number;
+  /** Called after every evaluation (iteration 0 is the initial image). */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Where the `step` lines go (default: stdout). */
+  log?: (line: string) => void;
+  /** Aborting ends the run between iterations; the best image so far is returned. */
+  signal?: AbortSignal;
+}
+
+const isNumber = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
+const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const isRank4 = (x: unknown): x is tf.Tensor4D => x instanceof tf.Tensor && x.rank === 4;
+
+function checkImage(image: unknown, name: string): tf.Tensor3D {
+  const message = `${name} must be an array or tensor with shape (h, w, 3)`;
+  if (image instanceof tf.Tensor) {
+    if (image.rank !== 3 || image.shape[2] !== 3 || image.size === 0) throw new TypeError(message);
+    return tf.cast(image as tf.Tensor3D, 'float32');
+  }
+  const candidate = image as { data?: ArrayLike<number>; shape?: readonly number[] } | null;
+  const shape = candidate?.shape;
+  const data = candidate?.data;
+  if (!Array.isArray(shape) || shape.length !== 3 || shape[2] !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new TypeError(message);
+  }
+  if (data == null || typeof data.length !== 'number' || data.length !== shape[0] * shape[1] * 3) throw new TypeError(message);
+  return tf.tensor3d(Array.from(data), shape as [number, number, number], 'float32');
+}
+
+function checkWeight(value: unknown, name: string): number {
+  if (!isNumber(value) || value < 0 || !Number.isFinite(value)) throw new TypeError(`${name} must be a non-negative number`);
+  return value;
+}
+
+/**
+ * Neural style transfer as in Gatys et al.: the seed's NST class. Create it with `NST.create`, which
+ * also loads the model and computes the style and content targets; then call `generateImage`.
+ * Call `dispose` when done to release its tensors.
+ */
+export class NST {
+  static readonly styleLayers: readonly string[] = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'];
+  static readonly contentLayer = 'block5_conv2';
+
+  /** Preprocessed images, [1, h, w, 3] in [0, 1]. */
+  readonly styleImage: tf.Tensor4D;
+  readonly contentImage: tf.Tensor4D;
+  readonly alpha: number;
+  readonly beta: number;
+  readonly var: number;
+  model: FeatureModel | null = null;
+  gramStyleFeatures: tf.Tensor3D[] = [];
+  contentFeature: tf.Tensor4D | null = null;
+
+  private readonly weightsPath: string | undefined;
+  private ownsModel = false;
+
+  constructor(styleImage: ImageInput, contentImage: ImageInput, options: NSTOptions = {}) {
+    const { alpha = 1e4, beta = 1, var: variation = 10, size = 512 } = options;
+    const style = checkImage(styleImage, 'style_image');
+    try {
+      const content = checkImage(contentImage, 'content_image');
+      try {
+        this.alpha = checkWeight(alpha, 'alpha');
+        this.beta = checkWeight(beta, 'beta');
+        this.var = checkWeight(variation, 'var');
+        this.styleImage = NST.scaleImage(style, size);
+        this.contentImage = NST.scaleImage(content, size);
+      } finally {
+        content.dispose();
+      }
+    } finally {
+      style.dispose();
+    }
+    this.weightsPath = options.weights;
+    if (options.model) this.model = options.model;
+  }
+
+  /** Builds the instance, loads the model (unless one was given) and computes the targets. */
+  static async create(styleImage: ImageInput, contentImage: ImageInput, options: NSTOptions = {}): Promise<NST> {
+    const nst = new NST(styleImage, contentImage, options);
+    try {
+      if (!nst.model) await nst.loadModel();
+      nst.generateFeatures();
+    } catch (error) {
+      nst.dispose();
+      throw error;
+    }
+    return nst;
+  }
+
+  /** Rescales an RGB image (values 0..255) so its longest side is `size`, to [1, h, w, 3] in [0, 1]. */
+  static scaleImage(image: ImageInput, size = 512): tf.Tensor4D {
+    if (!Number.isInteger(size) || size <= 0) throw new RangeError('size must be a positive integer');
+    const raw = checkImage(image, 'image');
+    try {
+      return scaleImage(raw, size);
+    } finally {
+      raw.dispose();
+    }
+  }
+
+  /** VGG19 with average pooling, outputs: the style layers then the content layer. */
+  async loadModel(): Promise<void> {
+    const location = await ensureWeights({ explicit: this.weightsPath });
+    const model = await FeatureModel.load(location.path, [...NST.styleLayers, NST.contentLayer], 'avg');
+    if (this.ownsModel) this.model?.dispose();
+    this.model = model;
+    this.ownsModel = true;
+  }
+
+  static gramMatrix(inputLayer: tf.Tensor4D): tf.Tensor3D {
+    if (!isRank4(inputLayer)) throw new TypeError('input_layer must be a tensor of rank 4');
+    return costs.gramMatrix(inputLayer);
+  }
+
+  /** The style targets (Gram matrices of the style image) and the content target. */
+  generateFeatures(): void {
+    const model = this.requireModel();
+    const [grams, content] = tf.tidy(() => {
+      const styleOutputs = model.apply(vggPreprocess(this.styleImage));
+      const contentOutputs = model.apply(vggPreprocess(this.contentImage));
+      const grams = styleOutputs.slice(0, -1).map((f) => costs.gramMatrix(f));
+      return [grams, contentOutputs[contentOutputs.length - 1]!] as const;
+    });
+    this.disposeTargets();
+    this.gramStyleFeatures = grams;
+    this.contentFeature = content;
+  }
+
+  layerStyleCost(styleOutput: tf.Tensor4D, gramTarget: tf.Tensor3D): tf.Scalar {
+    if (!isRank4(styleOutput)) throw new TypeError('style_output must be a tensor of rank 4');
+    const c = styleOutput.shape[3];
+    if (!(gramTarget instanceof tf.Tensor) || !sameShape(gramTarget.shape, [1, c, c])) {
+      throw new TypeError(`gram_target must be a tensor of shape [1, ${c}, ${c}]`);
+    }
+    return costs.layerStyleCost(styleOutput, gramTarget);
+  }
+
+  /** The layer style costs, each weighted 1 / (number of style layers). */
+  styleCost(styleOutputs: tf.Tensor4D[]): tf.Scalar {
+    const l = NST.styleLayers.length;
+    if (!Array.isArray(styleOutputs) || styleOutputs.length !== l) throw new TypeError(`style_outputs must be a list with a length of ${l}`);
+    return tf.tidy(() => tf.addN(styleOutputs.map((output, i) => tf.div(this.layerStyleCost(output, this.gramStyleFeatures[i]!), l))) as tf.Scalar);
+  }
+
+  contentCost(contentOutput: tf.Tensor4D): tf.Scalar {
+    const target = this.requireTargets();
+    if (!(contentOutput instanceof tf.Tensor) || !sameShape(contentOutput.shape, target.shape)) {
+      throw new TypeError(`content_output must be a tensor of shape ${shapeText(target.shape)}`);
+    }
+    return costs.contentCost(contentOutput, target);
+  }
+
+  static variationalCost(generatedImage: tf.Tensor4D): tf.Scalar {
+    if (!isRank4(generatedImage)) throw new TypeError('generated_image must be a tensor of rank 4');
+    return costs.variationalCost(generatedImage);
+  }
+
+  /** [J, J_content, J_style, J_var] with J = α·J_content + β·J_style + var·J_var. */
+  totalCost(generatedImage: tf.Tensor4D): [tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar] {
+    this.checkGenerated(generatedImage);
+    const model = this.requireModel();
+    return tf.tidy(() => {
+      const outputs = model.apply(vggPreprocess(generatedImage));
+      const jStyle = this.styleCost(outputs.slice(0, -1));
+      const jContent = this.contentCost(outputs[outputs.length - 1]!);
+      const jVar = costs.variationalCost(generatedImage);
+      const j = tf.addN([tf.mul(jContent, this.alpha), tf.mul(jStyle, this.beta), tf.mul(jVar, this.var)]) as tf.Scalar;
+      return [j, jContent, jStyle, jVar];
+    });
+  }
+
+  /** [gradient of J w.r.t. the image, J, J_content, J_style, J_var]. */
+  computeGrads(generatedImage: tf.Tensor4D): [tf.Tensor4D, tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar] {
+    this.checkGenerated(generatedImage);
+    let parts: tf.Scalar[] = [];
+    const { value, grad } = tf.valueAndGrad((x: tf.Tensor4D) => {
+      const [j, ...rest] = this.totalCost(x);
+      parts = rest.map((t) => tf.keep(t));
+      return j;
+    })(generatedImage);
+    return [grad as tf.Tensor4D, value, parts[0]!, parts[1]!, parts[2]!];
+  }
+
+  /**
+   * Optimises the image with Adam, clipping to [0, 1] after each update, and returns the image with
+   * the lowest total cost ([h, w, 3] in [0, 1]) and that cost.
+   */
+  async generateImage(options: GenerateOptions = {}): Promise<[tf.Tensor3D, number]> {
+    const { iterations = 1000, step, lr = 0.01, beta1 = 0.9, beta2 = 0.99, init = 'content', seed } = options;
+    if (!Number.isInteger(iterations)) throw new TypeError('iterations must be an integer');
+    if (iterations <= 0) throw new RangeError('iterations must be positive');
+    if (step !== undefined && !Number.isInteger(step)) throw new TypeError('step must be an integer');
+    if (step !== undefined && (step <= 0 || step >= iterations)) throw new RangeError('step must be positive and less than iterations');
+    if (!isNumber(lr)) throw new TypeError('lr must be a number');
+    if (lr <= 0 || !Number.isFinite(lr)) throw new RangeError('lr must be positive');
+    if (!isNumber(beta1)) throw new TypeError('beta1 must be a float');
+    if (beta1 < 0 || beta1 > 1) throw new RangeError('beta1 must be in the range [0, 1]');
+    if (!isNumber(beta2)) throw new TypeError('beta2 must be a float');
+    if (beta2 < 0 || beta2 > 1) throw new RangeError('beta2 must be in the range [0, 1]');
+    if (init !== 'content' && init !== 'noise') throw new RangeError('init must be content or noise');
+    if (seed !== undefined && !Number.isInteger(seed)) throw new TypeError('seed must be an integer');
+    this.requireTargets();
+
+    const log = options.log ?? ((line: string) => console.log(line));
+    const initial =
+      init === 'noise' ? (tf.randomUniform(this.contentImage.shape, 0, 1, 'float32', seed) as tf.Tensor4D) : this.contentImage.clone();
+    try {
+      const result = await optimize({
+        initial,
+        iterations,
+        optimizer: new Adam(lr, beta1, beta2),
+        evaluate: (image) => this.evaluate(image),
+        shouldStop: () => options.signal?.aborted ?? false,
+        onProgress: (event) => {
+          const { iteration: i, costs: c } = event;
+          if (step !== undefined && (i % step === 0 || i === iterations)) {
+            log(`Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`);
+          }
+          options.onProgress?.(event);
+        },
+      });
+      const best = tf.squeeze(result.bestImage, [0]) as tf.Tensor3D;
+      result.bestImage.dispose();
+      return [best, result.bestCost];
+    } finally {
+      initial.dispose();
+    }
+  }
+
+  /** Releases the images, the targets and (if this instance loaded it) the model. */
+  dispose(): void {
+    this.styleImage.dispose();
+    this.contentImage.dispose();
+    this.disposeTargets();
+    if (this.ownsModel) this.model?.dispose();
+    this.model = null;
+  }
+
+  /** One optimisation step's worth of work: the gradient and the costs as numbers. */
+  private evaluate(image: tf.Tensor4D): { grads: tf.Tensor4D; costs: Costs } {
+    const [grads, ...parts] = this.computeGrads(image);
+    const stacked = tf.stack(parts);
+    const [total, content, style, variation] = stacked.dataSync();
+    tf.dispose([stacked, ...parts]);
+    return { grads, costs: { total: total!, content: content!, style: style!, variation: variation! } };
+  }
+
+  private checkGenerated(generatedImage: tf.Tensor4D): void {
+    if (!(generatedImage instanceof tf.Tensor) || !sameShape(generatedImage.shape, this.contentImage.shape)) {
+      throw new TypeError(`generated_image must be a tensor of shape ${shapeText(this.contentImage.shape)}`);
+    }
+  }
+
+  private requireModel(): FeatureModel {
+    if (!this.model) throw new Error('the model is not loaded: call loadModel() or use NST.create()');
+    return this.model;
+  }
+
+  private requireTargets(): tf.Tensor4D {
+    if (!this.contentFeature) throw new Error('the targets are not computed: call generateFeatures() or use NST.create()');
+    return this.contentFeature;
+  }
+
+  private disposeTargets(): void {
+    tf.dispose(this.gramStyleFeatures);
+    this.contentFeature?.dispose();
+    this.gramStyleFeatures = [];
+    this.contentFeature = null;
+  }
+}

@@ -1,0 +1,83 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readImage } from '../src/preprocess.js';
+import { BIN, IMAGES, tempDir, useWasm, WEIGHTS } from './helpers.js';
+
+function nst(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NST_WEIGHTS: WEIGHTS, ...env },
+    timeout: 300_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const content = path.join(IMAGES, 'tubingen.jpg');
+const style = path.join(IMAGES, 'starry_night.jpg');
+
+describe('nst command', () => {
+  it('stylizes a photo end to end: a valid image of the expected size, best cost below the first', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out.png');
+    const run = nst(['stylize', content, style, '-o', out, '--size', '48', '--iterations', '10', '--step', '5']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /backend: wasm/);
+    const lines = run.stdout.trim().split('\n');
+    assert.deepEqual(lines.map((l) => l.split(':')[0]), ['Cost at iteration 0', 'Cost at iteration 5', 'Cost at iteration 10']);
+    const first = Number(lines[0]!.split(/[:,] /)[1]);
+    const best = Number(run.stderr.match(/best cost (\S+)/)![1]);
+    assert.ok(best < first, `${best} < ${first}`);
+    await useWasm();
+    const image = await readImage(out);
+    assert.deepEqual(image.shape, [36, 48, 3]); // tubingen is 1024×768
+    image.dispose();
+    assert.deepEqual(fs.readdirSync(dir), ['out.png']); // no temporary file left
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('shows examples in its help and exits 0', () => {
+    for (const args of [['--help'], ['stylize', '--help']]) {
+      const run = nst(args);
+      assert.equal(run.code, 0);
+      assert.match(run.stdout, /Examples:\n\s+\$ nst stylize/);
+    }
+  });
+
+  it('refuses bad flags and inputs with one line on stderr and exit code 2, writing nothing', () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out.png');
+    const cases: [string[], RegExp][] = [
+      [['stylize', content, style, '-o', out, '--alpha', '-1'], /alpha must be a non-negative number/],
+      [['stylize', content, style, '-o', out, '--iterations', '0'], /iterations must be a positive integer/],
+      [['stylize', content, style, '-o', out, '--lr', 'abc'], /lr must be positive/],
+      [['stylize', content, style, '-o', out, '--beta1', '2'], /beta1 must be in the range \[0, 1\]/],
+      [['stylize', content, style, '-o', out, '--size', 'NaN'], /size must be a positive integer/],
+      [['stylize', content, style, '-o', out, '--iterations', '5', '--step', '5'], /step must be positive and less than iterations/],
+      [['stylize', content, style, '-o', out, '--backend', 'gpu'], /--backend/],
+      [['stylize', content, style], /required option '-o, --output <file>'/],
+      [['stylize', path.join(dir, 'missing.jpg'), style, '-o', out], /content image .*missing\.jpg/],
+      [['stylize', content, style, '-o', path.join(dir, 'out.xyz')], /out\.xyz/],
+      [['stylize', content, style, '-o', path.join(dir, 'no', 'out.png')], /no[/\\]out\.png/],
+      [['stylize', content, style, '-o', out, '--weights', path.join(dir, 'none.h5')], /none\.h5/],
+    ];
+    for (const [args, message] of cases) {
+      const run = nst(args);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.deepEqual(fs.readdirSync(dir), [], args.join(' '));
+    }
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  const nativeInstalled = fs.existsSync(path.resolve('node_modules/@tensorflow/tfjs-node/lib'));
+  it('an explicitly requested backend that cannot load names the package to install', { skip: nativeInstalled && 'tfjs-node is installed' }, () => {
+    const dir = tempDir();
+    const run = nst(['stylize', content, style, '-o', path.join(dir, 'out.png'), '--backend', 'tensorflow']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /@tensorflow\/tfjs-node/);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
