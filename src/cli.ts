@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAMES, describeBackend, selectBackend, type BackendName } from './backend.js';
+import { BACKEND_NAMES, defaultThreads, describeBackend, selectBackend, type BackendName } from './backend.js';
 import { InputError } from './errors.js';
 import { NST } from './nst.js';
 import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
@@ -36,6 +36,7 @@ interface StylizeFlags {
   init: 'content' | 'noise';
   seed?: number;
   backend: BackendName;
+  threads: number;
   weights?: string;
   quiet?: boolean;
 }
@@ -81,7 +82,7 @@ async function stylize(contentPath: string, stylePath: string, flags: StylizeFla
   };
   if (flags.step !== undefined && flags.step >= flags.iterations) throw new InputError('step must be positive and less than iterations');
   checkOutputPath(flags.output);
-  const backend = await selectBackend(flags.backend);
+  const backend = await selectBackend(flags.backend, flags.threads);
   const content = await readImage(contentPath, 'content image');
   const style = await readImage(stylePath, 'style image');
   const weights = await ensureWeights({ explicit: flags.weights, log: say });
@@ -168,6 +169,7 @@ function buildProgram(result: { code: number }): Command {
     .addOption(new Option('--init <kind>', 'initial image').choices(['content', 'noise']).default('content'))
     .option('--seed <n>', 'random seed (for --init noise): same seed, same image', integer('seed'))
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
+    .option('--threads <n>', 'threads of the wasm backend (default: all cores, at most 8)', positiveInt('threads'), defaultThreads())
     .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
     .option('-q, --quiet', 'no progress bar or messages on stderr')
     .addHelpText('after', STYLIZE_EXAMPLES)

@@ -1,15 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from './errors.js';
-import { readConvWeights, type ConvSpec } from './weights.js';
-
-/** Output channels of VGG19's convolutions, block by block (Simonyan & Zisserman, configuration E). */
-const VGG19_BLOCKS: readonly (readonly number[])[] = [
-  [64, 64],
-  [128, 128],
-  [256, 256, 256, 256],
-  [512, 512, 512, 512],
-  [512, 512, 512, 512],
-];
+import { readConvWeights, VGG19_CONV_SPECS, type ConvSpec } from './weights.js';
 
 export type Pooling = 'avg' | 'max';
 
@@ -24,17 +15,13 @@ interface PoolLayer {
 }
 type Layer = ConvLayer | PoolLayer;
 
-/** VGG19's convolutional part in order: block{b}_conv{i} followed by block{b}_pool. */
+/** VGG19's convolutional part in order: block{b}_conv{i}, each block followed by block{b}_pool. */
 function vgg19Layers(): Layer[] {
   const layers: Layer[] = [];
-  let inChannels = 3;
-  VGG19_BLOCKS.forEach((block, b) => {
-    block.forEach((outChannels, i) => {
-      const name = `block${b + 1}_conv${i + 1}`;
-      layers.push({ kind: 'conv', name, spec: { name, shape: [3, 3, inChannels, outChannels] } });
-      inChannels = outChannels;
-    });
-    layers.push({ kind: 'pool', name: `block${b + 1}_pool` });
+  VGG19_CONV_SPECS.forEach((spec, i) => {
+    layers.push({ kind: 'conv', name: spec.name, spec });
+    const block = spec.name.split('_')[0]!;
+    if (VGG19_CONV_SPECS[i + 1]?.name.split('_')[0] !== block) layers.push({ kind: 'pool', name: `${block}_pool` });
   });
   return layers;
 }
@@ -44,11 +31,61 @@ export const VGG19_CONV_NAMES: readonly string[] = vgg19Layers()
   .filter((l) => l.kind === 'conv')
   .map((l) => l.name);
 
+/**
+ * How gradients flow back through the network. 'fast' (the default) writes the backward pass of
+ * conv + ReLU and of average pooling out by hand, because the stock input gradient of a
+ * convolution is several times slower than the forward convolution on the wasm backend:
+ * - the input gradient of a stride-1 'same' 3×3 convolution is a forward convolution of the
+ *   upstream gradient with the kernel flipped in space and with in/out channels swapped;
+ * - the ReLU lets the gradient through where its output is positive;
+ * - 2×2 average pooling spreads each gradient value evenly over its four inputs.
+ * 'stock' uses TensorFlow.js's own gradients (the reference the fast ones are tested against).
+ */
+export type Gradients = 'fast' | 'stock';
+
 interface LoadedConv {
   name: string;
   kernel: tf.Tensor4D;
   bias: tf.Tensor1D;
+  /** The kernel flipped in space with in/out channels swapped: its input gradient's kernel. */
+  backwardKernel: tf.Tensor4D;
+  /** conv + bias + ReLU with the hand-written gradient. */
+  fast: (x: tf.Tensor4D) => tf.Tensor4D;
 }
+
+function convRelu(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
+  return tf.fused.conv2d({ x, filter: kernel, bias, strides: 1, pad: 'same', activation: 'relu' });
+}
+
+function loadConv(name: string, kernelValues: Float32Array, shape: [number, number, number, number], biasValues: Float32Array): LoadedConv {
+  const kernel = tf.tensor4d(kernelValues, shape);
+  const bias = tf.tensor1d(biasValues);
+  const backwardKernel = tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
+  // The weights are frozen: only the gradient with respect to x is needed.
+  const fast = tf.customGrad((x, save) => {
+    const y = convRelu(x as tf.Tensor4D, kernel, bias);
+    (save as tf.GradSaveFunc)([y]);
+    return {
+      value: y,
+      gradFunc: (dy, [output]) => tf.conv2d(tf.mul(dy, tf.step(output!)) as tf.Tensor4D, backwardKernel, 1, 'same'),
+    };
+  }) as (x: tf.Tensor4D) => tf.Tensor4D;
+  return { name, kernel, bias, backwardKernel, fast };
+}
+
+/** 2×2 average pooling, stride 2, valid, with the hand-written gradient. */
+const avgPoolFast = tf.customGrad((x) => {
+  const [, h, w] = (x as tf.Tensor4D).shape;
+  return {
+    value: tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'),
+    gradFunc: (dy) => {
+      const [, ph, pw, c] = dy.shape;
+      const spread = tf.reshape(tf.tile(tf.reshape(dy, [1, ph, 1, pw, 1, c]), [1, 1, 2, 1, 2, 1]), [1, 2 * ph, 2 * pw, c]);
+      // An odd last row or column is dropped by the pooling: its gradient is zero.
+      return tf.pad(tf.mul(spread, 0.25), [[0, 0], [0, h - 2 * ph], [0, w - 2 * pw], [0, 0]]);
+    },
+  };
+}) as (x: tf.Tensor4D) => tf.Tensor4D;
 
 /**
  * VGG19 cut after the deepest requested layer, with frozen ImageNet weights. Input: an image already
@@ -61,10 +98,16 @@ export class FeatureModel {
     readonly pooling: Pooling,
     private readonly layers: readonly Layer[],
     private readonly convs: ReadonlyMap<string, LoadedConv>,
+    readonly gradients: Gradients,
   ) {}
 
   /** Reads the weights of the layers needed for `outputs` from a Keras-layout HDF5 file. */
-  static async load(weightsPath: string, outputs: readonly string[], pooling: Pooling = 'avg'): Promise<FeatureModel> {
+  static async load(
+    weightsPath: string,
+    outputs: readonly string[],
+    pooling: Pooling = 'avg',
+    gradients: Gradients = 'fast',
+  ): Promise<FeatureModel> {
     const all = vgg19Layers();
     for (const name of outputs) {
       if (!VGG19_CONV_NAMES.includes(name)) {
@@ -77,10 +120,8 @@ export class FeatureModel {
     const specs = layers.filter((l): l is ConvLayer => l.kind === 'conv').map((l) => l.spec);
     const weights = await readConvWeights(weightsPath, specs);
     const convs = new Map<string, LoadedConv>();
-    for (const w of weights) {
-      convs.set(w.name, { name: w.name, kernel: tf.tensor4d(w.kernel, w.kernelShape), bias: tf.tensor1d(w.bias) });
-    }
-    return new FeatureModel([...outputs], pooling, layers, convs);
+    for (const w of weights) convs.set(w.name, loadConv(w.name, w.kernel, w.kernelShape, w.bias));
+    return new FeatureModel([...outputs], pooling, layers, convs, gradients);
   }
 
   /** The smallest image side that still leaves at least one pixel at the deepest output. */
@@ -98,11 +139,14 @@ export class FeatureModel {
     const found = new Map<string, tf.Tensor4D>();
     let x = input;
     for (const layer of this.layers) {
+      const fast = this.gradients === 'fast';
       if (layer.kind === 'conv') {
-        const { kernel, bias } = this.convs.get(layer.name)!;
-        x = tf.fused.conv2d({ x, filter: kernel, bias, strides: 1, pad: 'same', activation: 'relu' });
+        const conv = this.convs.get(layer.name)!;
+        x = fast ? conv.fast(x) : convRelu(x, conv.kernel, conv.bias);
+      } else if (this.pooling === 'avg') {
+        x = fast ? avgPoolFast(x) : tf.avgPool(x, 2, 2, 'valid');
       } else {
-        x = this.pooling === 'avg' ? tf.avgPool(x, 2, 2, 'valid') : tf.maxPool(x, 2, 2, 'valid');
+        x = tf.maxPool(x, 2, 2, 'valid');
       }
       if (this.outputNames.includes(layer.name)) found.set(layer.name, x);
     }
@@ -148,9 +192,6 @@ export class FeatureModel {
   }
 
   dispose(): void {
-    for (const { kernel, bias } of this.convs.values()) {
-      kernel.dispose();
-      bias.dispose();
-    }
+    for (const conv of this.convs.values()) tf.dispose([conv.kernel, conv.bias, conv.backwardKernel]);
   }
 }

@@ -249,7 +249,8 @@ const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x
 // Loaded on first use: the wasm module is large and most commands (--help, path) never need it.
 async function loadH5(): Promise<H5> {
   const { default: h5wasm } = await import('h5wasm/node');
-  await h5wasm.ready;
+  // HDF5 errors then throw (with the error stack as message) instead of being printed to stderr.
+  (await h5wasm.ready).activate_throwing_error_handler();
   return h5wasm;
 }
 
@@ -258,21 +259,12 @@ export async function readConvWeights(file: string, specs: readonly ConvSpec[]):
   const fail: Fail = (problem) => new InputError(`weights file ${file}: ${problem}`);
   await checkHeader(file, fail);
   const h5 = await loadH5();
-  // HDF5 prints its error stack to stderr; keep it for the message instead. h5wasm calls are
-  // synchronous, so nothing else can write to stderr while it is swapped out.
-  let diag = '';
-  const write = process.stderr.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    diag += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
   try {
     return readLayers(h5, path.resolve(file), specs, fail);
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw fail(`file is truncated or corrupt (${hdf5Reason(diag) ?? (err as Error).message})`);
-  } finally {
-    process.stderr.write = write;
+    const message = (err as Error).message;
+    throw fail(`file is truncated or corrupt (${hdf5Reason(message) ?? message})`);
   }
 }
 
@@ -325,7 +317,7 @@ function storedEndOfFile(head: Buffer): number | null {
   return readAddress(baseAt) + readAddress(eofAt);
 }
 
-/** The most specific line of an HDF5 error stack, e.g. "truncated file: eof = ...". */
+/** The most specific line of an HDF5 error stack, e.g. "incorrect metadata checksum ...". */
 function hdf5Reason(diag: string): string | null {
   const lines = diag.split('\n').filter((line) => /^\s*#\d+:/.test(line));
   const last = lines.at(-1)?.match(/\(\): (.*)$/);
@@ -436,8 +428,13 @@ export async function weightsCommand(
         return 0;
       }
       const progress = progressReporter(!args.quiet && process.stderr.isTTY === true);
+      // A failed mirror is reported below the bar, not across it.
+      const log = (line: string): void => {
+        progress.stop();
+        say(line);
+      };
       try {
-        await downloadFirst(args.url ? [args.url] : WEIGHTS_URLS, dest, md5, progress.update, say);
+        await downloadFirst(args.url ? [args.url] : WEIGHTS_URLS, dest, md5, progress.update, log);
       } finally {
         progress.stop();
       }
@@ -467,7 +464,7 @@ function megabytes(bytes: number): number {
   return Math.round(bytes / 1e5) / 10;
 }
 
-/** A cli-progress bar in MB on stderr, created on the first byte; it only counts when disabled. */
+/** A cli-progress bar in MB on stderr, (re)created on the next byte after stop(); only counts when disabled. */
 function progressReporter(enabled: boolean): {
   update: (received: number, total: number | null) => void;
   stop: () => void;
@@ -486,7 +483,10 @@ function progressReporter(enabled: boolean): {
       }
       bar.update(megabytes(received));
     },
-    stop: () => bar?.stop(),
+    stop() {
+      bar?.stop();
+      bar = null;
+    },
     received: () => last,
   };
 }

@@ -2,16 +2,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { selectBackend } from '../src/backend.js';
 
 /** The shared VGG19 weights (CI sets NST_WEIGHTS; the default is the checkout's neighbour). */
 export const WEIGHTS = path.resolve(process.env['NST_WEIGHTS'] ?? '../shared/weights/vgg19_notop_reconstructed.h5');
 export const IMAGES = path.resolve(path.dirname(WEIGHTS), '../images');
 export const BIN = path.resolve('bin/nst');
 
+/** The backend that runs here and in CI, chosen the way the command chooses it. */
 export async function useWasm(): Promise<void> {
-  await tf.setBackend('wasm');
-  await tf.ready();
+  if (tf.getBackend() !== 'wasm') await selectBackend('wasm');
 }
 
 export function tempDir(): string {
