@@ -81,3 +81,42 @@ describe('nst command', () => {
     fs.rmSync(dir, { recursive: true });
   });
 });
+
+describe('nst weights', () => {
+  it('fetch downloads into the cache with an md5 check, then path finds it', async () => {
+    const { execFile } = await import('node:child_process');
+    const { createServer } = await import('node:http');
+    const { createHash, randomBytes } = await import('node:crypto');
+    const payload = randomBytes(50_000);
+    const server = createServer((req, res) => {
+      if (req.url === '/vgg.h5') res.end(payload);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const cache = tempDir();
+    const env = { ...process.env, XDG_CACHE_HOME: cache, NST_WEIGHTS: '' };
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [BIN, ...args], { env }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }));
+      });
+    const md5 = createHash('md5').update(payload).digest('hex');
+    try {
+      const bad = await run(['weights', 'fetch', '--url', `http://127.0.0.1:${port}/vgg.h5`, '--md5', '0'.repeat(32)]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /md5 mismatch/);
+      const missing = await run(['weights', 'fetch', '--url', `http://127.0.0.1:${port}/nothing.h5`, '--md5', md5]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /404/);
+      assert.deepEqual(fs.readdirSync(cache).flatMap((d) => fs.readdirSync(path.join(cache, d))), []);
+      const good = await run(['weights', 'fetch', '--url', `http://127.0.0.1:${port}/vgg.h5`, '--md5', md5]);
+      assert.equal(good.code, 0, good.stderr);
+      const where = await run(['weights', 'path']);
+      assert.equal(where.stdout.trim(), path.join(cache, 'nst', 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5'));
+      assert.deepEqual(fs.readFileSync(where.stdout.trim()), payload);
+    } finally {
+      server.close();
+      fs.rmSync(cache, { recursive: true });
+    }
+  });
+});
