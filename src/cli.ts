@@ -3,7 +3,8 @@ import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs';
 import { BACKEND_NAMES, defaultThreads, describeBackend, selectBackend, type BackendName } from './backend.js';
 import { InputError } from './errors.js';
-import { NST } from './nst.js';
+import { scaleSizes, splitIterations, stylize } from './coarse.js';
+import { OPTIMIZER_NAMES, type OptimizerName } from './nst.js';
 import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
 import { checkOutputPath, readImage, writeImage, IMAGE_EXTENSIONS } from './preprocess.js';
 import { ensureWeights, weightsCommand } from './weights.js';
@@ -21,6 +22,12 @@ const positive = (name: string) => number(`${name} must be positive`, (x) => Num
 const positiveInt = (name: string) => number(`${name} must be a positive integer`, (x) => Number.isInteger(x) && x > 0);
 const unit = (name: string) => number(`${name} must be in the range [0, 1]`, (x) => x >= 0 && x <= 1);
 const integer = (name: string) => number(`${name} must be an integer`, (x) => Number.isInteger(x));
+/** A positive integer, or a comma-separated list of them ("300,200,100"). */
+const positiveIntOrList = (rule: string) => (text: string): number | number[] => {
+  const parts = text.split(',').map((part) => Number(part.trim()));
+  if (text.trim() === '' || !parts.every((x) => Number.isInteger(x) && x > 0)) throw new InvalidArgumentError(rule);
+  return parts.length === 1 && !text.includes(',') ? parts[0]! : parts;
+};
 
 interface StylizeFlags {
   output: string;
@@ -28,12 +35,16 @@ interface StylizeFlags {
   alpha: number;
   beta: number;
   var: number;
-  iterations: number;
+  iterations: number | number[];
+  scales: number | number[];
   step?: number;
+  optimizer: OptimizerName;
   lr: number;
   beta1: number;
   beta2: number;
-  init: 'content' | 'noise';
+  lbfgsHistory: number;
+  tolerance: number;
+  init: string;
   seed?: number;
   backend: BackendName;
   threads: number;
@@ -53,43 +64,72 @@ Examples:
   $ nst stylize tubingen.jpg starry_night.jpg -o out.png
   $ nst stylize tubingen.jpg starry_night.jpg -o small.png --size 128 --iterations 50
   $ nst stylize photo.jpg style.jpg -o out.jpg --alpha 1e3 --step 100 --quiet
+  $ nst stylize photo.jpg style.jpg -o out.png --optimizer lbfgs --scales 3 --iterations 500
+  $ nst stylize photo.jpg style.jpg -o out.png --init noise --seed 42
 
 The output format follows the extension: ${IMAGE_EXTENSIONS.join(', ')}.
 Ctrl-C stops between iterations and still writes the best image so far.`;
 
 /** A progress bar on stderr when it is a terminal; the seed's --step lines still go to stdout. */
-function progressReporter(flags: StylizeFlags): { update: (e: ProgressEvent) => void; stop: () => void } {
+function progressReporter(flags: StylizeFlags, counts: number[]): { update: (e: ProgressEvent) => void; stop: () => void } {
   if (flags.quiet || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const scaled = counts.length > 1;
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: ' {bar} {value}/{total} | cost {cost} | best {best} | ETA {eta_formatted}',
+      format: ` {bar} {value}/{total}${scaled ? ' | scale {scale}' : ''} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`,
       hideCursor: true,
       etaBuffer: 20,
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(flags.iterations, 0, { cost: '-', best: '-' });
+  bar.start(
+    counts.reduce((a, b) => a + b, 0),
+    0,
+    { cost: '-', best: '-', evals: 0, scale: '-' },
+  );
+  // Iterations of the earlier scales, so the bar runs once over the whole run.
+  const offsets = counts.map((_, k) => counts.slice(0, k).reduce((a, b) => a + b, 0));
   return {
-    update: (e) => bar.update(e.iteration, { cost: e.costs.total.toExponential(4), best: e.bestCost.toExponential(4) }),
+    update: (e) => {
+      const k = (e.scale?.index ?? 1) - 1;
+      bar.update(offsets[k]! + e.iteration, {
+        cost: e.costs.total.toExponential(4),
+        best: e.bestCost.toExponential(4),
+        evals: e.evaluations,
+        scale: e.scale ? `${e.scale.index}/${e.scale.count} (${e.scale.size} px)` : '-',
+      });
+    },
     stop: () => bar.stop(),
   };
 }
 
-async function stylize(contentPath: string, stylePath: string, flags: StylizeFlags): Promise<number> {
+/** Library argument errors (RangeError, TypeError) as usage errors of the command. */
+function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError) throw new InputError(error.message);
+    throw error;
+  }
+}
+
+async function stylizeCommand(contentPath: string, stylePath: string, flags: StylizeFlags): Promise<number> {
   const say = (line: string) => {
     if (!flags.quiet) process.stderr.write(`${line}\n`);
   };
-  if (flags.step !== undefined && flags.step >= flags.iterations) throw new InputError('step must be positive and less than iterations');
+  const sizes = asUsage(() => scaleSizes(flags.size, flags.scales));
+  const counts = asUsage(() => splitIterations(flags.iterations, sizes.length));
+  if (flags.step !== undefined && flags.step >= Math.max(...counts)) throw new InputError('step must be positive and less than iterations');
   checkOutputPath(flags.output);
   const backend = await selectBackend(flags.backend, flags.threads);
   const content = await readImage(contentPath, 'content image');
   const style = await readImage(stylePath, 'style image');
+  const keyword = ['content', 'noise', 'style'].includes(flags.init);
+  const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await readImage(flags.init, 'init image');
   const weights = await ensureWeights({ explicit: flags.weights, log: say });
   say(describeBackend(backend));
-
-  const nst = await NST.create(style, content, { alpha: flags.alpha, beta: flags.beta, var: flags.var, size: flags.size, weights: weights.path });
-  tf.dispose([content, style]);
+  if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
 
   // Ctrl-C (or a kill) ends the run between iterations; the best image so far is still written.
   const abort = new AbortController();
@@ -101,21 +141,34 @@ async function stylize(contentPath: string, stylePath: string, flags: StylizeFla
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = progressReporter(flags);
+  const progress = progressReporter(flags, counts);
   let image: tf.Tensor3D | null = null;
   let cost = NaN;
+  const evaluationsPerScale = counts.map(() => 0);
   let failure: unknown = null;
   try {
-    [image, cost] = await nst.generateImage({
-      iterations: flags.iterations,
+    [image, cost] = await stylize(style, content, {
+      alpha: flags.alpha,
+      beta: flags.beta,
+      var: flags.var,
+      size: flags.size,
+      weights: weights.path,
+      scales: sizes,
+      iterations: counts,
       step: flags.step,
+      optimizer: flags.optimizer,
       lr: flags.lr,
       beta1: flags.beta1,
       beta2: flags.beta2,
-      init: flags.init,
+      history: flags.lbfgsHistory,
+      tolerance: flags.tolerance,
+      init,
       seed: flags.seed,
       signal: abort.signal,
-      onProgress: progress.update,
+      onProgress: (e) => {
+        evaluationsPerScale[(e.scale?.index ?? 1) - 1] = e.evaluations;
+        progress.update(e);
+      },
       log: (line) => {
         if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
         process.stdout.write(`${line}\n`);
@@ -131,12 +184,14 @@ async function stylize(contentPath: string, stylePath: string, flags: StylizeFla
     progress.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    nst.dispose();
+    tf.dispose([content, style]);
+    if (typeof init !== 'string') init.dispose();
   }
   await writeImage(flags.output, image);
   const [h, w] = image.shape;
   image.dispose();
-  say(`wrote ${flags.output} (${w}×${h}), best cost ${cost}`);
+  const evaluations = evaluationsPerScale.reduce((a, b) => a + b, 0);
+  say(`wrote ${flags.output} (${w}×${h}) after ${evaluations} evaluations, best cost ${cost}`);
   if (failure) throw failure;
   if (signalCode) say(`interrupted: ${flags.output} holds the best image so far`);
   return signalCode;
@@ -161,12 +216,26 @@ function buildProgram(result: { code: number }): Command {
     .option('--alpha <n>', 'weight of the content cost', nonNegative('alpha'), 1e4)
     .option('--beta <n>', 'weight of the style cost', nonNegative('beta'), 1)
     .option('--var <n>', 'weight of the variational (smoothness) cost', nonNegative('var'), 10)
-    .option('--iterations <n>', 'optimisation steps', positiveInt('iterations'), 1000)
+    .option(
+      '--iterations <n>',
+      'optimisation steps: a total (split over the scales, halving at each) or one count per scale (300,200,100)',
+      positiveIntOrList('iterations must be a positive integer or a comma-separated list of them'),
+      1000,
+    )
+    .option(
+      '--scales <n>',
+      'coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size',
+      positiveIntOrList('scales must be a positive integer or a comma-separated list of sizes'),
+      1,
+    )
     .option('--step <n>', 'print the costs every n iterations (and at the last)', positiveInt('step'))
+    .addOption(new Option('--optimizer <name>', 'optimisation algorithm').choices([...OPTIMIZER_NAMES]).default('adam'))
     .option('--lr <n>', 'Adam learning rate', positive('lr'), 0.01)
     .option('--beta1 <n>', 'Adam decay of the first moment', unit('beta1'), 0.9)
     .option('--beta2 <n>', 'Adam decay of the second moment', unit('beta2'), 0.99)
-    .addOption(new Option('--init <kind>', 'initial image').choices(['content', 'noise']).default('content'))
+    .option('--lbfgs-history <n>', 'L-BFGS: correction pairs kept', positiveInt('lbfgs-history'), 100)
+    .option('--tolerance <n>', 'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)', nonNegative('tolerance'), 1e-6)
+    .option('--init <kind>', 'initial image: content, noise, style, or an image file', 'content')
     .option('--seed <n>', 'random seed (for --init noise): same seed, same image', integer('seed'))
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
     .option('--threads <n>', 'threads of the wasm backend (default: all cores, at most 8)', positiveInt('threads'), defaultThreads())
@@ -174,7 +243,7 @@ function buildProgram(result: { code: number }): Command {
     .option('-q, --quiet', 'no progress bar or messages on stderr')
     .addHelpText('after', STYLIZE_EXAMPLES)
     .action(async (content: string, style: string, flags: StylizeFlags) => {
-      result.code = await stylize(content, style, flags);
+      result.code = await stylizeCommand(content, style, flags);
     });
 
   const weights = program.command('weights').description('find, download or check the VGG19 weights');

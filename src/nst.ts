@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as costs from './costs.js';
 import { FeatureModel } from './features.js';
-import { Adam, optimize, type Costs, type ProgressEvent } from './optimizer.js';
-import { scaleImage, vggPreprocess } from './preprocess.js';
+import { Adam, LBFGS, optimize, type Costs, type Optimizer, type ProgressEvent } from './optimizer.js';
+import { resizeBicubic, scaleImage, vggPreprocess } from './preprocess.js';
 import { ensureWeights } from './weights.js';
 
 /**
@@ -26,18 +26,35 @@ export interface NSTOptions {
   model?: FeatureModel;
 }
 
+export type OptimizerName = 'adam' | 'lbfgs';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'lbfgs'];
+
+/**
+ * The initial image: the content image (the seed's choice), uniform noise, the style image
+ * stretched to the working size, or any image (values 0..255, any size, stretched bicubically to
+ * the working size).
+ */
+export type InitImage = 'content' | 'noise' | 'style' | ImageInput;
+
 export interface GenerateOptions {
+  /** Optimizer iterations (an L-BFGS iteration may evaluate the cost several times). */
   iterations?: number;
   /** Print the seed's cost line every `step` iterations and at the last one. */
   step?: number;
+  /** 'adam' (the seed's, default) or 'lbfgs' (bounded L-BFGS with a line search). */
+  optimizer?: OptimizerName;
+  /** Adam's learning rate and moment decays. */
   lr?: number;
   beta1?: number;
   beta2?: number;
-  /** Start from the content image (the seed's choice) or from uniform noise. */
-  init?: 'content' | 'noise';
+  /** L-BFGS: number of correction pairs kept (default 100). */
+  history?: number;
+  /** L-BFGS: relative tolerance of its stopping tests (default 1e-6; 0 runs every iteration). */
+  tolerance?: number;
+  init?: InitImage;
   /** Seed for the noise initialisation, so that runs are reproducible. */
   seed?: number;
-  /** Called after every evaluation (iteration 0 is the initial image). */
+  /** Called after every iteration (iteration 0 is the initial image), with the evaluations so far. */
   onProgress?: (event: ProgressEvent) => void;
   /** Where the `step` lines go (default: stdout). */
   log?: (line: string) => void;
@@ -49,6 +66,9 @@ const isNumber = (x: unknown): x is number => typeof x === 'number' && !Number.i
 const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 const isRank4 = (x: unknown): x is tf.Tensor4D => x instanceof tf.Tensor && x.rank === 4;
+
+/** The seed's progress line. */
+export const costLine = (i: number, c: Costs) => `Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`;
 
 function checkImage(image: unknown, name: string): tf.Tensor3D {
   const message = `${name} must be an array or tensor with shape (h, w, 3)`;
@@ -140,11 +160,16 @@ export class NST {
 
   /** VGG19 with average pooling, outputs: the style layers then the content layer. */
   async loadModel(): Promise<void> {
-    const location = await ensureWeights({ explicit: this.weightsPath });
-    const model = await FeatureModel.load(location.path, [...NST.styleLayers, NST.contentLayer], 'avg');
+    const model = await NST.loadFeatureModel(this.weightsPath);
     if (this.ownsModel) this.model?.dispose();
     this.model = model;
     this.ownsModel = true;
+  }
+
+  /** The model NST uses, loaded from `weights` (or found as `ensureWeights` finds it), to share between instances. */
+  static async loadFeatureModel(weights?: string): Promise<FeatureModel> {
+    const location = await ensureWeights({ explicit: weights });
+    return FeatureModel.load(location.path, [...NST.styleLayers, NST.contentLayer], 'avg');
   }
 
   static gramMatrix(inputLayer: tf.Tensor4D): tf.Tensor3D {
@@ -222,40 +247,42 @@ export class NST {
   }
 
   /**
-   * Optimises the image with Adam, clipping to [0, 1] after each update, and returns the image with
-   * the lowest total cost ([h, w, 3] in [0, 1]) and that cost.
+   * Optimises the image with Adam (clipping to [0, 1] after each update) or L-BFGS (projected onto
+   * [0, 1]), and returns the image with the lowest total cost ([h, w, 3] in [0, 1]) and that cost.
    */
   async generateImage(options: GenerateOptions = {}): Promise<[tf.Tensor3D, number]> {
-    const { iterations = 1000, step, lr = 0.01, beta1 = 0.9, beta2 = 0.99, init = 'content', seed } = options;
+    const { iterations = 1000, step, optimizer = 'adam', lr = 0.01, beta1 = 0.9, beta2 = 0.99, history = 100, tolerance = 1e-6, init = 'content', seed } = options;
     if (!Number.isInteger(iterations)) throw new TypeError('iterations must be an integer');
     if (iterations <= 0) throw new RangeError('iterations must be positive');
     if (step !== undefined && !Number.isInteger(step)) throw new TypeError('step must be an integer');
     if (step !== undefined && (step <= 0 || step >= iterations)) throw new RangeError('step must be positive and less than iterations');
+    if (!OPTIMIZER_NAMES.includes(optimizer)) throw new RangeError(`optimizer must be ${OPTIMIZER_NAMES.join(' or ')}`);
     if (!isNumber(lr)) throw new TypeError('lr must be a number');
     if (lr <= 0 || !Number.isFinite(lr)) throw new RangeError('lr must be positive');
     if (!isNumber(beta1)) throw new TypeError('beta1 must be a float');
     if (beta1 < 0 || beta1 > 1) throw new RangeError('beta1 must be in the range [0, 1]');
     if (!isNumber(beta2)) throw new TypeError('beta2 must be a float');
     if (beta2 < 0 || beta2 > 1) throw new RangeError('beta2 must be in the range [0, 1]');
-    if (init !== 'content' && init !== 'noise') throw new RangeError('init must be content or noise');
+    if (!Number.isInteger(history)) throw new TypeError('history must be an integer');
+    if (history <= 0) throw new RangeError('history must be positive');
+    if (!isNumber(tolerance)) throw new TypeError('tolerance must be a number');
+    if (tolerance < 0 || !Number.isFinite(tolerance)) throw new RangeError('tolerance must be a non-negative number');
     if (seed !== undefined && !Number.isInteger(seed)) throw new TypeError('seed must be an integer');
     this.requireTargets();
 
     const log = options.log ?? ((line: string) => console.log(line));
-    const initial =
-      init === 'noise' ? (tf.randomUniform(this.contentImage.shape, 0, 1, 'float32', seed) as tf.Tensor4D) : this.contentImage.clone();
+    const initial = this.initialImage(init, seed);
+    const algorithm: Optimizer = optimizer === 'lbfgs' ? new LBFGS(history, tolerance) : new Adam(lr, beta1, beta2);
     try {
       const result = await optimize({
         initial,
         iterations,
-        optimizer: new Adam(lr, beta1, beta2),
+        optimizer: algorithm,
         evaluate: (image) => this.evaluate(image),
         shouldStop: () => options.signal?.aborted ?? false,
         onProgress: (event) => {
-          const { iteration: i, costs: c } = event;
-          if (step !== undefined && (i % step === 0 || i === iterations)) {
-            log(`Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`);
-          }
+          const { iteration: i } = event;
+          if (step !== undefined && (i % step === 0 || i === iterations)) log(costLine(i, event.costs));
           options.onProgress?.(event);
         },
       });
@@ -264,6 +291,21 @@ export class NST {
       return [best, result.bestCost];
     } finally {
       initial.dispose();
+    }
+  }
+
+  /** The starting image, [1, h, w, 3] in [0, 1] at the content image's working size. */
+  private initialImage(init: InitImage, seed: number | undefined): tf.Tensor4D {
+    const shape = this.contentImage.shape;
+    if (init === 'content') return this.contentImage.clone();
+    if (init === 'noise') return tf.randomUniform(shape, 0, 1, 'float32', seed) as tf.Tensor4D;
+    if (init === 'style') return tf.tidy(() => tf.clipByValue(resizeBicubic(this.styleImage, shape[1], shape[2]), 0, 1));
+    if (typeof init === 'string') throw new RangeError('init must be content, noise, style or an image');
+    const raw = checkImage(init, 'init');
+    try {
+      return tf.tidy(() => tf.clipByValue(tf.div<tf.Tensor4D>(resizeBicubic(tf.expandDims(raw, 0) as tf.Tensor4D, shape[1], shape[2]), 255), 0, 1));
+    } finally {
+      raw.dispose();
     }
   }
 

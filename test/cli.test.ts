@@ -38,6 +38,24 @@ describe('nst command', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it('runs L-BFGS coarse-to-fine from a seeded noise image: the final size, each scale\'s lines', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out.png');
+    const args = ['stylize', content, style, '-o', out, '--size', '64', '--scales', '2', '--iterations', '4,2', '--step', '2'];
+    const run = nst([...args, '--optimizer', 'lbfgs', '--init', 'noise', '--seed', '1']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /scales: 32, 64 px, iterations 4, 2/);
+    assert.deepEqual(run.stdout.trim().split('\n').map((l) => l.split(':')[0]), [
+      'Scale 1/2', 'Cost at iteration 0', 'Cost at iteration 2', 'Cost at iteration 4', 'Scale 2/2', 'Cost at iteration 0', 'Cost at iteration 2',
+    ]);
+    assert.match(run.stderr, /wrote .*out\.png \(64×48\) after \d+ evaluations, best cost/);
+    await useWasm();
+    const image = await readImage(out);
+    assert.deepEqual(image.shape, [48, 64, 3]);
+    image.dispose();
+    fs.rmSync(dir, { recursive: true });
+  });
+
   it('shows examples in its help and exits 0', () => {
     for (const args of [['--help'], ['stylize', '--help']]) {
       const run = nst(args);
@@ -57,6 +75,13 @@ describe('nst command', () => {
       [['stylize', content, style, '-o', out, '--size', 'NaN'], /size must be a positive integer/],
       [['stylize', content, style, '-o', out, '--iterations', '5', '--step', '5'], /step must be positive and less than iterations/],
       [['stylize', content, style, '-o', out, '--backend', 'gpu'], /--backend/],
+      [['stylize', content, style, '-o', out, '--optimizer', 'sgd'], /--optimizer/],
+      [['stylize', content, style, '-o', out, '--lbfgs-history', '0'], /lbfgs-history must be a positive integer/],
+      [['stylize', content, style, '-o', out, '--tolerance', '-1'], /tolerance must be a non-negative number/],
+      [['stylize', content, style, '-o', out, '--scales', '0'], /scales must be a positive integer/],
+      [['stylize', content, style, '-o', out, '--scales', '256,128'], /ascending/],
+      [['stylize', content, style, '-o', out, '--scales', '3', '--iterations', '10,10'], /one entry per scale \(3\)/],
+      [['stylize', content, style, '-o', out, '--init', path.join(dir, 'none.png')], /init image .*none\.png/],
       [['stylize', content, style], /required option '-o, --output <file>'/],
       [['stylize', path.join(dir, 'missing.jpg'), style, '-o', out], /content image .*missing\.jpg/],
       [['stylize', content, style, '-o', path.join(dir, 'out.xyz')], /out\.xyz/],

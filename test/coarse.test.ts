@@ -1,0 +1,72 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { NST } from '../src/nst.js';
+import { FeatureModel } from '../src/features.js';
+import { scaleSizes, splitIterations, stylize } from '../src/coarse.js';
+import type { ProgressEvent } from '../src/optimizer.js';
+import { randomArray, useWasm, WEIGHTS } from './helpers.js';
+
+const image = (h: number, w: number, seed: number) => ({ data: randomArray(h * w * 3, seed, 0, 255).map(Math.round), shape: [h, w, 3] });
+
+describe('scales and iterations', () => {
+  it('halves the size per scale, or takes the sizes given, ending at size', () => {
+    assert.deepEqual(scaleSizes(512), [512]);
+    assert.deepEqual(scaleSizes(512, 3), [128, 256, 512]);
+    assert.deepEqual(scaleSizes(500, 2), [250, 500]);
+    assert.deepEqual(scaleSizes(512, [128, 300]), [128, 300, 512]);
+    assert.deepEqual(scaleSizes(512, [256, 512]), [256, 512]);
+    assert.throws(() => scaleSizes(512, [256, 128]), /ascending/);
+    assert.throws(() => scaleSizes(256, [512]), /must not exceed size/);
+    assert.throws(() => scaleSizes(512, 0), /scales must be/);
+  });
+
+  it('splits a total so that each scale gets half the iterations of the one before', () => {
+    assert.deepEqual(splitIterations(1000, 1), [1000]);
+    assert.deepEqual(splitIterations(1000, 3), [573, 285, 142]);
+    assert.deepEqual(splitIterations(3, 3), [1, 1, 1]);
+    assert.deepEqual(splitIterations([5, 4], 2), [5, 4]);
+    assert.throws(() => splitIterations([5], 2), /one entry per scale/);
+    assert.throws(() => splitIterations(2, 3), /at least the number of scales/);
+  });
+});
+
+describe('coarse-to-fine stylize', () => {
+  let model: FeatureModel;
+  before(async () => {
+    await useWasm();
+    model = await FeatureModel.load(WEIGHTS, [...NST.styleLayers, NST.contentLayer], 'avg');
+  });
+  after(() => model.dispose());
+
+  it('produces the requested final size, reports the scales, and the same seed gives the same image', async () => {
+    const style = image(40, 40, 3);
+    const content = image(30, 40, 4); // at size 44: 33×44, at the first scale (22 px) 17×22
+    const events: ProgressEvent[] = [];
+    const lines: string[] = [];
+    const run = (onProgress?: (e: ProgressEvent) => void) =>
+      stylize(style, content, { model, size: 44, scales: 2, iterations: [3, 2], step: 2, optimizer: 'lbfgs', init: 'noise', seed: 9, onProgress, log: (l) => lines.push(l) });
+    const before = tf.memory().numTensors;
+    const [a, costA] = await run((e) => events.push(e));
+    assert.equal(tf.memory().numTensors, before + 1);
+    assert.deepEqual(a.shape, [33, 44, 3]);
+    assert.ok(a.dataSync().every((v) => v >= 0 && v <= 1));
+    assert.deepEqual(
+      events.map((e) => [e.scale!.index, e.scale!.size, e.iteration]),
+      [[1, 22, 0], [1, 22, 1], [1, 22, 2], [1, 22, 3], [2, 44, 0], [2, 44, 1], [2, 44, 2]],
+    );
+    assert.ok(events.every((e, i) => i === 0 || e.elapsedMs >= events[i - 1]!.elapsedMs), 'elapsed time counts over the whole run');
+    assert.deepEqual(lines.map((l) => l.split(':')[0]), ['Scale 1/2', 'Cost at iteration 0', 'Cost at iteration 2', 'Cost at iteration 3', 'Scale 2/2', 'Cost at iteration 0', 'Cost at iteration 2']);
+    const [b, costB] = await run();
+    assert.equal(costA, costB);
+    assert.deepEqual(a.dataSync(), b.dataSync());
+    tf.dispose([a, b]);
+  });
+
+  it('refuses a first scale too small for the features, saying what to change', async () => {
+    await assert.rejects(stylize(image(40, 40, 3), image(30, 40, 4), { model, size: 40, scales: 3, iterations: 3 }), {
+      name: 'InputError',
+      message: /scale of 10 px .* at least 16 px .*fewer scales/,
+    });
+  });
+});
