@@ -79,8 +79,9 @@ const avgPoolFast = tf.customGrad((x) => {
   return {
     value: tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'),
     gradFunc: (dy) => {
-      const [, ph, pw, c] = dy.shape;
-      const spread = tf.reshape(tf.tile(tf.reshape(dy, [1, ph, 1, pw, 1, c]), [1, 1, 2, 1, 2, 1]), [1, 2 * ph, 2 * pw, c]);
+      const [, ph, pw] = dy.shape;
+      // Nearest-neighbour upsampling by exactly 2 copies each value to its 2×2 block.
+      const spread = tf.image.resizeNearestNeighbor(dy as tf.Tensor4D, [2 * ph, 2 * pw]);
       // An odd last row or column is dropped by the pooling: its gradient is zero.
       return tf.pad(tf.mul(spread, 0.25), [[0, 0], [0, h - 2 * ph], [0, w - 2 * pw], [0, 0]]);
     },

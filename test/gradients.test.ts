@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { gramMatrix } from '../src/costs.js';
 import { FeatureModel } from '../src/features.js';
 import { NST } from '../src/nst.js';
 import { selectBackend } from '../src/backend.js';
@@ -47,5 +48,27 @@ describe('fast gradients', () => {
     for (let i = 0; i < 2; i++) tf.grad(loss(fast))(x).dispose();
     assert.equal(tf.memory().numTensors, before);
     x.dispose();
+  });
+});
+
+describe('gram matrix gradient', () => {
+  before(useWasm);
+  it('is F (W + Wᵀ) / n for the cost sum(W ⊙ G), in float64', () => {
+    const [h, w, c] = [3, 4, 5];
+    const n = h * w;
+    const f = Float64Array.from(randomArray(n * c, 31), Math.fround);
+    const weights = Float64Array.from(randomArray(c * c, 32), Math.fround);
+    const grad = tf.tidy(() => {
+      const W = tf.tensor3d(Float32Array.from(weights), [1, c, c]);
+      return tf.grad((x: tf.Tensor) => tf.sum(tf.mul(gramMatrix(x as tf.Tensor4D), W)))(tf.tensor4d(Float32Array.from(f), [1, h, w, c]));
+    });
+    const got = grad.dataSync();
+    for (let p = 0; p < n; p++)
+      for (let k = 0; k < c; k++) {
+        let want = 0;
+        for (let j = 0; j < c; j++) want += (f[p * c + j]! * (weights[k * c + j]! + weights[j * c + k]!)) / n;
+        assert.ok(Math.abs(got[p * c + k]! - want) < 1e-5 * Math.max(1, Math.abs(want)), `[${p}, ${k}]: ${got[p * c + k]} vs ${want}`);
+      }
+    grad.dispose();
   });
 });

@@ -1,0 +1,122 @@
+// What the benchmarks share: the inputs, the PyTorch peer, and child processes that report JSON.
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { NST } from '../src/nst.js';
+import { readImage, scaleImage } from '../src/preprocess.js';
+import { readConvWeights, VGG19_CONV_SPECS } from '../src/weights.js';
+
+export const WEIGHTS = path.resolve(process.env['NST_WEIGHTS'] ?? '../shared/weights/vgg19_notop_reconstructed.h5');
+export const IMAGES = path.resolve(path.dirname(WEIGHTS), '../images');
+export const CONTENT = path.join(IMAGES, 'tubingen.jpg');
+export const STYLE = path.join(IMAGES, 'starry_night.jpg');
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+/** Debian's interpreter, where python3-torch installs (a python3 earlier on PATH may not see it). */
+export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+/** The peer script sits in bench/ of the source tree (this file runs from dist/bench/). */
+export const PEER_SCRIPT = path.resolve(HERE, '../../bench/peer_torch.py');
+
+/** Runs `node script args…` or `python3 …` and returns the last JSON line it printed. */
+export function runJson(command: string, args: string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      if (code !== 0 || !line) reject(new Error(`${path.basename(args[0] ?? command)} exited with ${code}`));
+      else resolve(JSON.parse(line) as Record<string, unknown>);
+    });
+  });
+}
+
+/**
+ * Makes PyTorch available: Debian's python3-torch, with the threaded OpenBLAS so that its matrix
+ * products are not the reference BLAS. Installs them if missing and allowed; returns why not.
+ */
+export function ensureTorch(): string | null {
+  const works = () => {
+    try {
+      execFileSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (works()) return null;
+  if (process.getuid?.() !== 0) return 'PyTorch is not installed (apt-get install python3-torch libopenblas0-pthread as root)';
+  process.stderr.write('installing python3-torch for the PyTorch column (Debian packages)…\n');
+  try {
+    execFileSync('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } catch {
+    try {
+      execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+      execFileSync('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+    } catch (error) {
+      return `PyTorch could not be installed (${(error as Error).message.split('\n')[0]})`;
+    }
+  }
+  return works() ? null : 'PyTorch was installed but does not import';
+}
+
+/**
+ * Writes what the peer needs into a temporary directory: the content and style images scaled by
+ * nst's own scaleImage (so both engines start from the same pixels) and the VGG19 weights up to
+ * the content layer, all as raw float32.
+ */
+export async function preparePeerData(size: number): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nst-bench-'));
+  const layers = [...NST.styleLayers, NST.contentLayer];
+  const last = Math.max(...layers.map((name) => VGG19_CONV_SPECS.findIndex((s) => s.name === name)));
+  const specs = VGG19_CONV_SPECS.slice(0, last + 1);
+  const weights = await readConvWeights(WEIGHTS, specs);
+  const out = fs.openSync(path.join(dir, 'weights.bin'), 'w');
+  for (const w of weights) {
+    fs.writeSync(out, new Uint8Array(w.kernel.buffer, w.kernel.byteOffset, w.kernel.byteLength));
+    fs.writeSync(out, new Uint8Array(w.bias.buffer, w.bias.byteOffset, w.bias.byteLength));
+  }
+  fs.closeSync(out);
+  const meta: Record<string, unknown> = {
+    layers: specs,
+    styleLayers: NST.styleLayers,
+    contentLayer: NST.contentLayer,
+    alpha: 1e4,
+    beta: 1,
+    var: 10,
+  };
+  for (const [name, file] of [['content', CONTENT], ['style', STYLE]] as const) {
+    const raw = await readImage(file);
+    const scaled = scaleImage(raw, size);
+    fs.writeFileSync(path.join(dir, `${name}.bin`), scaled.dataSync());
+    meta[name] = { shape: scaled.shape.slice(1, 3) };
+    tf.dispose([raw, scaled]);
+  }
+  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
+  return dir;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** A markdown table. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpu}, ${os.availableParallelism()} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}

@@ -1,0 +1,87 @@
+// `npm run bench`: seconds per optimisation iteration of nst on each available backend and of
+// the same seed algorithm in PyTorch, at several sizes, in one run on this machine.
+//   node dist/bench/speed.js [--sizes 128,256,512] [--out bench/results/speed.json]
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { defaultThreads } from '../src/backend.js';
+import { ensureTorch, machine, PEER_SCRIPT, PYTHON, preparePeerData, runJson, table } from './common.js';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
+};
+const sizes = option('--sizes', '128,256,512').split(',').map(Number);
+const outFile = option('--out', 'bench/results/speed.json');
+/** Timed iterations and warm-up iterations per size: enough for a stable median, not more. */
+const plan = (size: number) => (size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1]);
+
+function nativeInstalled(): boolean {
+  const require = createRequire(import.meta.url);
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      require.resolve(pkg);
+      return true;
+    } catch {
+      // not installed
+    }
+  }
+  return false;
+}
+
+const threads = defaultThreads();
+const configs: { backend: string; threads: number; maxSize: number }[] = [
+  ...(nativeInstalled() ? [{ backend: 'tensorflow', threads, maxSize: Infinity }] : []),
+  { backend: 'wasm', threads, maxSize: Infinity },
+  ...(threads > 1 ? [{ backend: 'wasm', threads: 1, maxSize: Infinity }] : []),
+  // The plain JavaScript backend is far too slow for more than the smallest size.
+  { backend: 'cpu', threads: 1, maxSize: 128 },
+];
+
+const torchProblem = ensureTorch();
+if (torchProblem) process.stderr.write(`PyTorch column skipped: ${torchProblem}\n`);
+const iterationScript = path.join(path.dirname(new URL(import.meta.url).pathname), 'iteration.js');
+const results: Record<string, unknown>[] = [];
+for (const size of sizes) {
+  const [iterations, warmup] = plan(size) as [number, number];
+  let peer: Record<string, unknown> | null = null;
+  if (!torchProblem) {
+    const data = await preparePeerData(size);
+    process.stderr.write(`size ${size}: pytorch…\n`);
+    try {
+      peer = await runJson(PYTHON, [PEER_SCRIPT, '--data', data, '--iterations', String(iterations), '--warmup', String(warmup)]);
+      results.push({ size, ...peer });
+    } catch (error) {
+      process.stderr.write(`pytorch failed: ${(error as Error).message}\n`);
+    } finally {
+      fs.rmSync(data, { recursive: true, force: true });
+    }
+  }
+  for (const config of configs.filter((c) => size <= c.maxSize)) {
+    process.stderr.write(`size ${size}: ${config.backend} with ${config.threads} thread(s)…\n`);
+    try {
+      const row = await runJson(process.execPath, [iterationScript, config.backend, String(config.threads), String(size), String(iterations), String(warmup)]);
+      results.push({ size, ...row, ratioToPytorch: peer ? (row['secondsPerIteration'] as number) / (peer['secondsPerIteration'] as number) : null });
+    } catch (error) {
+      process.stderr.write(`${config.backend} failed: ${(error as Error).message}\n`);
+    }
+  }
+}
+
+const fmt = (x: unknown, digits = 3) => (typeof x === 'number' ? x.toPrecision(digits) : '—');
+const rows = results.map((r) => [
+  String(r['size']),
+  String(r['engine']),
+  String(r['threads']),
+  fmt(r['secondsPerIteration']),
+  r['engine'] === 'pytorch' ? '1' : fmt(r['ratioToPytorch']),
+  fmt(r['peakRssMB'], 4),
+  r['tensorGrowth'] === undefined ? '—' : String(r['tensorGrowth']),
+  fmt(r['firstCost'], 7),
+]);
+console.log(`machine: ${machine()}`);
+console.log(table(['size', 'engine', 'threads', 's / iteration', '× PyTorch', 'peak RSS MB', 'tensor growth', 'cost at iteration 0'], rows));
+fs.mkdirSync(path.dirname(outFile), { recursive: true });
+fs.writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), machine: machine(), results }, null, 2) + '\n');
+console.log(`written: ${outFile}`);
