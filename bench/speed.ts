@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { defaultThreads } from '../src/backend.js';
+import { defaultThreads, selectBackend } from '../src/backend.js';
 import { ensureTorch, machine, PEER_SCRIPT, PYTHON, preparePeerData, runJson, table } from './common.js';
 
 const args = process.argv.slice(2);
@@ -15,7 +15,7 @@ const option = (name: string, fallback: string) => {
 const sizes = option('--sizes', '128,256,512').split(',').map(Number);
 const outFile = option('--out', 'bench/results/speed.json');
 /** Timed iterations and warm-up iterations per size: enough for a stable median, not more. */
-const plan = (size: number) => (size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1]);
+const plan = (size: number, backend: string) => (backend === 'cpu' ? [2, 1] : size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1]);
 
 function nativeInstalled(): boolean {
   const require = createRequire(import.meta.url);
@@ -39,12 +39,14 @@ const configs: { backend: string; threads: number; maxSize: number }[] = [
   { backend: 'cpu', threads: 1, maxSize: 128 },
 ];
 
+// This process only scales the peer's input images: the plain backend does, quietly.
+await selectBackend('cpu');
 const torchProblem = ensureTorch();
 if (torchProblem) process.stderr.write(`PyTorch column skipped: ${torchProblem}\n`);
 const iterationScript = path.join(path.dirname(new URL(import.meta.url).pathname), 'iteration.js');
 const results: Record<string, unknown>[] = [];
 for (const size of sizes) {
-  const [iterations, warmup] = plan(size) as [number, number];
+  const [iterations, warmup] = plan(size, 'wasm') as [number, number];
   let peer: Record<string, unknown> | null = null;
   if (!torchProblem) {
     const data = await preparePeerData(size);
@@ -61,7 +63,8 @@ for (const size of sizes) {
   for (const config of configs.filter((c) => size <= c.maxSize)) {
     process.stderr.write(`size ${size}: ${config.backend} with ${config.threads} thread(s)…\n`);
     try {
-      const row = await runJson(process.execPath, [iterationScript, config.backend, String(config.threads), String(size), String(iterations), String(warmup)]);
+      const [n, w] = plan(size, config.backend) as [number, number];
+      const row = await runJson(process.execPath, [iterationScript, config.backend, String(config.threads), String(size), String(n), String(w)]);
       results.push({ size, ...row, ratioToPytorch: peer ? (row['secondsPerIteration'] as number) / (peer['secondsPerIteration'] as number) : null });
     } catch (error) {
       process.stderr.write(`${config.backend} failed: ${(error as Error).message}\n`);

@@ -13,9 +13,10 @@ import * as tf from '@tensorflow/tfjs';
 const normalisedGram = tf.customGrad((flat, save) => {
   const f = flat as tf.Tensor2D;
   (save as tf.GradSaveFunc)([f]);
+  // tidy: the transposes and products in between are freed at once, not at the end of the pass.
   return {
-    value: tf.div(tf.matMul(tf.transpose(f), f), f.shape[0]),
-    gradFunc: (dy, [saved]) => tf.div(tf.matMul(saved as tf.Tensor2D, tf.add(dy, tf.transpose(dy)) as tf.Tensor2D), saved!.shape[0]!),
+    value: tf.tidy(() => tf.div(tf.matMul(tf.transpose(f), f), f.shape[0])),
+    gradFunc: (dy, [saved]) => tf.tidy(() => tf.div(tf.matMul(saved as tf.Tensor2D, tf.add(dy, tf.transpose(dy)) as tf.Tensor2D), saved!.shape[0]!)),
   };
 }) as (flat: tf.Tensor2D) => tf.Tensor2D;
 

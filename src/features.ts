@@ -67,7 +67,8 @@ function loadConv(name: string, kernelValues: Float32Array, shape: [number, numb
     (save as tf.GradSaveFunc)([y]);
     return {
       value: y,
-      gradFunc: (dy, [output]) => tf.conv2d(tf.mul(dy, tf.step(output!)) as tf.Tensor4D, backwardKernel, 1, 'same'),
+      // tidy: the mask and masked gradient are freed at once, not at the end of the whole pass.
+      gradFunc: (dy, [output]) => tf.tidy(() => tf.conv2d(tf.mul(dy, tf.step(output!)) as tf.Tensor4D, backwardKernel, 1, 'same')),
     };
   }) as (x: tf.Tensor4D) => tf.Tensor4D;
   return { name, kernel, bias, backwardKernel, fast };
@@ -78,13 +79,13 @@ const avgPoolFast = tf.customGrad((x) => {
   const [, h, w] = (x as tf.Tensor4D).shape;
   return {
     value: tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'),
-    gradFunc: (dy) => {
+    gradFunc: (dy) => tf.tidy(() => {
       const [, ph, pw] = dy.shape;
       // Nearest-neighbour upsampling by exactly 2 copies each value to its 2×2 block.
       const spread = tf.image.resizeNearestNeighbor(dy as tf.Tensor4D, [2 * ph, 2 * pw]);
       // An odd last row or column is dropped by the pooling: its gradient is zero.
       return tf.pad(tf.mul(spread, 0.25), [[0, 0], [0, h - 2 * ph], [0, w - 2 * pw], [0, 0]]);
-    },
+    }),
   };
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
 
