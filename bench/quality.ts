@@ -1,6 +1,6 @@
 // Time to quality: the wall time each strategy needs to reach the cost that the seed's Adam
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
-//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--out bench/results/quality.json]
+//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--out bench/results/quality.json]
 // The target comes from PyTorch running the seed algorithm (the same function: its cost at
 // iteration 0 agrees with nst's to about 1e-4); each nst strategy runs until it gets there.
 import * as fs from 'node:fs';
@@ -37,12 +37,13 @@ const strategies: [string, StylizeOptions][] = [
   ['nst coarse-to-fine adam (64,128,256)', { optimizer: 'adam', scales: [64, 128], iterations: [600, 300, adamIterations + 200] }],
   ['nst coarse-to-fine lbfgs (64,128,256)', { optimizer: 'lbfgs', scales: [64, 128], iterations: [150, 75, 1000] }],
 ];
-const only = option('--only', '');
+// --only lbfgs,coarse: run only the strategies whose names contain one of these words.
+const only = option('--only', '').split(',').filter(Boolean);
 const rows: Record<string, unknown>[] = [{ strategy: 'pytorch adam', seconds: peerSeconds, evaluations: trace.findIndex(([, c]) => c <= target) + 1, reached: true }];
 await selectBackend('wasm', defaultThreads());
 const content = await readImage(CONTENT);
 const style = await readImage(STYLE);
-for (const [name, options] of strategies.filter(([n]) => !only || n.includes(only))) {
+for (const [name, options] of strategies.filter(([n]) => only.length === 0 || only.some((word) => n.includes(word)))) {
   process.stderr.write(`${name}…\n`);
   const abort = new AbortController();
   let reachedAt: { seconds: number; evaluations: number } | null = null;
