@@ -53,6 +53,16 @@ interface LoadedConv {
   fast: (x: tf.Tensor4D) => tf.Tensor4D;
 }
 
+/**
+ * Frees the gradient of a layer's output once the layer's own gradient has used it. Back-propagation
+ * in TensorFlow.js keeps every intermediate gradient until the whole pass ends; in this chain each
+ * one has a single consumer (the layer that made the output), so holding it only costs memory.
+ */
+function release(dy: tf.Tensor, dx: tf.Tensor): tf.Tensor {
+  dy.dispose();
+  return dx;
+}
+
 function convRelu(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
   return tf.fused.conv2d({ x, filter: kernel, bias, strides: 1, pad: 'same', activation: 'relu' });
 }
@@ -68,7 +78,7 @@ function loadConv(name: string, kernelValues: Float32Array, shape: [number, numb
     return {
       value: y,
       // tidy: the mask and masked gradient are freed at once, not at the end of the whole pass.
-      gradFunc: (dy, [output]) => tf.tidy(() => tf.conv2d(tf.mul(dy, tf.step(output!)) as tf.Tensor4D, backwardKernel, 1, 'same')),
+      gradFunc: (dy, [output]) => release(dy, tf.tidy(() => tf.conv2d(tf.mul(dy, tf.step(output!)) as tf.Tensor4D, backwardKernel, 1, 'same'))),
     };
   }) as (x: tf.Tensor4D) => tf.Tensor4D;
   return { name, kernel, bias, backwardKernel, fast };
@@ -79,13 +89,13 @@ const avgPoolFast = tf.customGrad((x) => {
   const [, h, w] = (x as tf.Tensor4D).shape;
   return {
     value: tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'),
-    gradFunc: (dy) => tf.tidy(() => {
+    gradFunc: (dy) => release(dy, tf.tidy(() => {
       const [, ph, pw] = dy.shape;
       // Nearest-neighbour upsampling by exactly 2 copies each value to its 2×2 block.
       const spread = tf.image.resizeNearestNeighbor(dy as tf.Tensor4D, [2 * ph, 2 * pw]);
       // An odd last row or column is dropped by the pooling: its gradient is zero.
       return tf.pad(tf.mul(spread, 0.25), [[0, 0], [0, h - 2 * ph], [0, w - 2 * pw], [0, 0]]);
-    }),
+    })),
   };
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
 
