@@ -129,9 +129,8 @@ export interface OptimizeResult {
   evaluations: number;
   /** Iterations done (the last progress event's iteration). */
   iterations: number;
+  /** Why the run ended; 'stopped' when `shouldStop` ended it. */
   reason: StopReason;
-  /** True when `shouldStop` ended the run. */
-  stopped: boolean;
 }
 
 /**
@@ -200,7 +199,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
     image.dispose();
     optimizer.dispose();
   }
-  return { bestImage: best!, bestCost, evaluations, iterations: i, reason, stopped: reason === 'stopped' };
+  return { bestImage: best!, bestCost, evaluations, iterations: i, reason };
 }
 
 /** One stored correction pair of L-BFGS: s = x₊ − x, y = g₊ − g, ρ = 1 / yᵀs. */
