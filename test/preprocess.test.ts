@@ -3,19 +3,24 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Jimp } from 'jimp';
 import { InputError } from '../src/errors.js';
 import {
+  DEFAULT_MAX_INPUT_PIXELS,
   IMAGE_EXTENSIONS,
   checkOutputPath,
   readImage,
+  readImageHeader,
   resizeBicubic,
   scaleImage,
   scaledSize,
   vggPreprocess,
   writeImage,
+  type ImageFormat,
+  type ReadImageOptions,
 } from '../src/preprocess.js';
 
 let tmp = '';
@@ -248,6 +253,17 @@ function rgbOf(rgba: Buffer): number[] {
   return [...rgba].filter((_, i) => i % 4 !== 3);
 }
 
+/** Asserts that readImage fails with one InputError, on one line, naming the label and the file. */
+async function assertUnreadable(file: string, reason: RegExp, options?: ReadImageOptions): Promise<void> {
+  await assert.rejects(readImage(file, 'style image', options), (err: unknown) => {
+    assert.ok(err instanceof InputError, `expected InputError, got ${String(err)}`);
+    assert.ok(err.message.startsWith(`style image ${file}: `), err.message);
+    assert.match(err.message, reason);
+    assert.ok(!err.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
 describe('readImage and writeImage', () => {
   it('IMAGE_EXTENSIONS lists the writable formats', () => {
     assert.deepEqual([...IMAGE_EXTENSIONS].sort(), ['bmp', 'jpeg', 'jpg', 'png', 'tif', 'tiff']);
@@ -330,29 +346,25 @@ describe('readImage and writeImage', () => {
     image.dispose();
   });
 
-  /** Asserts that readImage fails with an InputError naming the file and the label. */
-  async function assertUnreadable(file: string, reason: RegExp): Promise<void> {
-    await assert.rejects(readImage(file, 'style image'), (err: unknown) => {
-      assert.ok(err instanceof InputError, `expected InputError, got ${String(err)}`);
-      assert.ok(err.message.startsWith(`style image ${file}: `), err.message);
-      assert.match(err.message, reason);
-      assert.ok(!err.message.includes('\n'), 'one line');
-      return true;
-    });
-  }
-
-  it('errors: missing, not an image, empty, truncated', async () => {
+  it('errors: missing, not an image, empty, truncated, corrupt header', async () => {
     await assertUnreadable(path.join(tmp, 'missing.jpg'), /not found/);
     const text = path.join(tmp, 'text.jpg');
     await fs.promises.writeFile(text, 'this is not a JPEG\n');
-    await assertUnreadable(text, /not a readable image/);
+    await assertUnreadable(text, /: not an image \(expected PNG, JPEG, BMP, GIF or TIFF\)$/);
     const empty = path.join(tmp, 'empty.png');
     await fs.promises.writeFile(empty, '');
-    await assertUnreadable(empty, /empty/);
-    const png = await jimpImage(testBitmap(20, 20, 2), 20, 20).getBuffer('image/png');
-    const truncated = path.join(tmp, 'truncated.png');
-    await fs.promises.writeFile(truncated, png.subarray(0, png.length >> 1));
-    await assertUnreadable(truncated, /not a readable image/);
+    await assertUnreadable(empty, /: empty file$/);
+    const bitmap = testBitmap(24, 24, 2);
+    for (const mime of ['image/png', 'image/jpeg'] as const) {
+      const bytes = await jimpImage(bitmap, 24, 24).getBuffer(mime);
+      const format = mime === 'image/png' ? 'PNG' : 'JPEG';
+      const truncated = path.join(tmp, `truncated.${format}`);
+      await fs.promises.writeFile(truncated, bytes.subarray(0, bytes.length >> 1));
+      await assertUnreadable(truncated, new RegExp(`: truncated ${format} file \\(`));
+      const headerOnly = path.join(tmp, `header-only.${format}`);
+      await fs.promises.writeFile(headerOnly, bytes.subarray(0, 14));
+      await assertUnreadable(headerOnly, new RegExp(`: not a readable image \\(cut short or corrupt ${format} header\\)$`));
+    }
     await assertUnreadable(tmp, /cannot read/); // a directory
   });
 
@@ -379,6 +391,391 @@ describe('readImage and writeImage', () => {
     assert.deepEqual(image.shape, [1, 3, 3]);
     assert.deepEqual([...image.dataSync()], [0, 0, 0, 90, 90, 90, 255, 255, 255]);
     image.dispose();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hand-made image files, for the variants jimp does not write. Generated, never committed.
+
+/** CRC-32 as PNG chunks use it (polynomial 0xEDB88320), bit by bit: slow but short. */
+function crc32(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** A PNG chunk: length, type, data, CRC of type and data. */
+function pngChunk(type: string, data: ArrayLike<number>): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), Buffer.from(Uint8Array.from(data))]);
+  const chunk = Buffer.alloc(body.length + 8);
+  chunk.writeUInt32BE(body.length - 4, 0);
+  body.copy(chunk, 4);
+  chunk.writeUInt32BE(crc32(body), body.length + 4);
+  return chunk;
+}
+
+interface PngSpec {
+  width: number;
+  height?: number; // default: the number of rows
+  bitDepth: number;
+  colorType: number; // 0 gray, 2 RGB, 3 palette, 4 gray + alpha, 6 RGBA
+  rows: number[][]; // the packed bytes of each row
+  chunks?: Buffer[]; // between IHDR and IDAT: PLTE, tRNS
+}
+
+/** A PNG file: IHDR, `chunks`, one IDAT with every row unfiltered, IEND. */
+function encodePng({ rows, width, height = rows.length, bitDepth, colorType, chunks = [] }: PngSpec): Buffer {
+  const ihdr = Buffer.alloc(13); // compression, filter and interlace method 0
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = bitDepth;
+  ihdr[9] = colorType;
+  const raw = Buffer.concat(rows.map((row) => Buffer.from([0, ...row]))); // filter type 0 (None)
+  const signature = Buffer.from('89504e470d0a1a0a', 'hex');
+  const idat = pngChunk('IDAT', zlib.deflateSync(raw));
+  return Buffer.concat([signature, pngChunk('IHDR', ihdr), ...chunks, idat, pngChunk('IEND', [])]);
+}
+
+/** 16-bit samples as big-endian bytes. */
+function be16(samples: number[]): number[] {
+  return samples.flatMap((v) => [v >> 8, v & 255]);
+}
+
+/** A JPEG marker segment: marker, length (counting itself), body. */
+function jpegSegment(marker: number, body: ArrayLike<number>): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt16BE(marker, 0);
+  head.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([head, Buffer.from(Uint8Array.from(body))]);
+}
+
+/**
+ * A baseline JPEG of flat 8×8 blocks: `value(bx, by, c)` (0..255) for block column bx, row by and
+ * component c (width and height multiples of 8). jimp writes only 3-component JPEGs, hence this.
+ * Each block has only a DC coefficient; with a quantisation step of 8 the coded DC value is
+ * value - 128 itself. Huffman tables: DC categories 0..11 get the 4-bit codes 0..11, AC has only
+ * end-of-block, code "0". The samples are stored as given: jpeg-js decides from the component
+ * count and the Adobe marker (`adobeTransform`: 0 CMYK, 2 YCCK) how to turn them into RGB.
+ */
+function encodeFlatJpeg(
+  width: number,
+  height: number,
+  components: number,
+  value: (bx: number, by: number, c: number) => number,
+  adobeTransform?: number,
+): Buffer {
+  const ids = Array.from({ length: components }, (_, i) => i + 1);
+  const segments: Uint8Array[] = [Buffer.from([0xff, 0xd8])]; // SOI
+  if (adobeTransform !== undefined) {
+    // "Adobe", version 100, flags0, flags1, transform
+    segments.push(jpegSegment(0xffee, [...Buffer.from('Adobe'), 0, 100, 0, 0, 0, 0, adobeTransform]));
+  }
+  segments.push(jpegSegment(0xffdb, [0, 8, ...new Array(63).fill(1)])); // DQT: table 0
+  // SOF0: precision, height, width, then id, sampling factors 1×1 and quantisation table 0 for each
+  const size = [height >> 8, height & 255, width >> 8, width & 255];
+  segments.push(jpegSegment(0xffc0, [8, ...size, components, ...ids.flatMap((id) => [id, 0x11, 0])]));
+  // DHT: class and id, the number of codes of each length 1..16, the symbols
+  const dcSymbols = Array.from({ length: 12 }, (_, i) => i);
+  segments.push(jpegSegment(0xffc4, [0x00, 0, 0, 0, 12, ...new Array(12).fill(0), ...dcSymbols]));
+  segments.push(jpegSegment(0xffc4, [0x10, 1, ...new Array(15).fill(0), 0x00]));
+  // SOS: each component with DC and AC table 0, spectral selection 0..63, no approximation
+  segments.push(jpegSegment(0xffda, [components, ...ids.flatMap((id) => [id, 0x00]), 0, 63, 0]));
+
+  const data: number[] = [];
+  let bits = 0;
+  let count = 0;
+  const put = (code: number, length: number) => {
+    for (let i = length - 1; i >= 0; i--) {
+      bits = (bits << 1) | ((code >> i) & 1);
+      if (++count < 8) continue;
+      data.push(bits, ...(bits === 0xff ? [0] : [])); // a 0xFF data byte is followed by 0
+      bits = count = 0;
+    }
+  };
+  const previous = new Array<number>(components).fill(0);
+  for (let by = 0; by < height / 8; by++) {
+    for (let bx = 0; bx < width / 8; bx++) {
+      for (let c = 0; c < components; c++) {
+        const dc = value(bx, by, c) - 128;
+        const diff = dc - previous[c];
+        previous[c] = dc;
+        const category = diff === 0 ? 0 : 32 - Math.clz32(Math.abs(diff));
+        put(category, 4);
+        put(diff >= 0 ? diff : diff + (1 << category) - 1, category); // negative: ones' complement
+        put(0, 1); // end of block
+      }
+    }
+  }
+  if (count > 0) put(0xff, 8 - count); // pad with 1 bits
+  return Buffer.concat([...segments, Buffer.from(data), Buffer.from([0xff, 0xd9])]);
+}
+
+/** `jpeg` with an EXIF APP1 segment after SOI holding only the Orientation tag (0x0112). */
+function withOrientation(jpeg: Buffer, orientation: number): Buffer {
+  // Big-endian TIFF header, IFD at 8 with 1 entry: tag 0x0112, SHORT, count 1, value; no next IFD.
+  const tiff = [0x4d, 0x4d, 0, 0x2a, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0, 0, 0, 0, 0];
+  const app1 = jpegSegment(0xffe1, [...Buffer.from('Exif\0\0', 'latin1'), ...tiff]);
+  return Buffer.concat([jpeg.subarray(0, 2), app1, jpeg.subarray(2)]);
+}
+
+/** The start of a TIFF: one IFD per page holding only ImageWidth (LONG) and ImageLength (SHORT). */
+function tiffStart(pages: Array<[number, number]>, littleEndian = true): Buffer {
+  const bytes = Buffer.alloc(8 + 30 * pages.length); // an IFD: count, 2 entries of 12, next offset
+  const u16 = (value: number, at: number) =>
+    littleEndian ? bytes.writeUInt16LE(value, at) : bytes.writeUInt16BE(value, at);
+  const u32 = (value: number, at: number) =>
+    littleEndian ? bytes.writeUInt32LE(value, at) : bytes.writeUInt32BE(value, at);
+  // An IFD entry: tag, type (3 SHORT, 4 LONG), count 1, the value left-justified in 4 bytes.
+  const entry = (at: number, tag: number, type: 3 | 4, value: number) => {
+    u16(tag, at);
+    u16(type, at + 2);
+    u32(1, at + 4);
+    (type === 3 ? u16 : u32)(value, at + 8);
+  };
+  bytes.write(littleEndian ? 'II' : 'MM', 0, 'latin1');
+  u16(42, 2);
+  u32(8, 4); // the first IFD
+  pages.forEach(([width, height], i) => {
+    const ifd = 8 + 30 * i;
+    u16(2, ifd);
+    entry(ifd + 2, 256, 4, width);
+    entry(ifd + 14, 257, 3, height);
+    u32(i + 1 < pages.length ? ifd + 30 : 0, ifd + 26); // the next IFD, 0 after the last
+  });
+  return bytes;
+}
+
+/** The start of a BMP: the file header and the start of a 40-byte info header. */
+function bmpStart(width: number, height: number): Buffer {
+  const bytes = Buffer.alloc(26);
+  bytes.write('BM', 0, 'latin1');
+  bytes.writeUInt32LE(40, 14);
+  bytes.writeInt32LE(width, 18);
+  bytes.writeInt32LE(height, 22);
+  return bytes;
+}
+
+/** Headers of each format claiming width × height, followed by 1 kB of garbage. */
+function claimedSize(width: number, height: number): Record<ImageFormat, Buffer> {
+  const next = random(99);
+  const garbage = Buffer.from(Array.from({ length: 1024 }, () => Math.floor(next() * 256)));
+  const png = encodePng({ width, height, bitDepth: 8, colorType: 2, rows: [] }).subarray(0, 33); // signature, IHDR
+  const jpeg = encodeFlatJpeg(8, 8, 3, () => 128);
+  const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+  jpeg.writeUInt16BE(height, sof + 5);
+  jpeg.writeUInt16BE(width, sof + 7);
+  const gif = Buffer.alloc(10);
+  gif.write('GIF89a', 0, 'latin1');
+  gif.writeUInt16LE(width, 6);
+  gif.writeUInt16LE(height, 8);
+  const withGarbage = (head: Uint8Array) => Buffer.concat([head, garbage]);
+  return {
+    PNG: withGarbage(png),
+    JPEG: withGarbage(jpeg.subarray(0, jpeg.length - 2)),
+    BMP: withGarbage(bmpStart(width, height)),
+    GIF: withGarbage(gif),
+    TIFF: withGarbage(tiffStart([[width, height]])),
+  };
+}
+
+/** Writes `bytes` to a new file in the temporary directory; returns its path. */
+async function writeTemp(name: string, bytes: Uint8Array): Promise<string> {
+  const file = path.join(tmp, name);
+  await fs.promises.writeFile(file, bytes);
+  return file;
+}
+
+/** readImage's result as plain numbers, disposing of the tensor. */
+async function readPixels(file: string): Promise<{ shape: number[]; values: number[] }> {
+  const image = await readImage(file);
+  const result = { shape: image.shape, values: [...image.dataSync()] };
+  image.dispose();
+  return result;
+}
+
+describe('readImage: unusual and hostile files', () => {
+  it('reads a 1×1 image as [1, 1, 3]', async () => {
+    const file = await writeTemp('one.png', await jimpImage([7, 8, 9, 255], 1, 1).getBuffer('image/png'));
+    assert.deepEqual(await readPixels(file), { shape: [1, 1, 3], values: [7, 8, 9] });
+  });
+
+  it('refuses a PNG header of width or height 0', async () => {
+    for (const [width, height] of [[0, 4], [4, 0]]) {
+      const rows = new Array(height).fill(new Array(3 * width).fill(0));
+      const png = encodePng({ width, height, bitDepth: 8, colorType: 2, rows });
+      const file = await writeTemp(`empty-${width}x${height}.png`, png);
+      await assertUnreadable(file, new RegExp(`: image has no pixels \\(${width}×${height} px in its PNG header\\)$`));
+    }
+  });
+
+  it('readImageHeader reads format and size of files jimp writes', async () => {
+    const image = jimpImage(testBitmap(7, 5, 3), 7, 5);
+    const formats = ['PNG', 'JPEG', 'BMP', 'GIF', 'TIFF'] as const;
+    for (const format of formats) {
+      const mime = `image/${format.toLowerCase()}` as const;
+      const header = readImageHeader(await image.getBuffer(mime));
+      assert.deepEqual(header && [header.format, header.width, header.height, header.complete], [format, 7, 5, true]);
+    }
+    assert.equal(readImageHeader(Buffer.from('GIF')), null); // too short for a signature
+  });
+
+  it('readImageHeader: BMP stored top-down, big-endian TIFF, the largest TIFF page', () => {
+    const bmp = bmpStart(30, -20); // negative height: rows stored top-down
+    assert.deepEqual(readImageHeader(bmp), { format: 'BMP', width: 30, height: 20, complete: true });
+    const pages: Array<[number, number]> = [[10, 10], [300, 200], [50, 50]];
+    for (const littleEndian of [true, false]) {
+      const header = readImageHeader(tiffStart(pages, littleEndian));
+      assert.deepEqual(header, { format: 'TIFF', width: 300, height: 200, complete: true });
+    }
+    const looped = tiffStart([[10, 10]]);
+    looped.writeUInt32LE(8, 8 + 26); // the only IFD names itself as the next one
+    assert.deepEqual(readImageHeader(looped), { format: 'TIFF', width: 10, height: 10, complete: true });
+    assert.throws(() => readImageHeader(tiffStart(pages).subarray(0, 50)), /cut short or corrupt TIFF header/);
+  });
+
+  it('refuses 40000×40000 px in every format from the header, without decoding', async (t) => {
+    const decoder = t.mock.method(Jimp, 'fromBuffer');
+    for (const [format, bytes] of Object.entries(claimedSize(40000, 40000))) {
+      const file = await writeTemp(`huge-${format}`, bytes);
+      const start = performance.now();
+      await assertUnreadable(
+        file,
+        /: 40000×40000 px is more than the limit of 100,000,000 pixels \(raise it with --max-input-pixels\)$/,
+      );
+      const ms = performance.now() - start;
+      assert.ok(ms < 500, `${format}: refused after ${ms.toFixed(0)} ms`);
+    }
+    assert.equal(decoder.mock.callCount(), 0, 'jimp decoded nothing');
+    assert.equal(DEFAULT_MAX_INPUT_PIXELS, 100_000_000);
+  });
+
+  it('maxInputPixels is an inclusive limit that can be lowered and raised', async () => {
+    const file = await writeTemp('20x20.png', await jimpImage(testBitmap(20, 20, 4), 20, 20).getBuffer('image/png'));
+    await assertUnreadable(file, /: 20×20 px is more than the limit of 399 pixels/, { maxInputPixels: 399 });
+    const image = await readImage(file, 'image', { maxInputPixels: 400 });
+    assert.deepEqual(image.shape, [20, 20, 3]);
+    image.dispose();
+    // Raised: the refusal now comes from the decoder (there is only garbage after the header).
+    const huge = await writeTemp('huge-raised.png', claimedSize(40000, 40000).PNG);
+    await assertUnreadable(huge, /: truncated PNG file \(/, { maxInputPixels: 40000 * 40000 });
+    await assert.rejects(readImage(file, 'image', { maxInputPixels: 0 }), /maxInputPixels must be positive/);
+  });
+
+  const [GRAY, RGB, PALETTE, GRAY_ALPHA, RGBA] = [0, 2, 3, 4, 6]; // PNG colour types
+  const palette = pngChunk('PLTE', [255, 0, 0, 0, 255, 0, 10, 20, 30]);
+  // [name, PNG, expected RGB values]; 16-bit samples v read as round(v / 257).
+  const pngCases: Array<[string, PngSpec, number[]]> = [
+    [
+      'gray, 1 bit',
+      { width: 3, bitDepth: 1, colorType: GRAY, rows: [[0b10100000]] },
+      [255, 255, 255, 0, 0, 0, 255, 255, 255],
+    ],
+    ['gray, 4 bits', { width: 2, bitDepth: 4, colorType: GRAY, rows: [[0x5f]] }, [85, 85, 85, 255, 255, 255]],
+    [
+      'gray, 8 bits, 2 rows',
+      { width: 2, bitDepth: 8, colorType: GRAY, rows: [[0, 90], [200, 255]] },
+      [0, 0, 0, 90, 90, 90, 200, 200, 200, 255, 255, 255],
+    ],
+    [
+      'gray, 16 bits',
+      { width: 3, bitDepth: 16, colorType: GRAY, rows: [be16([0x1234, 0x8080, 0xffff])] },
+      [18, 18, 18, 128, 128, 128, 255, 255, 255],
+    ],
+    [
+      'gray with a tRNS colour (transparent: white)',
+      { width: 2, bitDepth: 8, colorType: GRAY, rows: [[40, 200]], chunks: [pngChunk('tRNS', [0, 40])] },
+      [255, 255, 255, 200, 200, 200],
+    ],
+    [
+      'gray + alpha, 8 bits',
+      { width: 2, bitDepth: 8, colorType: GRAY_ALPHA, rows: [[100, 255, 50, 0]] },
+      [100, 100, 100, 255, 255, 255],
+    ],
+    [
+      'RGB, 16 bits',
+      { width: 2, bitDepth: 16, colorType: RGB, rows: [be16([0x1234, 0x8080, 0xffff, 0xff00, 0x0101, 0])] },
+      [18, 128, 255, 254, 1, 0],
+    ],
+    // alpha 0x8080 is 128/255: 255 * a + 255 * (1 - a) = 255 and 0 * a + 255 * (1 - a) = 127
+    ['RGBA, 16 bits', { width: 1, bitDepth: 16, colorType: RGBA, rows: [be16([0xffff, 0, 0, 0x8080])] }, [255, 127, 127]],
+    [
+      'palette, 8 bits',
+      { width: 4, bitDepth: 8, colorType: PALETTE, rows: [[2, 0, 1, 2]], chunks: [palette] },
+      [10, 20, 30, 255, 0, 0, 0, 255, 0, 10, 20, 30],
+    ],
+    [
+      'palette, 2 bits',
+      { width: 3, bitDepth: 2, colorType: PALETTE, rows: [[0b10000100]], chunks: [palette] },
+      [10, 20, 30, 255, 0, 0, 0, 255, 0],
+    ],
+    [
+      'palette with tRNS alpha',
+      { width: 2, bitDepth: 8, colorType: PALETTE, rows: [[0, 1]], chunks: [palette, pngChunk('tRNS', [255, 0])] },
+      [255, 0, 0, 255, 255, 255],
+    ],
+  ];
+  for (const [name, spec, expected] of pngCases) {
+    it(`reads a PNG: ${name}`, async () => {
+      const file = await writeTemp(`${name.replace(/\W+/g, '-')}.png`, encodePng(spec));
+      const { shape, values } = await readPixels(file);
+      assert.deepEqual(shape, [spec.rows.length, spec.width, 3]);
+      assertClose(values, expected, 1e-3, name);
+    });
+  }
+
+  it('reads a grayscale JPEG', async () => {
+    const file = await writeTemp('gray.jpg', encodeFlatJpeg(16, 8, 1, (bx) => [77, 200][bx]));
+    const { shape, values } = await readPixels(file);
+    assert.deepEqual(shape, [8, 16, 3]);
+    assert.deepEqual([values.slice(0, 3), values.slice(-3)], [[77, 77, 77], [200, 200, 200]]);
+  });
+
+  it('converts an Adobe CMYK or YCCK JPEG to RGB; refuses 4 components without the Adobe marker', async () => {
+    // Adobe stores CMYK inverted (s = 255 - ink), so R = (1 - C)(1 - K) * 255 = sC * sK / 255.
+    const stored = [
+      [255, 128, 0, 200],
+      [40, 255, 255, 255],
+    ];
+    const cmyk = await writeTemp('cmyk.jpg', encodeFlatJpeg(16, 8, 4, (bx, _, c) => stored[bx][c], 0));
+    const expected = stored.map(([c, m, y, k]) => [c, m, y].map((v) => (v * k) / 255));
+    const { values } = await readPixels(cmyk);
+    assertClose([...values.slice(0, 3), ...values.slice(-3)], expected.flat(), 1, 'CMYK');
+    // YCCK: YCbCr gives the inverted CMY; with Cb = Cr = 128 that is Y, so R = G = B = (255 - Y) * sK / 255.
+    const ycck = await writeTemp('ycck.jpg', encodeFlatJpeg(8, 8, 4, (_, __, c) => [55, 128, 128, 200][c], 2));
+    assertClose((await readPixels(ycck)).values.slice(0, 3), new Array(3).fill((200 * 200) / 255), 1, 'YCCK');
+    const plain = await writeTemp('cmyk-plain.jpg', encodeFlatJpeg(8, 8, 4, () => 128));
+    await assertUnreadable(plain, /: CMYK JPEG without an Adobe marker is not supported; convert it to RGB$/);
+  });
+
+  it('applies the EXIF orientation of a JPEG', async () => {
+    // 24×16: a red block at the top left, grey elsewhere. Rotated, the image is 16×24.
+    const w = 24;
+    const topLeft = (p: number) => p % w < 8 && p < 8 * w;
+    const rgba = Array.from({ length: w * 16 }, (_, p) => (topLeft(p) ? [255, 0, 0, 255] : [128, 128, 128, 255])).flat();
+    const jpeg = await jimpImage(rgba, w, 16).getBuffer('image/jpeg');
+    // Orientation: [width, height] after rotation and the [row, column] of the red 8×8 block.
+    const cases: Array<[number, [number, number], [number, number]]> = [
+      [1, [24, 16], [0, 0]],
+      [3, [24, 16], [1, 2]], // 180°
+      [6, [16, 24], [0, 1]], // 90° clockwise: the left edge becomes the top
+      [8, [16, 24], [2, 0]], // 90° counter-clockwise: the left edge becomes the bottom
+    ];
+    for (const [orientation, [width, height], [redRow, redColumn]] of cases) {
+      const file = await writeTemp(`exif-${orientation}.jpg`, withOrientation(jpeg, orientation));
+      const { shape, values } = await readPixels(file);
+      assert.deepEqual(shape, [height, width, 3], `orientation ${orientation}`);
+      for (let row = 0; row < height / 8; row++) {
+        for (let column = 0; column < width / 8; column++) {
+          const centre = ((8 * row + 4) * width + 8 * column + 4) * 3;
+          const red = row === redRow && column === redColumn;
+          const what = `orientation ${orientation}, block ${row}, ${column}`;
+          assertClose(values.slice(centre, centre + 3), red ? [255, 0, 0] : [128, 128, 128], 8, what);
+        }
+      }
+    }
   });
 });
 
