@@ -1,12 +1,16 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAMES, defaultThreads, describeBackend, selectBackend, type BackendName } from './backend.js';
+import * as path from 'node:path';
+import { BACKEND_NAMES, defaultThreads, describeBackend, selectBackend, type BackendInfo, type BackendName } from './backend.js';
+import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { PRESERVE_COLORS, type PreserveColors } from './color.js';
 import { InputError } from './errors.js';
-import { scaleSizes, splitIterations, stylize } from './coarse.js';
+import { checkStylizeOptions, stylize, type Checkpoint, type RunSettings, type StylizeOptions } from './coarse.js';
+import type { Pooling } from './features.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from './nst.js';
 import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
-import { checkOutputPath, readImage, writeImage, IMAGE_EXTENSIONS } from './preprocess.js';
+import { checkOutputPath, checkWritable, readImage, writeImage, IMAGE_EXTENSIONS } from './preprocess.js';
 import { ensureWeights, weightsCommand } from './weights.js';
 
 /** Number parsers for flags: a bad value is a usage error naming the flag's rule. */
@@ -28,6 +32,23 @@ const positiveIntOrList = (rule: string) => (text: string): number | number[] =>
   if (text.trim() === '' || !parts.every((x) => Number.isInteger(x) && x > 0)) throw new InvalidArgumentError(rule);
   return parts.length === 1 && !text.includes(',') ? parts[0]! : parts;
 };
+/** A comma-separated list of non-negative numbers ("0.7,0.3"). */
+const weightList = (name: string) => (text: string): number[] => {
+  const parts = text.split(',').map((part) => Number(part.trim()));
+  if (text.trim() === '' || !parts.every((x) => Number.isFinite(x) && x >= 0)) throw new InvalidArgumentError(`${name} must be a comma-separated list of non-negative numbers`);
+  return parts;
+};
+/** A comma-separated list of names ("block1_conv1,block2_conv1"). */
+const nameList = (text: string): string[] => text.split(',').map((part) => part.trim());
+
+/** `out.png` → `out_000100.png`: the name of the snapshot taken at `iteration`. */
+export function snapshotPath(output: string, iteration: number): string {
+  const ext = path.extname(output);
+  return path.join(path.dirname(output), `${path.basename(output, ext)}_${String(iteration).padStart(6, '0')}${ext}`);
+}
+
+/** Checkpoints are written this often when --save-every is not given. */
+const DEFAULT_CHECKPOINT_EVERY = 100;
 
 interface StylizeFlags {
   output: string;
@@ -50,6 +71,56 @@ interface StylizeFlags {
   threads: number;
   weights?: string;
   quiet?: boolean;
+  styleWeights?: number[];
+  styleScale: number;
+  styleLayers?: string[];
+  contentLayers?: string[];
+  styleLayerWeights?: number[];
+  pooling: Pooling;
+  preserveColors: PreserveColors;
+  saveEvery?: number;
+  checkpoint?: string;
+  resume?: string;
+}
+
+/** Each result-shaping setting of a checkpoint and the flag (key of StylizeFlags) it comes from. */
+const SETTING_FLAGS: Record<keyof RunSettings, keyof StylizeFlags> = {
+  alpha: 'alpha',
+  beta: 'beta',
+  var: 'var',
+  size: 'size',
+  scales: 'scales',
+  iterations: 'iterations',
+  optimizer: 'optimizer',
+  lr: 'lr',
+  beta1: 'beta1',
+  beta2: 'beta2',
+  history: 'lbfgsHistory',
+  tolerance: 'tolerance',
+  init: 'init',
+  seed: 'seed',
+  preserveColors: 'preserveColors',
+  styleWeights: 'styleWeights',
+  styleScale: 'styleScale',
+  styleLayers: 'styleLayers',
+  contentLayers: 'contentLayers',
+  styleLayerWeights: 'styleLayerWeights',
+  pooling: 'pooling',
+};
+
+/**
+ * The flags of a resumed run: every setting not given on the command line comes from the
+ * checkpoint (given ones are kept; the library refuses a resume whose settings differ).
+ */
+function flagsFromCheckpoint(flags: StylizeFlags, checkpoint: Checkpoint, given: (flag: string) => boolean): StylizeFlags {
+  const merged: Record<string, unknown> = { ...flags };
+  for (const [setting, flag] of Object.entries(SETTING_FLAGS) as [keyof RunSettings, keyof StylizeFlags][]) {
+    if (given(flag)) continue;
+    const value = checkpoint.settings[setting];
+    if (setting === 'init' && value === 'image') throw new InputError('the checkpoint\'s run started from an image file: give the same --init FILE');
+    merged[flag] = value ?? undefined;
+  }
+  return merged as unknown as StylizeFlags;
 }
 
 const EXAMPLES = `
@@ -66,6 +137,10 @@ Examples:
   $ nst stylize photo.jpg style.jpg -o out.jpg --alpha 1e3 --step 100 --quiet
   $ nst stylize photo.jpg style.jpg -o out.png --optimizer lbfgs --scales 3 --iterations 500
   $ nst stylize photo.jpg style.jpg -o out.png --init noise --seed 42
+  $ nst stylize photo.jpg style.jpg -o out.png --preserve-colors luminance
+  $ nst stylize photo.jpg a.jpg b.jpg -o out.png --style-weights 0.7,0.3 --style-scale 1.5
+  $ nst stylize photo.jpg style.jpg -o out.png --save-every 100 --checkpoint run.ckpt
+  $ nst stylize photo.jpg style.jpg -o out.png --resume run.ckpt
 
 The output format follows the extension: ${IMAGE_EXTENSIONS.join(', ')}.
 Ctrl-C stops between iterations and still writes the best image so far.`;
@@ -105,30 +180,84 @@ function progressReporter(flags: StylizeFlags, counts: number[]): { update: (e: 
 }
 
 /** Library argument errors (RangeError, TypeError) as usage errors of the command. */
+function usageError(error: unknown): unknown {
+  return error instanceof RangeError || error instanceof TypeError ? new InputError(error.message) : error;
+}
 function asUsage<T>(fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    if (error instanceof RangeError || error instanceof TypeError) throw new InputError(error.message);
-    throw error;
+    throw usageError(error);
+  }
+}
+async function asUsageAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw usageError(error);
   }
 }
 
-async function stylizeCommand(contentPath: string, stylePath: string, flags: StylizeFlags): Promise<number> {
+async function stylizeCommand(contentPath: string, stylePaths: string[], cliFlags: StylizeFlags, given: (flag: string) => boolean): Promise<number> {
   const say = (line: string) => {
-    if (!flags.quiet) process.stderr.write(`${line}\n`);
+    if (!cliFlags.quiet) process.stderr.write(`${line}\n`);
   };
-  const sizes = asUsage(() => scaleSizes(flags.size, flags.scales));
-  const counts = asUsage(() => splitIterations(flags.iterations, sizes.length));
-  if (flags.step !== undefined && flags.step >= Math.max(...counts)) throw new InputError('step must be positive and less than iterations');
+  // The backend first: a checkpoint's tensors are made on it.
+  const backend = await selectBackend(cliFlags.backend, cliFlags.threads);
+  const resume = cliFlags.resume ? await loadCheckpoint(cliFlags.resume) : undefined;
+  try {
+    const flags = resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags;
+    return await runStylize(contentPath, stylePaths, flags, { backend, resume, resumePath: cliFlags.resume }, say);
+  } finally {
+    if (resume) disposeCheckpoint(resume);
+  }
+}
+
+async function runStylize(
+  contentPath: string,
+  stylePaths: string[],
+  flags: StylizeFlags,
+  { backend, resume, resumePath }: { backend: BackendInfo; resume?: Checkpoint; resumePath?: string },
+  say: (line: string) => void,
+): Promise<number> {
+  // Every setting is checked before any work starts.
+  const options: StylizeOptions = {
+    alpha: flags.alpha,
+    beta: flags.beta,
+    var: flags.var,
+    size: flags.size,
+    scales: flags.scales,
+    iterations: flags.iterations,
+    step: flags.step,
+    optimizer: flags.optimizer,
+    lr: flags.lr,
+    beta1: flags.beta1,
+    beta2: flags.beta2,
+    history: flags.lbfgsHistory,
+    tolerance: flags.tolerance,
+    seed: flags.seed,
+    styleWeights: flags.styleWeights,
+    styleScale: flags.styleScale,
+    styleLayers: flags.styleLayers,
+    contentLayers: flags.contentLayers,
+    styleLayerWeights: flags.styleLayerWeights,
+    pooling: flags.pooling,
+    preserveColors: flags.preserveColors,
+    resume,
+    snapshotEvery: flags.saveEvery,
+    checkpointEvery: flags.checkpoint ? (flags.saveEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
+  };
+  const { scales: sizes, iterations: counts } = asUsage(() => checkStylizeOptions(options, stylePaths.length));
   checkOutputPath(flags.output);
-  const backend = await selectBackend(flags.backend, flags.threads);
+  if (flags.checkpoint) checkWritable(flags.checkpoint, 'checkpoint');
   const content = await readImage(contentPath, 'content image');
-  const style = await readImage(stylePath, 'style image');
+  const styles: tf.Tensor3D[] = [];
+  for (const [i, file] of stylePaths.entries()) styles.push(await readImage(file, stylePaths.length > 1 ? `style image ${i + 1}` : 'style image'));
   const keyword = ['content', 'noise', 'style'].includes(flags.init);
   const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await readImage(flags.init, 'init image');
   const weights = await ensureWeights({ explicit: flags.weights, log: say });
   say(describeBackend(backend));
+  if (resume) say(`resuming ${resumePath} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
   if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
 
   // Ctrl-C (or a kill) ends the run between iterations; the best image so far is still written.
@@ -147,23 +276,12 @@ async function stylizeCommand(contentPath: string, stylePath: string, flags: Sty
   const evaluationsPerScale = counts.map(() => 0);
   let failure: unknown = null;
   try {
-    [image, cost] = await stylize(style, content, {
-      alpha: flags.alpha,
-      beta: flags.beta,
-      var: flags.var,
-      size: flags.size,
+    [image, cost] = await asUsageAsync(() => stylize(styles, content, {
+      ...options,
       weights: weights.path,
-      scales: sizes,
-      iterations: counts,
-      step: flags.step,
-      optimizer: flags.optimizer,
-      lr: flags.lr,
-      beta1: flags.beta1,
-      beta2: flags.beta2,
-      history: flags.lbfgsHistory,
-      tolerance: flags.tolerance,
       init,
-      seed: flags.seed,
+      onSnapshot: async (snapshot, iteration) => writeImage(snapshotPath(flags.output, iteration), snapshot),
+      onCheckpoint: flags.checkpoint ? (checkpoint) => saveCheckpoint(flags.checkpoint!, checkpoint) : undefined,
       signal: abort.signal,
       onProgress: (e) => {
         evaluationsPerScale[(e.scale?.index ?? 1) - 1] = e.evaluations;
@@ -173,7 +291,7 @@ async function stylizeCommand(contentPath: string, stylePath: string, flags: Sty
         if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
         process.stdout.write(`${line}\n`);
       },
-    });
+    }));
   } catch (error) {
     if (!(error instanceof NonFiniteCostError) || !error.bestImage) throw error;
     failure = error;
@@ -184,7 +302,7 @@ async function stylizeCommand(contentPath: string, stylePath: string, flags: Sty
     progress.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    tf.dispose([content, style]);
+    tf.dispose([content, ...styles]);
     if (typeof init !== 'string') init.dispose();
   }
   await writeImage(flags.output, image);
@@ -193,7 +311,7 @@ async function stylizeCommand(contentPath: string, stylePath: string, flags: Sty
   const evaluations = evaluationsPerScale.reduce((a, b) => a + b, 0);
   say(`wrote ${flags.output} (${w}×${h}) after ${evaluations} evaluations, best cost ${cost}`);
   if (failure) throw failure;
-  if (signalCode) say(`interrupted: ${flags.output} holds the best image so far`);
+  if (signalCode) say(`interrupted: ${flags.output} holds the best image so far${flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : ''}`);
   return signalCode;
 }
 
@@ -210,7 +328,7 @@ function buildProgram(result: { code: number }): Command {
     .command('stylize')
     .description('optimise an image that keeps the content of <content> and the style of <style>')
     .argument('<content>', 'content image (the photo)')
-    .argument('<style>', 'style image (the painting)')
+    .argument('<styles...>', 'style image(s) (the paintings); several are blended by --style-weights')
     .requiredOption('-o, --output <file>', `output image (${IMAGE_EXTENSIONS.join(', ')})`)
     .option('--size <px>', 'longest side of the output in pixels', positiveInt('size'), 512)
     .option('--alpha <n>', 'weight of the content cost', nonNegative('alpha'), 1e4)
@@ -237,13 +355,27 @@ function buildProgram(result: { code: number }): Command {
     .option('--tolerance <n>', 'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)', nonNegative('tolerance'), 1e-6)
     .option('--init <kind>', 'initial image: content, noise, style, or an image file', 'content')
     .option('--seed <n>', 'random seed (for --init noise): same seed, same image', integer('seed'))
+    .addOption(
+      new Option('--preserve-colors <how>', "keep the content's colours: luminance-only transfer, histogram matching of the style, or a chroma swap after the run")
+        .choices([...PRESERVE_COLORS])
+        .default('none'),
+    )
+    .option('--style-weights <list>', 'weights of the style images (normalised; default equal)', weightList('style-weights'))
+    .option('--style-scale <f>', 'scale the style images to f × the output size (bigger strokes above 1)', positive('style-scale'), 1)
+    .option('--style-layers <list>', 'VGG19 conv layers that carry the style', nameList)
+    .option('--content-layers <list>', 'VGG19 conv layers that carry the content', nameList)
+    .option('--style-layer-weights <list>', 'weights of the style layers (normalised; default equal)', weightList('style-layer-weights'))
+    .addOption(new Option('--pooling <kind>', 'pooling between the VGG19 blocks').choices(['avg', 'max']).default('avg'))
+    .option('--save-every <n>', 'write the best image so far every n iterations as OUT_000100.png (and the checkpoint)', positiveInt('save-every'))
+    .option('--checkpoint <file>', `save the whole run state every --save-every (else ${DEFAULT_CHECKPOINT_EVERY}) iterations and at Ctrl-C`)
+    .option('--resume <file>', 'continue the run saved in a checkpoint (its settings apply unless given)')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
     .option('--threads <n>', 'threads of the wasm backend (default: all cores, at most 8)', positiveInt('threads'), defaultThreads())
     .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
     .option('-q, --quiet', 'no progress bar or messages on stderr')
     .addHelpText('after', STYLIZE_EXAMPLES)
-    .action(async (content: string, style: string, flags: StylizeFlags) => {
-      result.code = await stylizeCommand(content, style, flags);
+    .action(async (content: string, styles: string[], flags: StylizeFlags, command: Command) => {
+      result.code = await stylizeCommand(content, styles, flags, (flag) => command.getOptionValueSource(flag) === 'cli');
     });
 
   const weights = program.command('weights').description('find, download or check the VGG19 weights');

@@ -1,10 +1,64 @@
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
+import { luminance, matchColorHistogram, matchLuminance, withContentColors, PRESERVE_COLORS, type PreserveColors } from './color.js';
 import { InputError } from './errors.js';
 import type { FeatureModel } from './features.js';
-import { costLine, NST, type GenerateOptions, type ImageInput, type NSTOptions } from './nst.js';
-import { resizeBicubic, scaledSize } from './preprocess.js';
+import { checkImage, checkLayers, costLine, normaliseWeights, NST, type GenerateOptions, type ImageInput, type NSTOptions } from './nst.js';
+import type { LoopState } from './optimizer.js';
+import { resizeBicubic, scaledSize, scaleImage } from './preprocess.js';
 
-export interface StylizeOptions extends NSTOptions, Omit<GenerateOptions, 'iterations'> {
+/**
+ * A run's state at the end of an iteration, enough to continue it exactly (see StylizeOptions.resume).
+ * `saveCheckpoint` / `loadCheckpoint` (checkpoint.ts) write and read it as a file.
+ */
+export interface Checkpoint {
+  /** The options that shape the result, resolved (defaults filled in); a resumed run must have the same. */
+  settings: RunSettings;
+  /** SHA-256 of the input images' pixels (content, styles, init image), so a resume uses the same images. */
+  inputs: string;
+  /** The scale (0-based) the state belongs to. */
+  scale: number;
+  state: LoopState;
+}
+
+/** The options that shape the result of `stylize`, with their defaults filled in. */
+export interface RunSettings {
+  alpha: number;
+  beta: number;
+  var: number;
+  size: number;
+  scales: number[];
+  iterations: number[];
+  optimizer: string;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  history: number;
+  tolerance: number;
+  init: string;
+  seed: number | null;
+  preserveColors: PreserveColors;
+  styleWeights: number[];
+  styleScale: number;
+  styleLayers: string[];
+  contentLayers: string[];
+  styleLayerWeights: number[];
+  pooling: string;
+}
+
+export interface StylizeOptions extends NSTOptions, Omit<GenerateOptions, 'iterations' | 'onState' | 'resume'> {
+  /** Keep the content's colours (see color.ts): 'none' (default), 'luminance', 'histogram' or 'swap'. */
+  preserveColors?: PreserveColors;
+  /** Call `onSnapshot` every this many iterations (counted over all scales). */
+  snapshotEvery?: number;
+  /** The output as it would be if the run stopped now ([h, w, 3] in [0, 1] at `size`, disposed after the call); awaited. */
+  onSnapshot?: (image: tf.Tensor3D, iteration: number) => void | Promise<void>;
+  /** Call `onCheckpoint` every this many iterations (counted over all scales); it is also called when `signal` aborts. */
+  checkpointEvery?: number;
+  /** The run's state (borrowed for the call; awaited): save it with `saveCheckpoint`. */
+  onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
+  /** Continue the run a checkpoint was taken from: same images and settings, same result as without the stop. */
+  resume?: Checkpoint;
   /**
    * Coarse-to-fine: a number of scales, each twice the size of the one before and the last at
    * `size` (default 1: one run at `size`); or the sizes of the scales, ascending, with `size`
@@ -58,41 +112,147 @@ export function splitIterations(iterations: number | readonly number[], count: n
   return split;
 }
 
-const shapeOf = (image: ImageInput): readonly number[] => image.shape;
+
+/** The settings of a run, defaults resolved: what a checkpoint records and a resume must match. */
+function resolveSettings(options: StylizeOptions, sizes: number[], counts: number[], styleCount: number): RunSettings {
+  const preserveColors = options.preserveColors ?? 'none';
+  if (!PRESERVE_COLORS.includes(preserveColors)) throw new RangeError(`preserve colors must be ${PRESERVE_COLORS.join(', ')}`);
+  const styleLayers = checkLayers(options.styleLayers ?? NST.styleLayers, 'style layers');
+  const init = options.init ?? 'content';
+  const styleScale = options.styleScale ?? 1;
+  if (!(styleScale > 0 && Number.isFinite(styleScale))) throw new RangeError('style scale must be a positive number');
+  return {
+    alpha: options.alpha ?? 1e4,
+    beta: options.beta ?? 1,
+    var: options.var ?? 10,
+    size: sizes[sizes.length - 1]!,
+    scales: sizes,
+    iterations: counts,
+    optimizer: options.optimizer ?? 'adam',
+    lr: options.lr ?? 0.01,
+    beta1: options.beta1 ?? 0.9,
+    beta2: options.beta2 ?? 0.99,
+    history: options.history ?? 100,
+    tolerance: options.tolerance ?? 1e-6,
+    init: typeof init === 'string' ? init : 'image',
+    seed: options.seed ?? null,
+    preserveColors,
+    styleWeights: normaliseWeights(options.styleWeights, styleCount, 'style weights', 'style image'),
+    styleScale,
+    styleLayers,
+    contentLayers: checkLayers(options.contentLayers ?? [NST.contentLayer], 'content layers'),
+    styleLayerWeights: normaliseWeights(options.styleLayerWeights, styleLayers.length, 'style layer weights', 'style layer'),
+    pooling: options.pooling ?? 'avg',
+  };
+}
+
+/**
+ * Checks the options of `stylize` for `styleCount` style images, as `stylize` does before any work:
+ * a RangeError names the first bad one. Returns the resolved settings.
+ */
+export function checkStylizeOptions(options: StylizeOptions, styleCount: number): RunSettings {
+  const { scales, iterations = 1000, size = 512, step, snapshotEvery, checkpointEvery } = options;
+  const sizes = scaleSizes(size, scales);
+  const counts = splitIterations(iterations, sizes.length);
+  if (step !== undefined && (!Number.isInteger(step) || step <= 0 || step >= Math.max(...counts))) {
+    throw new RangeError('step must be positive and less than iterations');
+  }
+  for (const [name, every] of [['snapshot every', snapshotEvery], ['checkpoint every', checkpointEvery]] as const) {
+    if (every !== undefined && !(Number.isInteger(every) && every > 0)) throw new RangeError(`${name} must be a positive integer`);
+  }
+  const settings = resolveSettings(options, sizes, counts, styleCount);
+  if (options.resume) checkResumeSettings(options.resume, settings);
+  return settings;
+}
+
+/** SHA-256 of the images' shapes and pixels. */
+function fingerprint(images: readonly tf.Tensor3D[]): string {
+  const hash = createHash('sha256');
+  for (const image of images) {
+    hash.update(image.shape.join('x'));
+    hash.update(new Uint8Array((image.dataSync() as Float32Array).buffer));
+  }
+  return hash.digest('hex');
+}
+
+/** Throws a RangeError naming the first setting in which a checkpoint differs from this run. */
+function checkResumeSettings(checkpoint: Checkpoint, settings: RunSettings): void {
+  for (const key of Object.keys(settings) as (keyof RunSettings)[]) {
+    const [then, now] = [JSON.stringify(checkpoint.settings[key]), JSON.stringify(settings[key])];
+    if (then !== now) throw new RangeError(`cannot resume: the checkpoint was made with ${key} ${then}, this run has ${now}`);
+  }
+}
 
 /**
  * Style transfer at one or several scales (coarse-to-fine): at each scale an NST instance is built
  * from the style and content images at that size (so the style targets are those of the style
- * image at that scale) and optimised, starting from the previous scale's best image upsampled
+ * images at that scale) and optimised, starting from the previous scale's best image upsampled
  * bicubically (the first scale starts from `init`). The model is loaded once and shared (or taken
  * from `options.model`). Returns the best image of the last scale, [h, w, 3] in [0, 1] at `size`,
  * and its cost. With `step`, the seed's cost lines are printed per scale, each scale introduced by
  * a `Scale k/n: s px` line when there are several. Progress events carry `scale`, and their
  * `elapsedMs` counts from the start of the whole run. If `signal` aborts, the best image so far is
  * upsampled to the final size and returned with the cost it had at its own scale.
+ *
+ * `styleImage` may be a list of images, blended by `styleWeights`. `preserveColors` prepares the
+ * images before the run (luminance, histogram) and finishes the result (luminance, swap); snapshots
+ * are finished the same way.
  */
-export async function stylize(styleImage: ImageInput, contentImage: ImageInput, options: StylizeOptions = {}): Promise<[tf.Tensor3D, number]> {
-  const { scales, iterations = 1000, size = 512, step, init, onProgress, signal, ...rest } = options;
-  const sizes = scaleSizes(size, scales);
-  const counts = splitIterations(iterations, sizes.length);
-  if (step !== undefined && (!Number.isInteger(step) || step <= 0 || step >= Math.max(...counts))) {
-    throw new RangeError('step must be positive and less than iterations');
-  }
+export async function stylize(
+  styleImage: ImageInput | readonly ImageInput[],
+  contentImage: ImageInput,
+  options: StylizeOptions = {},
+): Promise<[tf.Tensor3D, number]> {
+  const { size = 512, step, init, onProgress, signal, resume, snapshotEvery, onSnapshot, checkpointEvery, onCheckpoint, ...rest } = options;
+  const styleList = Array.isArray(styleImage) ? (styleImage as readonly ImageInput[]) : [styleImage as ImageInput];
+  const settings = checkStylizeOptions(options, styleList.length);
+  const { scales: sizes, iterations: counts } = settings;
   const log = options.log ?? ((line: string) => console.log(line));
   const single = sizes.length === 1;
-  const model: FeatureModel = options.model ?? (await NST.loadFeatureModel(options.weights));
-  const start = Date.now();
+
+  // The images the optimisation sees, after the colour preparation; all raw [h, w, 3], 0..255.
+  const owned: tf.Tensor[] = [];
+  const own = <T extends tf.Tensor>(t: T): T => (owned.push(t), t);
+  let model: FeatureModel | null = options.model ?? null;
   let image: tf.Tensor3D | null = null;
   let cost = NaN;
   try {
-    for (let k = 0; k < sizes.length; k++) {
+    const content = own(checkImage(contentImage, 'content_image'));
+    const styles = styleList.map((s, i) => own(checkImage(s, styleList.length > 1 ? `style_image ${i + 1}` : 'style_image')));
+    const initImage = init === undefined || typeof init === 'string' ? null : own(checkImage(init, 'init'));
+    const inputs = fingerprint([content, ...styles, ...(initImage ? [initImage] : [])]);
+    if (resume && resume.inputs !== inputs) throw new RangeError('cannot resume: the checkpoint was made from other images');
+    const colors = settings.preserveColors;
+    const runContent = colors === 'luminance' ? own(luminance(content)) : content;
+    const runStyles =
+      colors === 'luminance' ? styles.map((s) => own(matchLuminance(s, content))) : colors === 'histogram' ? styles.map((s) => own(matchColorHistogram(s, content))) : styles;
+    const runInit = initImage && colors === 'luminance' ? own(luminance(initImage)) : (initImage ?? init);
+
+    // The result at any scale as the output: at `size`, with the content's colours where asked.
+    const [h, w] = scaledSize(content.shape[0], content.shape[1], size);
+    const finish = (result: tf.Tensor3D): tf.Tensor3D =>
+      tf.tidy(() => {
+        const full = result.shape[0] === h && result.shape[1] === w ? result.clone() : tf.clipByValue(resizeBicubic(result, h, w), 0, 1);
+        if (colors !== 'luminance' && colors !== 'swap') return full;
+        return withContentColors(full, tf.squeeze(scaleImage(content, size), [0]) as tf.Tensor3D);
+      });
+
+    model ??= await NST.loadFeatureModel(options.weights, options);
+    const start = Date.now();
+    const first = resume?.scale ?? 0;
+    for (let k = first; k < sizes.length; k++) {
       const scaleSize = sizes[k]!;
-      const nst = new NST(styleImage, contentImage, { ...rest, size: scaleSize, model });
+      const before = counts.slice(0, k).reduce((a, b) => a + b, 0); // iterations of the earlier scales
+      const nst = new NST(runStyles, runContent, { ...rest, size: scaleSize, model });
       try {
-        for (const [name, shape] of [['content', nst.contentImage.shape], ['style', nst.styleImage.shape]] as const) {
-          if (Math.min(shape[1], shape[2]) < model.minSide) {
+        const shapes: [string, readonly number[]][] = [
+          ['content', nst.contentImage.shape],
+          ...nst.styleImages.map((s, i): [string, readonly number[]] => [styles.length > 1 ? `style ${i + 1}` : 'style', s.shape]),
+        ];
+        for (const [name, shape] of shapes) {
+          if (Math.min(shape[1]!, shape[2]!) < model.minSide) {
             throw new InputError(
-              `at the ${k === 0 ? 'first ' : ''}scale of ${scaleSize} px the ${name} image is ${shape[2]}×${shape[1]} px: the features need at least ${model.minSide} px on each side (use fewer scales or a larger size)`,
+              `at the ${k === 0 ? 'first ' : ''}scale of ${scaleSize} px the ${name} image is ${shape[2]}×${shape[1]} px: the features need at least ${model.minSide} px on each side (use fewer scales, a larger size or style scale)`,
             );
           }
         }
@@ -100,7 +260,7 @@ export async function stylize(styleImage: ImageInput, contentImage: ImageInput, 
         if (!single && step !== undefined) log(`Scale ${k + 1}/${sizes.length}: ${scaleSize} px`);
         const previous: tf.Tensor3D | null = image;
         image = null;
-        const startImage = previous ? (tf.tidy(() => tf.mul(previous, 255)) as tf.Tensor3D) : init;
+        const startImage = previous ? (tf.tidy(() => tf.mul(previous, 255)) as tf.Tensor3D) : runInit;
         try {
           const n = counts[k]!;
           [image, cost] = await nst.generateImage({
@@ -111,9 +271,23 @@ export async function stylize(styleImage: ImageInput, contentImage: ImageInput, 
             init: startImage,
             log: options.log,
             signal,
+            resume: k === first ? resume?.state : undefined,
             onProgress: (event) => {
               if (!single && step !== undefined && (event.iteration % step === 0 || event.iteration === n)) log(costLine(event.iteration, event.costs));
-              onProgress?.({ ...event, elapsedMs: Date.now() - start, scale: { index: k + 1, count: sizes.length, size: scaleSize } });
+              return onProgress?.({ ...event, elapsedMs: Date.now() - start, scale: { index: k + 1, count: sizes.length, size: scaleSize } });
+            },
+            onState: async (state, stopping) => {
+              const iteration = before + state.iteration;
+              const due = (every: number | undefined) => every !== undefined && iteration > 0 && iteration % every === 0;
+              if (onSnapshot && !stopping && due(snapshotEvery)) {
+                const snapshot = finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D);
+                try {
+                  await onSnapshot(snapshot, iteration);
+                } finally {
+                  snapshot.dispose();
+                }
+              }
+              if (onCheckpoint && (stopping || due(checkpointEvery))) await onCheckpoint({ settings, inputs, scale: k, state });
             },
           });
         } finally {
@@ -124,17 +298,15 @@ export async function stylize(styleImage: ImageInput, contentImage: ImageInput, 
       }
       if (signal?.aborted) break;
     }
-    const [h, w] = scaledSize(shapeOf(contentImage)[0]!, shapeOf(contentImage)[1]!, size);
-    if (image && (image.shape[0] !== h || image.shape[1] !== w)) {
-      const small: tf.Tensor3D = image;
-      image = tf.tidy(() => tf.clipByValue(resizeBicubic(small, h, w), 0, 1));
-      small.dispose();
-    }
-    return [image!, cost];
+    const last: tf.Tensor3D = image!;
+    image = finish(last);
+    last.dispose();
+    return [image, cost];
   } catch (error) {
     image?.dispose();
     throw error;
   } finally {
-    if (!options.model) model.dispose();
+    tf.dispose(owned);
+    if (!options.model) model?.dispose();
   }
 }

@@ -1,6 +1,18 @@
 // The nst library: the NST class and the pieces it is made of.
 export { NST, OPTIMIZER_NAMES, costLine, type ImageInput, type InitImage, type NSTOptions, type GenerateOptions, type OptimizerName } from './nst.js';
-export { stylize, scaleSizes, splitIterations, type StylizeOptions } from './coarse.js';
+export { stylize, scaleSizes, splitIterations, type StylizeOptions, type Checkpoint, type RunSettings } from './coarse.js';
+export { saveCheckpoint, loadCheckpoint, disposeCheckpoint } from './checkpoint.js';
+export {
+  PRESERVE_COLORS,
+  luminance,
+  matchLuminance,
+  matchColorHistogram,
+  withContentColors,
+  colorStatistics,
+  rgbToYiq,
+  yiqToRgb,
+  type PreserveColors,
+} from './color.js';
 export { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './features.js';
 export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } from './costs.js';
 export {
@@ -11,13 +23,15 @@ export {
   type Costs,
   type Evaluate,
   type Evaluation,
+  type LoopState,
+  type OptimizerState,
   type Optimizer,
   type OptimizeResult,
   type ProgressEvent,
   type StepResult,
   type StopReason,
 } from './optimizer.js';
-export { readImage, writeImage, scaleImage, resizeBicubic, vggPreprocess, checkOutputPath } from './preprocess.js';
+export { readImage, writeImage, writeFileAtomic, scaleImage, resizeBicubic, vggPreprocess, checkOutputPath, checkWritable } from './preprocess.js';
 export { ensureWeights, locateWeights, readConvWeights, verifyWeightsFile } from './weights.js';
 export { selectBackend, describeBackend, BACKEND_NAMES, type BackendName, type BackendInfo } from './backend.js';
 export { InputError } from './errors.js';

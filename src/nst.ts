@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as costs from './costs.js';
-import { FeatureModel } from './features.js';
-import { Adam, LBFGS, optimize, type Costs, type Optimizer, type ProgressEvent } from './optimizer.js';
+import { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './features.js';
+import { Adam, LBFGS, optimize, type Costs, type LoopState, type Optimizer, type ProgressEvent } from './optimizer.js';
 import { resizeBicubic, scaleImage, vggPreprocess } from './preprocess.js';
 import { ensureWeights } from './weights.js';
 
@@ -22,8 +22,23 @@ export interface NSTOptions {
   size?: number;
   /** Path of the VGG19 weights file; else NST_WEIGHTS, the cache, or a download (see weights.ts). */
   weights?: string;
-  /** A loaded model to share between runs; the NST instance then does not dispose it. */
+  /**
+   * A loaded model to share between runs (see NST.loadFeatureModel); the NST instance then does not
+   * dispose it. It must have the style and content layers as outputs and the same pooling.
+   */
   model?: FeatureModel;
+  /** Weights of the style images when there are several (normalised to sum 1; default equal). */
+  styleWeights?: readonly number[];
+  /** The style images are scaled to styleScale × size (longest side) before their features are taken (default 1). */
+  styleScale?: number;
+  /** VGG19 conv layers whose Gram matrices carry the style (default NST.styleLayers). */
+  styleLayers?: readonly string[];
+  /** VGG19 conv layers whose features carry the content; their costs are averaged (default [NST.contentLayer]). */
+  contentLayers?: readonly string[];
+  /** Weights of the style layers (normalised to sum 1; default equal, as the seed). */
+  styleLayerWeights?: readonly number[];
+  /** Pooling between VGG19's blocks: 'avg' (the seed's, default) or 'max' (the network's own). */
+  pooling?: Pooling;
 }
 
 export type OptimizerName = 'adam' | 'lbfgs';
@@ -54,12 +69,16 @@ export interface GenerateOptions {
   init?: InitImage;
   /** Seed for the noise initialisation, so that runs are reproducible. */
   seed?: number;
-  /** Called after every iteration (iteration 0 is the initial image), with the evaluations so far. */
-  onProgress?: (event: ProgressEvent) => void;
+  /** Called after every iteration (iteration 0 is the initial image), with the evaluations so far; awaited. */
+  onProgress?: (event: ProgressEvent) => void | Promise<void>;
   /** Where the `step` lines go (default: stdout). */
   log?: (line: string) => void;
   /** Aborting ends the run between iterations; the best image so far is returned. */
   signal?: AbortSignal;
+  /** The optimisation loop's state after every iteration, and at an abort (see `optimize`): for checkpoints. */
+  onState?: (state: LoopState, stopping: boolean) => void | Promise<void>;
+  /** Continue from a state given to `onState` (the same options must be given). */
+  resume?: LoopState;
 }
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
@@ -70,7 +89,8 @@ const isRank4 = (x: unknown): x is tf.Tensor4D => x instanceof tf.Tensor && x.ra
 /** The seed's progress line. */
 export const costLine = (i: number, c: Costs) => `Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`;
 
-function checkImage(image: unknown, name: string): tf.Tensor3D {
+/** An ImageInput as a new float32 tensor [h, w, 3]; a TypeError (naming `name`) if it is not one. */
+export function checkImage(image: unknown, name: string): tf.Tensor3D {
   const message = `${name} must be an array or tensor with shape (h, w, 3)`;
   if (image instanceof tf.Tensor) {
     if (image.rank !== 3 || image.shape[2] !== 3 || image.size === 0) throw new TypeError(message);
@@ -91,6 +111,31 @@ function checkWeight(value: unknown, name: string): number {
   return value;
 }
 
+/** Non-negative weights, one per item, not all zero, normalised to sum 1 (default: equal). */
+export function normaliseWeights(weights: readonly number[] | undefined, count: number, name: string, items: string): number[] {
+  if (weights === undefined) return Array<number>(count).fill(1 / count);
+  if (!Array.isArray(weights) || weights.length !== count) throw new RangeError(`${name} must have one weight per ${items} (${count})`);
+  if (!weights.every((w) => isNumber(w) && w >= 0 && Number.isFinite(w))) throw new RangeError(`${name} must be non-negative numbers`);
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (sum <= 0) throw new RangeError(`${name} must not all be zero`);
+  return weights.map((w) => w / sum);
+}
+
+/** A list of VGG19 conv layer names, checked. */
+export function checkLayers(layers: readonly string[], name: string): string[] {
+  if (!Array.isArray(layers) || layers.length === 0) throw new RangeError(`${name} must name at least one layer`);
+  for (const layer of layers) {
+    if (!VGG19_CONV_NAMES.includes(layer)) throw new RangeError(`${name}: unknown layer ${layer}; use VGG19 conv layers block1_conv1 … block5_conv4`);
+  }
+  if (new Set(layers).size !== layers.length) throw new RangeError(`${name} names a layer twice`);
+  return [...layers];
+}
+
+/** The model's outputs for these layers: each layer once, in the network's order. */
+export function modelOutputs(styleLayers: readonly string[], contentLayers: readonly string[]): string[] {
+  return VGG19_CONV_NAMES.filter((name) => styleLayers.includes(name) || contentLayers.includes(name));
+}
+
 /**
  * Neural style transfer as in Gatys et al.: the seed's NST class. Create it with `NST.create`, which
  * also loads the model and computes the style and content targets; then call `generateImage`.
@@ -100,42 +145,79 @@ export class NST {
   static readonly styleLayers: readonly string[] = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'];
   static readonly contentLayer = 'block5_conv2';
 
-  /** Preprocessed images, [1, h, w, 3] in [0, 1]. */
-  readonly styleImage: tf.Tensor4D;
+  /** Preprocessed images, [1, h, w, 3] in [0, 1]: the style images (each at styleScale × size) and the content. */
+  readonly styleImages: tf.Tensor4D[];
   readonly contentImage: tf.Tensor4D;
   readonly alpha: number;
   readonly beta: number;
   readonly var: number;
+  /** Normalised weights of the style images, of the style layers. */
+  readonly styleWeights: number[];
+  readonly styleLayerWeights: number[];
+  readonly styleLayers: string[];
+  readonly contentLayers: string[];
+  readonly pooling: Pooling;
   model: FeatureModel | null = null;
+  /** Per style layer: the blend Σ wᵢ·Gᵢ of the style images' Gram matrices. */
   gramStyleFeatures: tf.Tensor3D[] = [];
-  contentFeature: tf.Tensor4D | null = null;
+  /** Per content layer: the content image's features. */
+  contentFeatures: tf.Tensor4D[] = [];
 
   private readonly weightsPath: string | undefined;
   private ownsModel = false;
 
-  constructor(styleImage: ImageInput, contentImage: ImageInput, options: NSTOptions = {}) {
-    const { alpha = 1e4, beta = 1, var: variation = 10, size = 512 } = options;
-    const style = checkImage(styleImage, 'style_image');
+  /** `styleImage` may be one image or a list of them (blended by `styleWeights`). */
+  constructor(styleImage: ImageInput | readonly ImageInput[], contentImage: ImageInput, options: NSTOptions = {}) {
+    const { alpha = 1e4, beta = 1, var: variation = 10, size = 512, styleScale = 1, pooling = 'avg' } = options;
+    const styleList = Array.isArray(styleImage) ? (styleImage as readonly ImageInput[]) : [styleImage as ImageInput];
+    if (styleList.length === 0) throw new RangeError('at least one style image is needed');
+    this.alpha = checkWeight(alpha, 'alpha');
+    this.beta = checkWeight(beta, 'beta');
+    this.var = checkWeight(variation, 'var');
+    if (!isNumber(styleScale) || styleScale <= 0 || !Number.isFinite(styleScale)) throw new RangeError('style scale must be a positive number');
+    if (pooling !== 'avg' && pooling !== 'max') throw new RangeError('pooling must be avg or max');
+    this.pooling = pooling;
+    this.styleWeights = normaliseWeights(options.styleWeights, styleList.length, 'style weights', 'style image');
+    this.styleLayers = checkLayers(options.styleLayers ?? NST.styleLayers, 'style layers');
+    this.contentLayers = checkLayers(options.contentLayers ?? [NST.contentLayer], 'content layers');
+    this.styleLayerWeights = normaliseWeights(options.styleLayerWeights, this.styleLayers.length, 'style layer weights', 'style layer');
+    const styleSize = Math.max(1, Math.round(styleScale * size));
+    this.styleImages = [];
     try {
+      styleList.forEach((image, i) => {
+        const raw = checkImage(image, styleList.length > 1 ? `style_image ${i + 1}` : 'style_image');
+        try {
+          this.styleImages.push(NST.scaleImage(raw, styleSize));
+        } finally {
+          raw.dispose();
+        }
+      });
       const content = checkImage(contentImage, 'content_image');
       try {
-        this.alpha = checkWeight(alpha, 'alpha');
-        this.beta = checkWeight(beta, 'beta');
-        this.var = checkWeight(variation, 'var');
-        this.styleImage = NST.scaleImage(style, size);
         this.contentImage = NST.scaleImage(content, size);
       } finally {
         content.dispose();
       }
-    } finally {
-      style.dispose();
+    } catch (error) {
+      tf.dispose(this.styleImages);
+      throw error;
     }
     this.weightsPath = options.weights;
-    if (options.model) this.model = options.model;
+    if (options.model) this.model = this.checkModel(options.model);
+  }
+
+  /** The (first) style image, [1, h, w, 3] in [0, 1]: the seed's attribute. */
+  get styleImage(): tf.Tensor4D {
+    return this.styleImages[0]!;
+  }
+
+  /** The (first) content layer's target: the seed's attribute. */
+  get contentFeature(): tf.Tensor4D | null {
+    return this.contentFeatures[0] ?? null;
   }
 
   /** Builds the instance, loads the model (unless one was given) and computes the targets. */
-  static async create(styleImage: ImageInput, contentImage: ImageInput, options: NSTOptions = {}): Promise<NST> {
+  static async create(styleImage: ImageInput | readonly ImageInput[], contentImage: ImageInput, options: NSTOptions = {}): Promise<NST> {
     const nst = new NST(styleImage, contentImage, options);
     try {
       if (!nst.model) await nst.loadModel();
@@ -158,18 +240,40 @@ export class NST {
     }
   }
 
-  /** VGG19 with average pooling, outputs: the style layers then the content layer. */
+  /** VGG19 up to the deepest layer used, with this instance's layers as outputs and its pooling. */
   async loadModel(): Promise<void> {
-    const model = await NST.loadFeatureModel(this.weightsPath);
+    const model = await NST.loadFeatureModel(this.weightsPath, this);
     if (this.ownsModel) this.model?.dispose();
     this.model = model;
     this.ownsModel = true;
   }
 
-  /** The model NST uses, loaded from `weights` (or found as `ensureWeights` finds it), to share between instances. */
-  static async loadFeatureModel(weights?: string): Promise<FeatureModel> {
+  /**
+   * The model NST uses, loaded from `weights` (or found as `ensureWeights` finds it), to share
+   * between instances with the same layers and pooling (defaults: the seed's).
+   */
+  static async loadFeatureModel(
+    weights?: string,
+    layers: Pick<NSTOptions, 'styleLayers' | 'contentLayers' | 'pooling'> = {},
+  ): Promise<FeatureModel> {
+    const styleLayers = checkLayers(layers.styleLayers ?? NST.styleLayers, 'style layers');
+    const contentLayers = checkLayers(layers.contentLayers ?? [NST.contentLayer], 'content layers');
     const location = await ensureWeights({ explicit: weights });
-    return FeatureModel.load(location.path, [...NST.styleLayers, NST.contentLayer], 'avg');
+    return FeatureModel.load(location.path, modelOutputs(styleLayers, contentLayers), layers.pooling ?? 'avg');
+  }
+
+  /** A shared model must give this instance's layers with its pooling. */
+  private checkModel(model: FeatureModel): FeatureModel {
+    if (model.pooling !== this.pooling) throw new RangeError(`the model uses ${model.pooling} pooling, not ${this.pooling}`);
+    const missing = [...this.styleLayers, ...this.contentLayers].find((name) => !model.outputNames.includes(name));
+    if (missing) throw new RangeError(`the model has no output ${missing}`);
+    return model;
+  }
+
+  /** The outputs of `apply` picked by layer name. */
+  private pick(outputs: tf.Tensor4D[], layers: readonly string[]): tf.Tensor4D[] {
+    const names = this.requireModel().outputNames;
+    return layers.map((name) => outputs[names.indexOf(name)]!);
   }
 
   static gramMatrix(inputLayer: tf.Tensor4D): tf.Tensor3D {
@@ -177,18 +281,31 @@ export class NST {
     return costs.gramMatrix(inputLayer);
   }
 
-  /** The style targets (Gram matrices of the style image) and the content target. */
+  /** The style targets (per layer, the weighted blend of the style images' Gram matrices) and the content targets. */
   generateFeatures(): void {
     const model = this.requireModel();
-    const [grams, content] = tf.tidy(() => {
-      const styleOutputs = model.apply(vggPreprocess(this.styleImage));
-      const contentOutputs = model.apply(vggPreprocess(this.contentImage));
-      const grams = styleOutputs.slice(0, -1).map((f) => costs.gramMatrix(f));
-      return [grams, contentOutputs[contentOutputs.length - 1]!] as const;
-    });
+    let grams: tf.Tensor3D[] = [];
+    try {
+      this.styleImages.forEach((image, i) => {
+        const weight = this.styleWeights[i]!;
+        const next = tf.tidy(() => {
+          const outputs = this.pick(model.apply(vggPreprocess(image)), this.styleLayers);
+          return outputs.map((f, l) => {
+            const g = tf.mul(costs.gramMatrix(f), weight) as tf.Tensor3D;
+            return grams[l] ? (tf.add(grams[l]!, g) as tf.Tensor3D) : g;
+          });
+        });
+        tf.dispose(grams);
+        grams = next;
+      });
+    } catch (error) {
+      tf.dispose(grams);
+      throw error;
+    }
+    const content = tf.tidy(() => this.pick(model.apply(vggPreprocess(this.contentImage)), this.contentLayers));
     this.disposeTargets();
     this.gramStyleFeatures = grams;
-    this.contentFeature = content;
+    this.contentFeatures = content;
   }
 
   layerStyleCost(styleOutput: tf.Tensor4D, gramTarget: tf.Tensor3D): tf.Scalar {
@@ -200,11 +317,11 @@ export class NST {
     return costs.layerStyleCost(styleOutput, gramTarget);
   }
 
-  /** The layer style costs, each weighted 1 / (number of style layers). */
+  /** The layer style costs weighted by the style layer weights (the seed: each 1 / number of layers). */
   styleCost(styleOutputs: tf.Tensor4D[]): tf.Scalar {
-    const l = NST.styleLayers.length;
+    const l = this.styleLayers.length;
     if (!Array.isArray(styleOutputs) || styleOutputs.length !== l) throw new TypeError(`style_outputs must be a list with a length of ${l}`);
-    return tf.tidy(() => tf.addN(styleOutputs.map((output, i) => tf.div(this.layerStyleCost(output, this.gramStyleFeatures[i]!), l))) as tf.Scalar);
+    return tf.tidy(() => tf.addN(styleOutputs.map((output, i) => tf.mul(this.layerStyleCost(output, this.gramStyleFeatures[i]!), this.styleLayerWeights[i]!))) as tf.Scalar);
   }
 
   contentCost(contentOutput: tf.Tensor4D): tf.Scalar {
@@ -226,8 +343,12 @@ export class NST {
     const model = this.requireModel();
     return tf.tidy(() => {
       const outputs = model.apply(vggPreprocess(generatedImage));
-      const jStyle = this.styleCost(outputs.slice(0, -1));
-      const jContent = this.contentCost(outputs[outputs.length - 1]!);
+      const jStyle = this.styleCost(this.pick(outputs, this.styleLayers));
+      const contentOutputs = this.pick(outputs, this.contentLayers);
+      const jContent =
+        contentOutputs.length === 1
+          ? this.contentCost(contentOutputs[0]!)
+          : (tf.div(tf.addN(contentOutputs.map((o, i) => costs.contentCost(o, this.contentFeatures[i]!))), contentOutputs.length) as tf.Scalar);
       const jVar = costs.variationalCost(generatedImage);
       const j = tf.addN([tf.mul(jContent, this.alpha), tf.mul(jStyle, this.beta), tf.mul(jVar, this.var)]) as tf.Scalar;
       return [j, jContent, jStyle, jVar];
@@ -283,8 +404,10 @@ export class NST {
         onProgress: (event) => {
           const { iteration: i } = event;
           if (step !== undefined && (i % step === 0 || i === iterations)) log(costLine(i, event.costs));
-          options.onProgress?.(event);
+          return options.onProgress?.(event);
         },
+        onState: options.onState,
+        resume: options.resume,
       });
       const best = tf.squeeze(result.bestImage, [0]) as tf.Tensor3D;
       result.bestImage.dispose();
@@ -311,7 +434,7 @@ export class NST {
 
   /** Releases the images, the targets and (if this instance loaded it) the model. */
   dispose(): void {
-    this.styleImage.dispose();
+    tf.dispose(this.styleImages);
     this.contentImage.dispose();
     this.disposeTargets();
     if (this.ownsModel) this.model?.dispose();
@@ -345,8 +468,8 @@ export class NST {
 
   private disposeTargets(): void {
     tf.dispose(this.gramStyleFeatures);
-    this.contentFeature?.dispose();
+    tf.dispose(this.contentFeatures);
     this.gramStyleFeatures = [];
-    this.contentFeature = null;
+    this.contentFeatures = [];
   }
 }

@@ -47,7 +47,17 @@ export type StepResult =
  */
 export interface Optimizer {
   step(image: tf.Tensor4D, current: Evaluation, evaluate: Evaluate): StepResult;
+  /** Its whole state, for a checkpoint; the tensors stay the optimizer's (read, do not dispose). */
+  getState(): OptimizerState;
+  /** Continues from a state that `getState` gave (the tensors are copied). */
+  setState(state: OptimizerState): void;
   dispose(): void;
+}
+
+/** An optimizer's state as named tensors and numbers, so that it can be saved and restored. */
+export interface OptimizerState {
+  tensors: Record<string, tf.Tensor>;
+  values: Record<string, number>;
 }
 
 /**
@@ -86,6 +96,18 @@ export class Adam implements Optimizer {
     return { image: next! };
   }
 
+  getState(): OptimizerState {
+    return { tensors: this.m && this.v ? { m: this.m, v: this.v } : {}, values: { t: this.t } };
+  }
+
+  setState(state: OptimizerState): void {
+    this.dispose();
+    const { m, v } = state.tensors;
+    this.m = m ? (m.clone() as tf.Tensor4D) : null;
+    this.v = v ? (v.clone() as tf.Tensor4D) : null;
+    this.t = state.values['t'] ?? 0;
+  }
+
   dispose(): void {
     this.m?.dispose();
     this.v?.dispose();
@@ -111,9 +133,35 @@ export interface OptimizeOptions {
   evaluate: Evaluate;
   /** Disposed by the loop when it ends. */
   optimizer: Optimizer;
-  onProgress?: (event: ProgressEvent) => void;
+  /** Awaited when it returns a promise (a snapshot being written, say). */
+  onProgress?: (event: ProgressEvent) => void | Promise<void>;
   /** Checked between iterations: a true answer ends the run early (Ctrl-C) with the best image so far. */
   shouldStop?: () => boolean;
+  /**
+   * Called with the loop's state after every reported iteration, and once more with `stopping`
+   * when `shouldStop` ends the run: what a checkpoint saves. The state is borrowed for the call
+   * (awaited when it returns a promise); copy what you keep.
+   */
+  onState?: (state: LoopState, stopping: boolean) => void | Promise<void>;
+  /**
+   * Continue a run from a state given to `onState`: the same image, best image, counters and
+   * optimizer state, so the run goes on exactly as it would have (on the same backend). The
+   * state's iteration is not reported again.
+   */
+  resume?: LoopState;
+}
+
+/** Everything the loop needs to continue a run later. */
+export interface LoopState {
+  /** The iteration last reported; `image` is its image. */
+  iteration: number;
+  evaluations: number;
+  image: tf.Tensor4D;
+  bestImage: tf.Tensor4D;
+  bestCost: number;
+  /** The optimizer's last step met its tolerance: the loop stops after this iteration. */
+  converged: boolean;
+  optimizer: OptimizerState;
 }
 
 /**
@@ -141,33 +189,39 @@ export interface OptimizeResult {
  * the best finite image is kept.
  */
 export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
-  const { iterations, optimizer, onProgress, shouldStop } = opts;
+  const { iterations, optimizer, onProgress, shouldStop, onState, resume } = opts;
   const start = Date.now();
-  let evaluations = 0;
+  let evaluations = resume?.evaluations ?? 0;
   const evaluate: Evaluate = (image) => {
     evaluations++;
     return opts.evaluate(image);
   };
-  let image = opts.initial.clone();
+  let image = (resume?.image ?? opts.initial).clone();
   let current: Evaluation | null = null;
-  let best: tf.Tensor4D | null = null;
-  let bestCost = Infinity;
+  let best: tf.Tensor4D | null = resume ? resume.bestImage.clone() : null;
+  let bestCost = resume?.bestCost ?? Infinity;
   let reason: StopReason = 'iterations';
-  let converged = false;
-  let i = 0;
+  let converged = resume?.converged ?? false;
+  let i = resume?.iteration ?? 0;
+  const state = (): LoopState => ({ iteration: i, evaluations, image, bestImage: best!, bestCost, converged, optimizer: optimizer.getState() });
   try {
-    current = evaluate(image);
-    for (; ; i++) {
+    if (resume) optimizer.setState(resume.optimizer);
+    // A resumed image was evaluated and counted before the checkpoint: evaluate it again uncounted.
+    current = resume ? opts.evaluate(image) : evaluate(image);
+    for (let report = !resume; ; i++, report = true) {
       const { costs } = current;
-      if (!Number.isFinite(costs.total)) {
-        throw new NonFiniteCostError(`cost became ${costs.total} at iteration ${i}`, best, bestCost);
+      if (report) {
+        if (!Number.isFinite(costs.total)) {
+          throw new NonFiniteCostError(`cost became ${costs.total} at iteration ${i}`, best, bestCost);
+        }
+        if (costs.total < bestCost) {
+          bestCost = costs.total;
+          best?.dispose();
+          best = image.clone();
+        }
+        await onProgress?.({ iteration: i, iterations, costs, bestCost, evaluations, elapsedMs: Date.now() - start });
+        await onState?.(state(), false);
       }
-      if (costs.total < bestCost) {
-        bestCost = costs.total;
-        best?.dispose();
-        best = image.clone();
-      }
-      onProgress?.({ iteration: i, iterations, costs, bestCost, evaluations, elapsedMs: Date.now() - start });
       if (i === iterations) break;
       if (converged) {
         reason = 'converged';
@@ -175,6 +229,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
       }
       if (shouldStop?.()) {
         reason = 'stopped';
+        await onState?.(state(), true);
         break;
       }
       const result = optimizer.step(image, current, evaluate);
@@ -303,6 +358,27 @@ export class LBFGS implements Optimizer {
     } finally {
       tf.dispose([free, pg, pgNorm]);
     }
+  }
+
+  getState(): OptimizerState {
+    const tensors: Record<string, tf.Tensor> = {};
+    const values: Record<string, number> = { pairs: this.pairs.length };
+    this.pairs.forEach(({ s, y, rho }, i) => {
+      tensors[`s${i}`] = s;
+      tensors[`y${i}`] = y;
+      values[`rho${i}`] = rho;
+    });
+    if (this.initialGradNorm !== null) values['initialGradNorm'] = this.initialGradNorm;
+    return { tensors, values };
+  }
+
+  setState(state: OptimizerState): void {
+    this.reset();
+    const { tensors, values } = state;
+    for (let i = 0; i < (values['pairs'] ?? 0); i++) {
+      this.pairs.push({ s: tensors[`s${i}`]!.clone() as tf.Tensor4D, y: tensors[`y${i}`]!.clone() as tf.Tensor4D, rho: values[`rho${i}`]! });
+    }
+    this.initialGradNorm = values['initialGradNorm'] ?? null;
   }
 
   dispose(): void {

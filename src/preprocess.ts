@@ -294,21 +294,26 @@ export async function readImage(file: string, label = 'image', options: ReadImag
  */
 export function checkOutputPath(file: string): void {
   if (outputExtension(file) === null) throw unknownExtensionError(file);
+  checkWritable(file, 'output image');
+}
+
+/** Throws an InputError naming `label` and `file` if `file` cannot be written: missing or read-only directory, or a directory itself. */
+export function checkWritable(file: string, label: string): void {
   const dir = path.dirname(path.resolve(file));
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
   } catch {
-    throw new InputError(`output image ${file}: directory ${dir} does not exist`);
+    throw new InputError(`${label} ${file}: directory ${dir} does not exist`);
   }
-  if (!stat.isDirectory()) throw new InputError(`output image ${file}: ${dir} is not a directory`);
+  if (!stat.isDirectory()) throw new InputError(`${label} ${file}: ${dir} is not a directory`);
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch {
-    throw new InputError(`output image ${file}: directory ${dir} is not writable`);
+    throw new InputError(`${label} ${file}: directory ${dir} is not writable`);
   }
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
-    throw new InputError(`output image ${file}: is a directory`);
+    throw new InputError(`${label} ${file}: is a directory`);
   }
 }
 
@@ -341,14 +346,28 @@ export async function writeImage(file: string, image: tf.Tensor3D | tf.Tensor4D)
     }
   }
   const encoded = await Jimp.fromBitmap({ data: rgba, width, height }).getBuffer(MIME_BY_EXTENSION[ext]);
+  await writeFileAtomic(file, encoded, 'output image');
+}
 
+/**
+ * Writes `bytes` to a hidden temporary file beside `file` and renames it onto `file`: `file` holds
+ * either its old content or the whole new one, never a part (a full disk fails before the rename).
+ * A failure is an Error `cannot write <what> <file>: <reason>` and leaves no temporary file.
+ */
+export async function writeFileAtomic(file: string, bytes: Uint8Array | readonly Uint8Array[], what: string): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${tempCounter++}`);
   try {
-    await fs.promises.writeFile(temp, encoded);
+    const handle = await fs.promises.open(temp, 'w');
+    try {
+      // writeFile writes a part whole, from the current position.
+      for (const part of bytes instanceof Uint8Array ? [bytes] : bytes) await handle.writeFile(part);
+    } finally {
+      await handle.close();
+    }
     await fs.promises.rename(temp, file);
   } catch (err) {
     await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-    throw new Error(`cannot write output image ${file}: ${oneLine(err)}`, { cause: err });
+    throw new Error(`cannot write ${what} ${file}: ${oneLine(err)}`, { cause: err });
   }
 }
 

@@ -30,7 +30,7 @@ describe('LBFGS', () => {
     const initial = tf.fill([1, 8, 8, 3], 0.5) as tf.Tensor4D;
     const events: ProgressEvent[] = [];
     const before = tf.memory().numTensors;
-    const result = await optimize({ initial, iterations: 60, evaluate: problem.evaluate, optimizer: new LBFGS(5, 1e-9), onProgress: (e) => events.push(e) });
+    const result = await optimize({ initial, iterations: 60, evaluate: problem.evaluate, optimizer: new LBFGS(5, 1e-9), onProgress: (e) => void events.push(e) });
     assert.equal(tf.memory().numTensors, before + 1, 'only the best image is left');
     const costs = events.map((e) => e.costs.total);
     costs.slice(1).forEach((f, i) => assert.ok(f < costs[i]!, `iteration ${i + 1}: ${f} < ${costs[i]}`));
@@ -79,7 +79,7 @@ describe('NST with L-BFGS', () => {
   it('lowers the style transfer cost below Adam\'s for the same iterations, in [0, 1], leaking nothing', async () => {
     const before = tf.memory().numTensors;
     const events: ProgressEvent[] = [];
-    const [best, cost] = await nst.generateImage({ iterations: 6, optimizer: 'lbfgs', init: 'style', onProgress: (e) => events.push(e) });
+    const [best, cost] = await nst.generateImage({ iterations: 6, optimizer: 'lbfgs', init: 'style', onProgress: (e) => void events.push(e) });
     assert.equal(tf.memory().numTensors, before + 1);
     assert.ok(best.dataSync().every((v) => v >= 0 && v <= 1));
     assert.ok(cost < events[0]!.costs.total, `${cost} < ${events[0]!.costs.total}`);

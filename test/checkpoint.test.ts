@@ -1,0 +1,152 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
+import { stylize, type Checkpoint, type StylizeOptions } from '../src/coarse.js';
+import type { FeatureModel } from '../src/features.js';
+import { NST } from '../src/nst.js';
+import { readImage } from '../src/preprocess.js';
+import { BIN, IMAGES, tempDir, useWasm, WEIGHTS } from './helpers.js';
+
+const contentFile = path.join(IMAGES, 'tubingen.jpg');
+const styleFile = path.join(IMAGES, 'starry_night.jpg');
+
+function nst(args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Starts the command, sends SIGINT once stdout shows `Cost at iteration <at>`, resolves with the exit code. */
+function interrupt(args: string[], at: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      if (!sent && stdout.includes(`Cost at iteration ${at}:`)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+const pixels = async (file: string) => {
+  const image = await readImage(file);
+  const data = Array.from(image.dataSync());
+  image.dispose();
+  return data;
+};
+
+describe('checkpoints and resume', () => {
+  let model: FeatureModel;
+  let content: tf.Tensor3D;
+  let style: tf.Tensor3D;
+  before(async () => {
+    await useWasm();
+    model = await NST.loadFeatureModel(WEIGHTS);
+    content = await readImage(contentFile);
+    style = await readImage(styleFile);
+  });
+  after(() => {
+    model.dispose();
+    tf.dispose([content, style]);
+  });
+
+  for (const optimizer of ['adam', 'lbfgs'] as const) {
+    it(`${optimizer}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, async () => {
+      const options: StylizeOptions = { model, size: 48, scales: [32, 48], iterations: [5, 5], optimizer, log: () => {} };
+      const [whole, wholeCost] = await stylize(style, content, options);
+
+      // Stopped at the second scale's iteration 2 (iteration 7 over both scales).
+      const dir = tempDir();
+      const file = path.join(dir, 'run.ckpt');
+      const abort = new AbortController();
+      const saved: number[] = [];
+      const [partial] = await stylize(style, content, {
+        ...options,
+        signal: abort.signal,
+        checkpointEvery: 3,
+        onCheckpoint: async (checkpoint: Checkpoint) => {
+          saved.push(checkpoint.scale * 100 + checkpoint.state.iteration);
+          await saveCheckpoint(file, checkpoint);
+        },
+        onProgress: (e) => {
+          if (e.scale!.index === 2 && e.iteration === 2) abort.abort();
+        },
+      });
+      partial.dispose();
+      assert.deepEqual(saved, [3, 101, 102], 'every 3 iterations over both scales, and at the stop');
+
+      const checkpoint = await loadCheckpoint(file);
+      assert.equal(checkpoint.scale, 1);
+      assert.equal(checkpoint.state.iteration, 2);
+      const before = tf.memory().numTensors;
+      const [resumed, resumedCost] = await stylize(style, content, { ...options, resume: checkpoint });
+      assert.equal(tf.memory().numTensors, before + 1, 'only the result is left');
+      disposeCheckpoint(checkpoint);
+      assert.equal(resumedCost, wholeCost);
+      assert.deepEqual(Array.from(resumed.dataSync()), Array.from(whole.dataSync()));
+      tf.dispose([whole, resumed]);
+      fs.rmSync(dir, { recursive: true });
+    });
+  }
+
+  it('refuses to resume with other settings or other images', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'run.ckpt');
+    const options: StylizeOptions = { model, size: 32, iterations: 2, log: () => {}, checkpointEvery: 2, onCheckpoint: (c) => saveCheckpoint(file, c) };
+    (await stylize(style, content, options))[0].dispose();
+    const checkpoint = await loadCheckpoint(file);
+    const base = { model, size: 32, iterations: 2, resume: checkpoint };
+    await assert.rejects(stylize(style, content, { ...base, alpha: 5 }), /cannot resume: the checkpoint was made with alpha 10000, this run has 5/);
+    await assert.rejects(stylize(content, content, base), /cannot resume: the checkpoint was made from other images/);
+    disposeCheckpoint(checkpoint);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('Ctrl-C writes the best image and the checkpoint; --resume finishes with the uninterrupted image', async () => {
+    const dir = tempDir();
+    const args = (out: string) => ['stylize', contentFile, styleFile, '-o', path.join(dir, out), '--size', '40', '--iterations', '40', '--step', '1'];
+    const whole = nst(args('whole.png'));
+    assert.equal(whole.code, 0, whole.stderr);
+
+    const ckpt = path.join(dir, 'run.ckpt');
+    const stopped = await interrupt([...args('out.png'), '--checkpoint', ckpt, '--save-every', '2'], 5);
+    assert.equal(stopped.code, 130, stopped.stderr);
+    assert.match(stopped.stderr, /interrupted: .*out\.png holds the best image so far; continue with --resume .*run\.ckpt/);
+    assert.ok(fs.existsSync(path.join(dir, 'out.png')) && fs.existsSync(ckpt));
+    // Snapshots: out_000002.png, out_000004.png, … each the size of the output.
+    const snapshots = fs.readdirSync(dir).filter((f) => /^out_\d{6}\.png$/.test(f));
+    assert.ok(snapshots.includes('out_000002.png') && snapshots.includes('out_000004.png'), snapshots.join(', '));
+    assert.deepEqual((await readImage(path.join(dir, 'out_000002.png'))).shape, [30, 40, 3]);
+
+    // The resume takes its settings from the checkpoint (no --size or --iterations given).
+    const resumed = nst(['stylize', contentFile, styleFile, '-o', path.join(dir, 'out.png'), '--resume', ckpt]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resuming .*run\.ckpt at scale 1, iteration \d+/);
+    assert.deepEqual(await pixels(path.join(dir, 'out.png')), await pixels(path.join(dir, 'whole.png')));
+    assert.ok(!fs.readdirSync(dir).some((f) => f.includes('.tmp-')), 'no temporary file left');
+
+    const conflict = nst(['stylize', contentFile, styleFile, '-o', path.join(dir, 'x.png'), '--resume', ckpt, '--alpha', '3']);
+    assert.equal(conflict.code, 2);
+    assert.match(conflict.stderr, /^nst: cannot resume: the checkpoint was made with alpha 10000, this run has 3\n$/);
+    fs.writeFileSync(path.join(dir, 'bad.ckpt'), 'hello');
+    const bad = nst(['stylize', contentFile, styleFile, '-o', path.join(dir, 'x.png'), '--resume', path.join(dir, 'bad.ckpt')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^nst: checkpoint .*bad\.ckpt: not an nst checkpoint\n$/);
+    fs.writeFileSync(path.join(dir, 'cut.ckpt'), fs.readFileSync(ckpt).subarray(0, 2000));
+    const cut = nst(['stylize', contentFile, styleFile, '-o', path.join(dir, 'x.png'), '--resume', path.join(dir, 'cut.ckpt')]);
+    assert.equal(cut.code, 2);
+    assert.match(cut.stderr, /^nst: checkpoint .*cut\.ckpt: (cut short|damaged header)/);
+    assert.ok(!fs.existsSync(path.join(dir, 'x.png')));
+    fs.rmSync(dir, { recursive: true });
+  });
+});
