@@ -1,132 +1,41 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import * as fs from 'node:fs';
+import { Command, CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
-import * as tf from '@tensorflow/tfjs';
-import * as path from 'node:path';
-import { BACKEND_NAMES, defaultThreads, describeBackend, selectBackend, type BackendInfo, type BackendName } from './backend.js';
-import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { PRESERVE_COLORS, type PreserveColors } from './color.js';
+import { describeBackend, selectBackend, type BackendInfo } from './backend.js';
+import { DEFAULT_NAME, planJobs } from './batch.js';
+import { disposeCheckpoint, loadCheckpoint } from './checkpoint.js';
+import { checkStylizeOptions } from './coarse.js';
 import { InputError } from './errors.js';
-import { checkStylizeOptions, stylize, type Checkpoint, type RunSettings, type StylizeOptions } from './coarse.js';
-import type { Pooling } from './features.js';
-import { OPTIMIZER_NAMES, type OptimizerName } from './nst.js';
+import { Events, type ErrorCode } from './events.js';
+import { addProcessOptions, addRunOptions, flagsFromCheckpoint, runOptions, type ProcessFlags, type RunFlags } from './flags.js';
+import { checkJob, DEFAULT_CHECKPOINT_EVERY, runJob, usageError, type Job, type JobContext } from './job.js';
+import { disposeStyleCache } from './nst.js';
 import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
-import { checkOutputPath, checkWritable, readImage, writeImage, IMAGE_EXTENSIONS } from './preprocess.js';
+import { IMAGE_EXTENSIONS } from './preprocess.js';
 import { ensureWeights, weightsCommand } from './weights.js';
 
-/** Number parsers for flags: a bad value is a usage error naming the flag's rule. */
-function number(rule: string, ok: (x: number) => boolean) {
-  return (text: string): number => {
-    const x = Number(text);
-    if (text.trim() === '' || Number.isNaN(x) || !ok(x)) throw new InvalidArgumentError(rule);
-    return x;
-  };
-}
-const nonNegative = (name: string) => number(`${name} must be a non-negative number`, (x) => Number.isFinite(x) && x >= 0);
-const positive = (name: string) => number(`${name} must be positive`, (x) => Number.isFinite(x) && x > 0);
-const positiveInt = (name: string) => number(`${name} must be a positive integer`, (x) => Number.isInteger(x) && x > 0);
-const unit = (name: string) => number(`${name} must be in the range [0, 1]`, (x) => x >= 0 && x <= 1);
-const integer = (name: string) => number(`${name} must be an integer`, (x) => Number.isInteger(x));
-/** A positive integer, or a comma-separated list of them ("300,200,100"). */
-const positiveIntOrList = (rule: string) => (text: string): number | number[] => {
-  const parts = text.split(',').map((part) => Number(part.trim()));
-  if (text.trim() === '' || !parts.every((x) => Number.isInteger(x) && x > 0)) throw new InvalidArgumentError(rule);
-  return parts.length === 1 && !text.includes(',') ? parts[0]! : parts;
-};
-/** A comma-separated list of non-negative numbers ("0.7,0.3"). */
-const weightList = (name: string) => (text: string): number[] => {
-  const parts = text.split(',').map((part) => Number(part.trim()));
-  if (text.trim() === '' || !parts.every((x) => Number.isFinite(x) && x >= 0)) throw new InvalidArgumentError(`${name} must be a comma-separated list of non-negative numbers`);
-  return parts;
-};
-/** A comma-separated list of names ("block1_conv1,block2_conv1"). */
-const nameList = (text: string): string[] => text.split(',').map((part) => part.trim());
-
-/** `out.png` → `out_000100.png`: the name of the snapshot taken at `iteration`. */
-export function snapshotPath(output: string, iteration: number): string {
-  const ext = path.extname(output);
-  return path.join(path.dirname(output), `${path.basename(output, ext)}_${String(iteration).padStart(6, '0')}${ext}`);
-}
-
-/** Checkpoints are written this often when --save-every is not given. */
-const DEFAULT_CHECKPOINT_EVERY = 100;
-
-interface StylizeFlags {
+interface StylizeFlags extends RunFlags, ProcessFlags {
   output: string;
-  size: number;
-  alpha: number;
-  beta: number;
-  var: number;
-  iterations: number | number[];
-  scales: number | number[];
-  step?: number;
-  optimizer: OptimizerName;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  lbfgsHistory: number;
-  tolerance: number;
-  init: string;
-  seed?: number;
-  backend: BackendName;
-  threads: number;
-  weights?: string;
-  quiet?: boolean;
-  styleWeights?: number[];
-  styleScale: number;
-  styleLayers?: string[];
-  contentLayers?: string[];
-  styleLayerWeights?: number[];
-  pooling: Pooling;
-  preserveColors: PreserveColors;
-  saveEvery?: number;
   checkpoint?: string;
   resume?: string;
 }
 
-/** Each result-shaping setting of a checkpoint and the flag (key of StylizeFlags) it comes from. */
-const SETTING_FLAGS: Record<keyof RunSettings, keyof StylizeFlags> = {
-  alpha: 'alpha',
-  beta: 'beta',
-  var: 'var',
-  size: 'size',
-  scales: 'scales',
-  iterations: 'iterations',
-  optimizer: 'optimizer',
-  lr: 'lr',
-  beta1: 'beta1',
-  beta2: 'beta2',
-  history: 'lbfgsHistory',
-  tolerance: 'tolerance',
-  init: 'init',
-  seed: 'seed',
-  preserveColors: 'preserveColors',
-  styleWeights: 'styleWeights',
-  styleScale: 'styleScale',
-  styleLayers: 'styleLayers',
-  contentLayers: 'contentLayers',
-  styleLayerWeights: 'styleLayerWeights',
-  pooling: 'pooling',
-};
-
-/**
- * The flags of a resumed run: every setting not given on the command line comes from the
- * checkpoint (given ones are kept; the library refuses a resume whose settings differ).
- */
-function flagsFromCheckpoint(flags: StylizeFlags, checkpoint: Checkpoint, given: (flag: string) => boolean): StylizeFlags {
-  const merged: Record<string, unknown> = { ...flags };
-  for (const [setting, flag] of Object.entries(SETTING_FLAGS) as [keyof RunSettings, keyof StylizeFlags][]) {
-    if (given(flag)) continue;
-    const value = checkpoint.settings[setting];
-    if (setting === 'init' && value === 'image') throw new InputError('the checkpoint\'s run started from an image file: give the same --init FILE');
-    merged[flag] = value ?? undefined;
-  }
-  return merged as unknown as StylizeFlags;
+interface BatchFlags extends RunFlags, ProcessFlags {
+  content: string[];
+  style: string[];
+  manifest?: string;
+  outDir: string;
+  name: string;
+  skipExisting?: boolean;
+  force?: boolean;
+  failFast?: boolean;
 }
 
 const EXAMPLES = `
 Examples:
   $ nst stylize photo.jpg painting.jpg -o out.png
   $ nst stylize photo.jpg painting.jpg -o out.jpg --size 256 --iterations 300 --step 50
+  $ nst batch --content photos/ --style paintings/ --out-dir out/
   $ nst weights fetch            # download the VGG19 weights once, into the cache
   $ nst weights verify vgg19.h5  # check a weights file`;
 
@@ -141,178 +50,217 @@ Examples:
   $ nst stylize photo.jpg a.jpg b.jpg -o out.png --style-weights 0.7,0.3 --style-scale 1.5
   $ nst stylize photo.jpg style.jpg -o out.png --save-every 100 --checkpoint run.ckpt
   $ nst stylize photo.jpg style.jpg -o out.png --resume run.ckpt
+  $ nst stylize photo.jpg style.jpg -o out.png --json | jq -c 'select(.event == "progress")'
 
 The output format follows the extension: ${IMAGE_EXTENSIONS.join(', ')}.
 Ctrl-C stops between iterations and still writes the best image so far.`;
 
-/** A progress bar on stderr when it is a terminal; the seed's --step lines still go to stdout. */
-function progressReporter(flags: StylizeFlags, counts: number[]): { update: (e: ProgressEvent) => void; stop: () => void } {
-  if (flags.quiet || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
-  const scaled = counts.length > 1;
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: ` {bar} {value}/{total}${scaled ? ' | scale {scale}' : ''} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`,
-      hideCursor: true,
-      etaBuffer: 20,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(
-    counts.reduce((a, b) => a + b, 0),
-    0,
-    { cost: '-', best: '-', evals: 0, scale: '-' },
-  );
-  // Iterations of the earlier scales, so the bar runs once over the whole run.
-  const offsets = counts.map((_, k) => counts.slice(0, k).reduce((a, b) => a + b, 0));
-  return {
-    update: (e) => {
-      const k = (e.scale?.index ?? 1) - 1;
-      bar.update(offsets[k]! + e.iteration, {
-        cost: e.costs.total.toExponential(4),
-        best: e.bestCost.toExponential(4),
-        evals: e.evaluations,
-        scale: e.scale ? `${e.scale.index}/${e.scale.count} (${e.scale.size} px)` : '-',
-      });
-    },
-    stop: () => bar.stop(),
+const BATCH_EXAMPLES = `
+Examples:
+  $ nst batch --content photos/ --style paintings/ --out-dir out/ --size 256
+  $ nst batch --content 'photos/*.jpg' --style starry.jpg --style scream.jpg --name '{content}_{style}.jpg'
+  $ nst batch --manifest jobs.csv --out-dir out/ --skip-existing
+  $ nst batch --content photos/ --style paintings/ --out-dir out/ --json > events.ndjson
+
+Manifest (CSV with a header, or a JSON array of objects): content, style (several joined by ;),
+output (optional, in --out-dir), and any run flag by its long name as a per-job option:
+  content,style,output,alpha,style-scale
+  photos/a.jpg,paintings/starry.jpg,a-starry.png,1e3,1.5`;
+
+/** The `code` of an error event and the exit code of a failure. */
+function errorCode(error: unknown): ErrorCode {
+  return error instanceof InputError ? 'input' : error instanceof NonFiniteCostError ? 'nonfinite' : 'failure';
+}
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Lines on stderr for a person: none with --quiet or --json. */
+function sayer(flags: ProcessFlags): (line: string) => void {
+  return (line) => {
+    if (!flags.quiet && !flags.json) process.stderr.write(`${line}\n`);
   };
 }
 
-/** Library argument errors (RangeError, TypeError) as usage errors of the command. */
-function usageError(error: unknown): unknown {
-  return error instanceof RangeError || error instanceof TypeError ? new InputError(error.message) : error;
-}
-function asUsage<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    throw usageError(error);
-  }
-}
-async function asUsageAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw usageError(error);
-  }
-}
-
-async function stylizeCommand(contentPath: string, stylePaths: string[], cliFlags: StylizeFlags, given: (flag: string) => boolean): Promise<number> {
-  const say = (line: string) => {
-    if (!cliFlags.quiet) process.stderr.write(`${line}\n`);
+/** The seed's `--step` cost lines on stdout, unless stdout carries JSON events. */
+function costLog(flags: ProcessFlags): ((line: string) => void) | undefined {
+  if (flags.json) return undefined;
+  return (line) => {
+    if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // over the progress bar
+    process.stdout.write(`${line}\n`);
   };
-  // The backend first: a checkpoint's tensors are made on it.
-  const backend = await selectBackend(cliFlags.backend, cliFlags.threads);
-  const resume = cliFlags.resume ? await loadCheckpoint(cliFlags.resume) : undefined;
-  try {
-    const flags = resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags;
-    return await runStylize(contentPath, stylePaths, flags, { backend, resume, resumePath: cliFlags.resume }, say);
-  } finally {
-    if (resume) disposeCheckpoint(resume);
-  }
 }
 
-async function runStylize(
-  contentPath: string,
-  stylePaths: string[],
-  flags: StylizeFlags,
-  { backend, resume, resumePath }: { backend: BackendInfo; resume?: Checkpoint; resumePath?: string },
-  say: (line: string) => void,
-): Promise<number> {
-  // Every setting is checked before any work starts.
-  const options: StylizeOptions = {
-    alpha: flags.alpha,
-    beta: flags.beta,
-    var: flags.var,
-    size: flags.size,
-    scales: flags.scales,
-    iterations: flags.iterations,
-    step: flags.step,
-    optimizer: flags.optimizer,
-    lr: flags.lr,
-    beta1: flags.beta1,
-    beta2: flags.beta2,
-    history: flags.lbfgsHistory,
-    tolerance: flags.tolerance,
-    seed: flags.seed,
-    styleWeights: flags.styleWeights,
-    styleScale: flags.styleScale,
-    styleLayers: flags.styleLayers,
-    contentLayers: flags.contentLayers,
-    styleLayerWeights: flags.styleLayerWeights,
-    pooling: flags.pooling,
-    preserveColors: flags.preserveColors,
-    resume,
-    snapshotEvery: flags.saveEvery,
-    checkpointEvery: flags.checkpoint ? (flags.saveEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
-  };
-  const { scales: sizes, iterations: counts } = asUsage(() => checkStylizeOptions(options, stylePaths.length));
-  checkOutputPath(flags.output);
-  if (flags.checkpoint) checkWritable(flags.checkpoint, 'checkpoint');
-  const content = await readImage(contentPath, 'content image');
-  const styles: tf.Tensor3D[] = [];
-  for (const [i, file] of stylePaths.entries()) styles.push(await readImage(file, stylePaths.length > 1 ? `style image ${i + 1}` : 'style image'));
-  const keyword = ['content', 'noise', 'style'].includes(flags.init);
-  const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await readImage(flags.init, 'init image');
-  const weights = await ensureWeights({ explicit: flags.weights, log: say });
-  say(describeBackend(backend));
-  if (resume) say(`resuming ${resumePath} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
-  if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
-
-  // Ctrl-C (or a kill) ends the run between iterations; the best image so far is still written.
+/**
+ * SIGINT / SIGTERM abort the signal (the run ends between iterations with its best image); a
+ * second one exits at once. `code()` is the exit code the signal asks for (0 if none came).
+ */
+function trapSignals(): { signal: AbortSignal; code: () => number; release: () => void } {
   const abort = new AbortController();
-  let signalCode = 0;
+  let code = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (abort.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143); // a second one: give up now
-    signalCode = signal === 'SIGINT' ? 130 : 143;
+    const exit = signal === 'SIGINT' ? 130 : 143;
+    if (abort.signal.aborted) process.exit(exit);
+    code = exit;
     abort.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = progressReporter(flags, counts);
-  let image: tf.Tensor3D | null = null;
-  let cost = NaN;
-  const evaluationsPerScale = counts.map(() => 0);
-  let failure: unknown = null;
+  return {
+    signal: abort.signal,
+    code: () => code,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** A progress bar on stderr when it is a terminal and a person reads it. */
+function progressBar(flags: ProcessFlags, format: string, total: number): { update: (value: number, payload: object) => void; stop: () => void } {
+  if (flags.quiet || flags.json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true, etaBuffer: 20 }, cliProgress.Presets.shades_classic);
+  bar.start(total, 0, {});
+  return { update: (value, payload) => bar.update(value, payload), stop: () => bar.stop() };
+}
+
+/** The iteration over all scales of a progress event, for a bar over the whole run. */
+function overallIteration(counts: readonly number[], e: ProgressEvent): number {
+  const k = (e.scale?.index ?? 1) - 1;
+  return counts.slice(0, k).reduce((a, b) => a + b, 0) + e.iteration;
+}
+
+function newContext(backend: BackendInfo, weights: string, flags: ProcessFlags, signal: AbortSignal, events: Events): JobContext {
+  return { backend, weights, models: new Map(), styleCache: new Map(), signal, events, memoryCheck: flags.memoryCheck, log: costLog(flags) };
+}
+
+function disposeContext(context: JobContext): void {
+  for (const model of context.models.values()) model.dispose();
+  disposeStyleCache(context.styleCache);
+}
+
+async function stylizeCommand(content: string, styles: string[], cliFlags: StylizeFlags, given: (flag: string) => boolean): Promise<number> {
+  const events = new Events(Boolean(cliFlags.json));
+  const say = sayer(cliFlags);
   try {
-    [image, cost] = await asUsageAsync(() => stylize(styles, content, {
-      ...options,
-      weights: weights.path,
-      init,
-      onSnapshot: async (snapshot, iteration) => writeImage(snapshotPath(flags.output, iteration), snapshot),
-      onCheckpoint: flags.checkpoint ? (checkpoint) => saveCheckpoint(flags.checkpoint!, checkpoint) : undefined,
-      signal: abort.signal,
-      onProgress: (e) => {
-        evaluationsPerScale[(e.scale?.index ?? 1) - 1] = e.evaluations;
-        progress.update(e);
-      },
-      log: (line) => {
-        if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-        process.stdout.write(`${line}\n`);
-      },
-    }));
+    // The backend first: a checkpoint's tensors are made on it.
+    const backend = await selectBackend(cliFlags.backend, cliFlags.threads);
+    const resume = cliFlags.resume ? await loadCheckpoint(cliFlags.resume) : undefined;
+    try {
+      const flags = resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags;
+      const job: Job = { content, styles, output: flags.output, flags };
+      const checkpoint = { file: flags.checkpoint, resume };
+      const { iterations: counts, scales: sizes } = checkJob(job, checkpoint); // before any work
+      const weights = await ensureWeights({ explicit: flags.weights, log: say });
+      say(describeBackend(backend));
+      if (resume) say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
+      if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
+
+      const signals = trapSignals();
+      const context = newContext(backend, weights.path, flags, signals.signal, events);
+      const scaled = sizes.length > 1 ? ' | scale {scale}' : '';
+      const bar = progressBar(flags, ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`, counts.reduce((a, b) => a + b, 0));
+      context.onProgress = (e) =>
+        bar.update(overallIteration(counts, e), {
+          cost: e.costs.total.toExponential(4),
+          best: e.bestCost.toExponential(4),
+          evals: e.evaluations,
+          scale: e.scale ? `${e.scale.index}/${e.scale.count} (${e.scale.size} px)` : '-',
+        });
+      try {
+        const result = await runJob(job, context, checkpoint);
+        bar.stop();
+        say(`wrote ${result.output} (${result.width}×${result.height}) after ${result.evaluations} evaluations, best cost ${result.bestCost}`);
+        if (result.interrupted) say(`interrupted: ${result.output} holds the best image so far${flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : ''}`);
+        return signals.code();
+      } finally {
+        bar.stop();
+        signals.release();
+        disposeContext(context);
+      }
+    } finally {
+      if (resume) disposeCheckpoint(resume);
+    }
   } catch (error) {
-    if (!(error instanceof NonFiniteCostError) || !error.bestImage) throw error;
-    failure = error;
-    image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
-    cost = error.bestCost;
-    error.bestImage.dispose();
-  } finally {
-    progress.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    tf.dispose([content, ...styles]);
-    if (typeof init !== 'string') init.dispose();
+    events.emit('error', { code: errorCode(error), message: message(error) });
+    throw error;
   }
-  await writeImage(flags.output, image);
-  const [h, w] = image.shape;
-  image.dispose();
-  const evaluations = evaluationsPerScale.reduce((a, b) => a + b, 0);
-  say(`wrote ${flags.output} (${w}×${h}) after ${evaluations} evaluations, best cost ${cost}`);
-  if (failure) throw failure;
-  if (signalCode) say(`interrupted: ${flags.output} holds the best image so far${flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : ''}`);
-  return signalCode;
+}
+
+async function batchCommand(flags: BatchFlags): Promise<number> {
+  const events = new Events(Boolean(flags.json));
+  const say = sayer(flags);
+  let jobs: Job[];
+  try {
+    // The shared flags and the plan are checked before any work.
+    try {
+      checkStylizeOptions(runOptions({ ...flags, styleWeights: undefined }), 1);
+    } catch (error) {
+      throw usageError(error);
+    }
+    if (flags.styleWeights) throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
+    fs.mkdirSync(flags.outDir, { recursive: true });
+    jobs = planJobs({ contents: flags.content, styles: flags.style, manifest: flags.manifest, outDir: flags.outDir, name: flags.name, flags });
+  } catch (error) {
+    events.emit('error', { code: errorCode(error), message: message(error) });
+    throw error;
+  }
+  const backend = await selectBackend(flags.backend, flags.threads);
+  const weights = await ensureWeights({ explicit: flags.weights, log: say });
+  say(`${describeBackend(backend)}; ${jobs.length} job${jobs.length === 1 ? '' : 's'}`);
+  events.emit('batch', { jobs: jobs.length, backend: backend.name, outDir: flags.outDir });
+
+  const signals = trapSignals();
+  const context = newContext(backend, weights.path, flags, signals.signal, events);
+  const bar = progressBar(flags, ' {bar} {value}/{total} jobs | job {job}: {iteration} | ETA {eta_formatted}', jobs.length);
+  const line = (text: string) => {
+    if (!flags.quiet && !flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    say(text);
+  };
+  const summary = { done: 0, skipped: 0, failed: [] as { job: number; content: string; styles: string[]; output: string; code: ErrorCode; message: string }[] };
+  try {
+    for (const [i, job] of jobs.entries()) {
+      if (signals.signal.aborted) break;
+      const title = `[${job.index}/${jobs.length}] ${job.content} × ${job.styles.join(' + ')} → ${job.output}`;
+      context.onProgress = (e) => bar.update(i, { job: job.index, iteration: `${e.iteration}/${e.iterations}${e.scale ? ` at ${e.scale.size} px` : ''}` });
+      if (fs.existsSync(job.output) && !flags.force) {
+        if (flags.skipExisting) {
+          summary.skipped++;
+          events.emit('skipped', { job: job.index, output: job.output, reason: 'exists' });
+          line(`${title}: skipped (exists)`);
+          bar.update(i + 1, { job: job.index, iteration: '-' });
+          continue;
+        }
+        const problem = `output ${job.output} exists (use --force to overwrite it or --skip-existing)`;
+        summary.failed.push({ job: job.index!, content: job.content, styles: job.styles, output: job.output, code: 'exists', message: problem });
+        events.emit('error', { job: job.index, code: 'exists', message: problem });
+        line(`${title}: FAILED: ${problem}`);
+        if (flags.failFast) break;
+        continue;
+      }
+      try {
+        const result = await runJob(job, context);
+        summary.done++;
+        line(`${title}: ${result.interrupted ? 'interrupted, best so far written' : 'done'} in ${(result.elapsedMs / 1000).toFixed(1)} s, best cost ${result.bestCost.toExponential(4)}`);
+      } catch (error) {
+        summary.failed.push({ job: job.index!, content: job.content, styles: job.styles, output: job.output, code: errorCode(error), message: message(error) });
+        events.emit('error', { job: job.index, code: errorCode(error), message: message(error) });
+        line(`${title}: FAILED: ${message(error)}`);
+        if (flags.failFast) break;
+      }
+      bar.update(i + 1, { job: job.index, iteration: '-' });
+    }
+  } finally {
+    bar.stop();
+    signals.release();
+    disposeContext(context);
+  }
+  const notRun = jobs.length - summary.done - summary.skipped - summary.failed.length;
+  events.emit('summary', { jobs: jobs.length, done: summary.done, skipped: summary.skipped, failed: summary.failed, notRun });
+  say(`batch: ${summary.done} done, ${summary.skipped} skipped, ${summary.failed.length} failed${notRun ? `, ${notRun} not run` : ''}`);
+  for (const f of summary.failed) say(`  failed [${f.job}] ${f.content} × ${f.styles.join(' + ')}: ${f.message}`);
+  if (signals.code()) return signals.code();
+  if (summary.failed.length === 0) return 0;
+  process.stderr.write(`nst: ${summary.failed.length} of ${jobs.length} job${jobs.length === 1 ? '' : 's'} failed\n`);
+  return 1;
 }
 
 /** Builds the command tree; each action stores its exit code in `result`. */
@@ -324,58 +272,39 @@ function buildProgram(result: { code: number }): Command {
     // Usage errors are one line, in the same form as every other error.
     .configureOutput({ outputError: (text, write) => write(`nst: ${text.replace(/^error: /, '')}`) });
 
-  program
+  const stylize = program
     .command('stylize')
     .description('optimise an image that keeps the content of <content> and the style of <style>')
     .argument('<content>', 'content image (the photo)')
     .argument('<styles...>', 'style image(s) (the paintings); several are blended by --style-weights')
-    .requiredOption('-o, --output <file>', `output image (${IMAGE_EXTENSIONS.join(', ')})`)
-    .option('--size <px>', 'longest side of the output in pixels', positiveInt('size'), 512)
-    .option('--alpha <n>', 'weight of the content cost', nonNegative('alpha'), 1e4)
-    .option('--beta <n>', 'weight of the style cost', nonNegative('beta'), 1)
-    .option('--var <n>', 'weight of the variational (smoothness) cost', nonNegative('var'), 10)
-    .option(
-      '--iterations <n>',
-      'optimisation steps: a total (split over the scales, halving at each) or one count per scale (300,200,100)',
-      positiveIntOrList('iterations must be a positive integer or a comma-separated list of them'),
-      1000,
-    )
-    .option(
-      '--scales <n>',
-      'coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size',
-      positiveIntOrList('scales must be a positive integer or a comma-separated list of sizes'),
-      1,
-    )
-    .option('--step <n>', 'print the costs every n iterations (and at the last)', positiveInt('step'))
-    .addOption(new Option('--optimizer <name>', 'optimisation algorithm').choices([...OPTIMIZER_NAMES]).default('adam'))
-    .option('--lr <n>', 'Adam learning rate', positive('lr'), 0.01)
-    .option('--beta1 <n>', 'Adam decay of the first moment', unit('beta1'), 0.9)
-    .option('--beta2 <n>', 'Adam decay of the second moment', unit('beta2'), 0.99)
-    .option('--lbfgs-history <n>', 'L-BFGS: correction pairs kept', positiveInt('lbfgs-history'), 100)
-    .option('--tolerance <n>', 'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)', nonNegative('tolerance'), 1e-6)
-    .option('--init <kind>', 'initial image: content, noise, style, or an image file', 'content')
-    .option('--seed <n>', 'random seed (for --init noise): same seed, same image', integer('seed'))
-    .addOption(
-      new Option('--preserve-colors <how>', "keep the content's colours: luminance-only transfer, histogram matching of the style, or a chroma swap after the run")
-        .choices([...PRESERVE_COLORS])
-        .default('none'),
-    )
-    .option('--style-weights <list>', 'weights of the style images (normalised; default equal)', weightList('style-weights'))
-    .option('--style-scale <f>', 'scale the style images to f × the output size (bigger strokes above 1)', positive('style-scale'), 1)
-    .option('--style-layers <list>', 'VGG19 conv layers that carry the style', nameList)
-    .option('--content-layers <list>', 'VGG19 conv layers that carry the content', nameList)
-    .option('--style-layer-weights <list>', 'weights of the style layers (normalised; default equal)', weightList('style-layer-weights'))
-    .addOption(new Option('--pooling <kind>', 'pooling between the VGG19 blocks').choices(['avg', 'max']).default('avg'))
-    .option('--save-every <n>', 'write the best image so far every n iterations as OUT_000100.png (and the checkpoint)', positiveInt('save-every'))
+    .requiredOption('-o, --output <file>', `output image (${IMAGE_EXTENSIONS.join(', ')})`);
+  addRunOptions(stylize)
     .option('--checkpoint <file>', `save the whole run state every --save-every (else ${DEFAULT_CHECKPOINT_EVERY}) iterations and at Ctrl-C`)
-    .option('--resume <file>', 'continue the run saved in a checkpoint (its settings apply unless given)')
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
-    .option('--threads <n>', 'threads of the wasm backend (default: all cores, at most 8)', positiveInt('threads'), defaultThreads())
-    .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
-    .option('-q, --quiet', 'no progress bar or messages on stderr')
+    .option('--resume <file>', 'continue the run saved in a checkpoint (its settings apply unless given)');
+  addProcessOptions(stylize)
     .addHelpText('after', STYLIZE_EXAMPLES)
     .action(async (content: string, styles: string[], flags: StylizeFlags, command: Command) => {
       result.code = await stylizeCommand(content, styles, flags, (flag) => command.getOptionValueSource(flag) === 'cli');
+    });
+
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  const batch = program
+    .command('batch')
+    .description('stylize many images: every content with every style, or the jobs of a manifest; the model is loaded once')
+    .option('--content <path>', 'content images: a file, a directory or a quoted glob (repeatable)', collect, [])
+    .option('--style <path>', 'style images: a file, a directory or a quoted glob (repeatable)', collect, [])
+    .option('--manifest <file>', 'the jobs as CSV or JSON: content, style, output and per-job options')
+    .option('--out-dir <dir>', 'where the outputs go (created if missing)', '.')
+    .option('--name <pattern>', 'output name: {content}, {style} (file names without extension), {index}', DEFAULT_NAME)
+    .option('--skip-existing', 'skip jobs whose output exists')
+    .option('--force', 'overwrite outputs that exist (otherwise such a job fails)')
+    .option('--fail-fast', 'stop at the first failed job (default: go on and report at the end)')
+    .option('--continue-on-error', 'go on after a failed job (the default)');
+  addRunOptions(batch);
+  addProcessOptions(batch)
+    .addHelpText('after', BATCH_EXAMPLES)
+    .action(async (flags: BatchFlags) => {
+      result.code = await batchCommand(flags);
     });
 
   const weights = program.command('weights').description('find, download or check the VGG19 weights');
@@ -417,8 +346,7 @@ export async function main(argv: string[]): Promise<number> {
       // Commander has already printed its message (or the help).
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`nst: ${message}\n`);
+    process.stderr.write(`nst: ${message(error)}\n`);
     return error instanceof InputError ? 2 : 1;
   }
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors, PRESERVE_COLORS, type PreserveColors } from './color.js';
 import { InputError } from './errors.js';
 import type { FeatureModel } from './features.js';
-import { checkImage, checkLayers, costLine, normaliseWeights, NST, type GenerateOptions, type ImageInput, type NSTOptions } from './nst.js';
+import { checkImage, checkLayers, costLine, fingerprint, normaliseWeights, NST, type GenerateOptions, type ImageInput, type NSTOptions } from './nst.js';
 import type { LoopState } from './optimizer.js';
 import { resizeBicubic, scaledSize, scaleImage } from './preprocess.js';
 
@@ -163,16 +162,6 @@ export function checkStylizeOptions(options: StylizeOptions, styleCount: number)
   const settings = resolveSettings(options, sizes, counts, styleCount);
   if (options.resume) checkResumeSettings(options.resume, settings);
   return settings;
-}
-
-/** SHA-256 of the images' shapes and pixels. */
-function fingerprint(images: readonly tf.Tensor3D[]): string {
-  const hash = createHash('sha256');
-  for (const image of images) {
-    hash.update(image.shape.join('x'));
-    hash.update(new Uint8Array((image.dataSync() as Float32Array).buffer));
-  }
-  return hash.digest('hex');
 }
 
 /** Throws a RangeError naming the first setting in which a checkpoint differs from this run. */

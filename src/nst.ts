@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import * as costs from './costs.js';
 import { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './features.js';
@@ -39,6 +40,20 @@ export interface NSTOptions {
   styleLayerWeights?: readonly number[];
   /** Pooling between VGG19's blocks: 'avg' (the seed's, default) or 'max' (the network's own). */
   pooling?: Pooling;
+  /**
+   * Gram matrices of style images already computed, to reuse across instances (a batch over many
+   * contents with the same style). Keyed by the scaled style image's pixels, the style layers and
+   * the pooling; filled as styles are seen. The cache owns its tensors: `disposeStyleCache` frees them.
+   */
+  styleCache?: StyleCache;
+}
+
+/** See NSTOptions.styleCache. */
+export type StyleCache = Map<string, tf.Tensor3D[]>;
+
+export function disposeStyleCache(cache: StyleCache): void {
+  for (const grams of cache.values()) tf.dispose(grams);
+  cache.clear();
 }
 
 export type OptimizerName = 'adam' | 'lbfgs';
@@ -88,6 +103,17 @@ const isRank4 = (x: unknown): x is tf.Tensor4D => x instanceof tf.Tensor && x.ra
 
 /** The seed's progress line. */
 export const costLine = (i: number, c: Costs) => `Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`;
+
+/** SHA-256 of tensors' shapes and values: equal for equal images. */
+export function fingerprint(images: readonly tf.Tensor[]): string {
+  const hash = createHash('sha256');
+  for (const image of images) {
+    const data = image.dataSync() as Float32Array;
+    hash.update(image.shape.join('x'));
+    hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  return hash.digest('hex');
+}
 
 /** An ImageInput as a new float32 tensor [h, w, 3]; a TypeError (naming `name`) if it is not one. */
 export function checkImage(image: unknown, name: string): tf.Tensor3D {
@@ -164,6 +190,7 @@ export class NST {
   contentFeatures: tf.Tensor4D[] = [];
 
   private readonly weightsPath: string | undefined;
+  private readonly styleCache: StyleCache | undefined;
   private ownsModel = false;
 
   /** `styleImage` may be one image or a list of them (blended by `styleWeights`). */
@@ -203,6 +230,7 @@ export class NST {
       throw error;
     }
     this.weightsPath = options.weights;
+    this.styleCache = options.styleCache;
     if (options.model) this.model = this.checkModel(options.model);
   }
 
@@ -288,13 +316,14 @@ export class NST {
     try {
       this.styleImages.forEach((image, i) => {
         const weight = this.styleWeights[i]!;
-        const next = tf.tidy(() => {
-          const outputs = this.pick(model.apply(vggPreprocess(image)), this.styleLayers);
-          return outputs.map((f, l) => {
-            const g = tf.mul(costs.gramMatrix(f), weight) as tf.Tensor3D;
+        const own = this.styleGrams(image);
+        const next = tf.tidy(() =>
+          own.map((gram, l) => {
+            const g = tf.mul(gram, weight) as tf.Tensor3D;
             return grams[l] ? (tf.add(grams[l]!, g) as tf.Tensor3D) : g;
-          });
-        });
+          }),
+        );
+        if (!this.styleCache) tf.dispose(own);
         tf.dispose(grams);
         grams = next;
       });
@@ -315,6 +344,17 @@ export class NST {
       throw new TypeError(`gram_target must be a tensor of shape [1, ${c}, ${c}]`);
     }
     return costs.layerStyleCost(styleOutput, gramTarget);
+  }
+
+  /** The Gram matrices of one style image at the style layers: from the cache when there is one (then the cache's). */
+  private styleGrams(image: tf.Tensor4D): tf.Tensor3D[] {
+    const model = this.requireModel();
+    const compute = () => tf.tidy(() => this.pick(model.apply(vggPreprocess(image)), this.styleLayers).map((f) => costs.gramMatrix(f)));
+    if (!this.styleCache) return compute();
+    const key = `${fingerprint([image])} ${this.styleLayers.join(',')} ${this.pooling}`;
+    let grams = this.styleCache.get(key);
+    if (!grams) this.styleCache.set(key, (grams = compute()));
+    return grams;
   }
 
   /** The layer style costs weighted by the style layer weights (the seed: each 1 / number of layers). */

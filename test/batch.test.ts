@@ -1,0 +1,166 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend.js';
+import { outputName, parseCsv, planJobs } from '../src/batch.js';
+import { Events } from '../src/events.js';
+import { addRunOptions, type RunFlags } from '../src/flags.js';
+import { runJob, type JobContext } from '../src/job.js';
+import { disposeStyleCache } from '../src/nst.js';
+import { writeImage } from '../src/preprocess.js';
+import { Command } from 'commander';
+import { BIN, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
+
+function nst(args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The run flags' defaults, as the command sets them. */
+function defaultFlags(): RunFlags {
+  return addRunOptions(new Command('x')).parse([], { from: 'user' }).opts() as RunFlags;
+}
+
+/** Writes a generated picture: smooth colour ramps plus seeded noise, values in [0, 1]. */
+async function picture(file: string, h: number, w: number, seed: number): Promise<void> {
+  const noise = randomArray(h * w * 3, seed, 0, 0.3);
+  const data = new Float32Array(h * w * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) {
+    const k = (y * w + x) * 3 + c;
+    data[k] = 0.6 * ((c === 0 ? x / w : c === 1 ? y / h : (x + y) / (w + h)) ** (1 + (seed % 3))) + noise[k]!;
+  }
+  const image = tf.tensor3d(data, [h, w, 3]);
+  await writeImage(file, image);
+  image.dispose();
+}
+
+/** Parses NDJSON and checks the fields every event has. */
+function parseEvents(stdout: string): Record<string, any>[] {
+  const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+  for (const e of events) {
+    assert.equal(typeof e['event'], 'string');
+    assert.ok(!Number.isNaN(Date.parse(e['time'])), `time of ${JSON.stringify(e)}`);
+  }
+  return events;
+}
+
+describe('nst batch and --json', () => {
+  let dir: string;
+  before(async () => {
+    await useWasm();
+    dir = tempDir();
+    fs.mkdirSync(path.join(dir, 'photos'));
+    await picture(path.join(dir, 'photos', 'a.png'), 40, 32, 1);
+    await picture(path.join(dir, 'photos', 'c.png'), 32, 48, 2);
+    fs.writeFileSync(path.join(dir, 'photos', 'b.png'), 'not a picture'); // the broken one, between the two
+    await picture(path.join(dir, 'style.png'), 48, 48, 4);
+  });
+  after(() => fs.rmSync(dir, { recursive: true }));
+
+  it('runs every content with the style, goes past a broken file, reports it and exits 1', () => {
+    const out = path.join(dir, 'out');
+    const args = ['batch', '--content', path.join(dir, 'photos'), '--style', path.join(dir, 'style.png'), '--out-dir', out, '--size', '32', '--iterations', '3'];
+    const run = nst([...args, '--json', '--step', '1']);
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stderr, 'nst: 1 of 3 jobs failed\n');
+    const events = parseEvents(run.stdout);
+    assert.deepEqual(events[0], { ...events[0], event: 'batch', jobs: 3, backend: 'wasm' });
+    const summary = events[events.length - 1]!;
+    assert.equal(summary['event'], 'summary');
+    assert.equal(summary['done'], 2);
+    assert.equal(summary['skipped'], 0);
+    assert.equal(summary['failed'].length, 1);
+    assert.equal(summary['failed'][0].job, 2);
+    assert.equal(summary['failed'][0].code, 'input');
+    assert.match(summary['failed'][0].message, /b\.png: not an image/);
+    assert.deepEqual(fs.readdirSync(out).sort(), ['a-style.png', 'c-style.png']);
+    // Per job: start (with the resolved settings), progress at every iteration, done.
+    const job1 = events.filter((e) => e['job'] === 1).map((e) => e['event']);
+    assert.deepEqual(job1, ['start', 'progress', 'progress', 'progress', 'progress', 'done']);
+    const start = events.find((e) => e['event'] === 'start')!;
+    assert.equal(start['settings'].size, 32);
+    assert.deepEqual(start['styles'], [path.join(dir, 'style.png')]);
+    const progress = events.find((e) => e['event'] === 'progress')!;
+    for (const key of ['total', 'content', 'style', 'variation']) assert.equal(typeof progress['costs'][key], 'number');
+    for (const key of ['iteration', 'iterations', 'bestCost', 'evaluations', 'elapsedMs']) assert.equal(typeof progress[key], 'number');
+    const done = events.find((e) => e['event'] === 'done' && e['job'] === 3)!;
+    assert.equal(done['output'], path.join(out, 'c-style.png'));
+    assert.ok(done['bestCost'] > 0);
+    assert.deepEqual(events.filter((e) => e['event'] === 'error').map((e) => e['job']), [2]);
+
+    // Again: outputs that exist fail without --skip-existing or --force …
+    const again = nst([...args]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /batch: 0 done, 0 skipped, 3 failed/);
+    assert.match(again.stderr, /a-style\.png exists \(use --force to overwrite it or --skip-existing\)/);
+    // … are skipped with --skip-existing, and --fail-fast stops at the broken file.
+    const skip = nst([...args, '--skip-existing', '--fail-fast']);
+    assert.equal(skip.code, 1);
+    assert.match(skip.stderr, /\[1\/3\] .*a\.png × .*style\.png → .*a-style\.png: skipped \(exists\)/);
+    assert.match(skip.stderr, /batch: 0 done, 1 skipped, 1 failed, 1 not run/);
+    assert.match(skip.stderr, /failed \[2\] .*b\.png × .*style\.png: content image .*b\.png: not an image/);
+  });
+
+  it('follows a CSV manifest with per-job options and output names', () => {
+    const out = path.join(dir, 'manifest-out');
+    const manifest = path.join(dir, 'jobs.csv');
+    fs.writeFileSync(manifest, 'content,style,output,alpha,style-scale\nphotos/a.png,style.png,first.jpg,1e3,\nphotos/c.png,"style.png;photos/a.png",,,1.5\n');
+    const run = nst(['batch', '--manifest', manifest, '--out-dir', out, '--size', '32', '--iterations', '2', '--name', '{index}-{content}-{style}.png', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(fs.readdirSync(out).sort(), ['2-c-style+a.png', 'first.jpg']);
+    const starts = parseEvents(run.stdout).filter((e) => e['event'] === 'start');
+    assert.equal(starts[0]!['settings'].alpha, 1000);
+    assert.equal(starts[0]!['settings'].styleScale, 1);
+    assert.equal(starts[1]!['settings'].alpha, 10000);
+    assert.equal(starts[1]!['settings'].styleScale, 1.5);
+    assert.deepEqual(starts[1]!['settings'].styleWeights, [0.5, 0.5]);
+
+    fs.writeFileSync(manifest, 'content,style,alpha\nphotos/a.png,style.png,-1\n');
+    const bad = nst(['batch', '--manifest', manifest, '--out-dir', out]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^nst: manifest .*jobs\.csv: job 1: option '--alpha <n>' argument '-1' is invalid\. alpha must be a non-negative number\n$/);
+  });
+
+  it('stylize --json: start, progress every --step, done; an error event for bad input', () => {
+    const out = path.join(dir, 'single.png');
+    const run = nst(['stylize', path.join(dir, 'photos', 'a.png'), path.join(dir, 'style.png'), '-o', out, '--size', '32', '--iterations', '4', '--step', '2', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    const events = parseEvents(run.stdout);
+    assert.deepEqual(events.map((e) => e['event']), ['start', 'progress', 'progress', 'progress', 'done']);
+    assert.deepEqual(events.filter((e) => e['event'] === 'progress').map((e) => e['iteration']), [0, 2, 4]);
+    assert.equal(events[0]!['backend'], 'wasm');
+    assert.equal(events[4]!['output'], out);
+    assert.equal(events[4]!['interrupted'], false);
+    assert.ok(!('job' in events[0]!));
+
+    const bad = nst(['stylize', path.join(dir, 'photos', 'b.png'), path.join(dir, 'style.png'), '-o', path.join(dir, 'x.png'), '--json']);
+    assert.equal(bad.code, 2);
+    const [error] = parseEvents(bad.stdout);
+    assert.equal(error!['event'], 'error');
+    assert.equal(error!['code'], 'input');
+    assert.match(error!['message'], /b\.png: not an image/);
+    assert.match(bad.stderr, /^nst: content image .*b\.png: not an image/);
+  });
+
+  it('a batch loads the model once and each style\'s Gram targets once', async () => {
+    const backend = await selectBackend('wasm');
+    const context: JobContext = { backend, weights: WEIGHTS, models: new Map(), styleCache: new Map(), signal: new AbortController().signal, events: new Events(false), memoryCheck: false };
+    const flags = { ...defaultFlags(), size: 32, iterations: 1 };
+    const jobs = planJobs({ contents: [path.join(dir, 'photos', 'a.png'), path.join(dir, 'photos', 'c.png')], styles: [path.join(dir, 'style.png')], outDir: dir, name: 'lib-{content}.png', flags });
+    for (const job of jobs) await runJob(job, context);
+    assert.equal(context.models.size, 1);
+    assert.equal(context.styleCache.size, 1, 'one style at one size: one set of targets');
+    for (const model of context.models.values()) model.dispose();
+    disposeStyleCache(context.styleCache);
+  });
+
+  it('parses CSV and output names', () => {
+    assert.deepEqual(parseCsv('a,b\r\n"x, y","say ""hi"""\n\n1,\n'), [['a', 'b'], ['x, y', 'say "hi"'], ['1', '']]);
+    assert.equal(outputName('{content}-{style}.png', '/p/photo.jpg', ['/s/a.jpg', '/s/b.png'], 3), 'photo-a+b.png');
+    assert.throws(() => outputName('{name}.png', 'a.jpg', ['b.jpg'], 1), /unknown placeholder \{name\}/);
+  });
+});
