@@ -10,7 +10,7 @@ import { checkStylizeOptions, stylize, type Checkpoint, type RunSettings, type S
 import type { Pooling } from './features.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from './nst.js';
 import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
-import { checkOutputPath, checkWritable, readImage, writeImage, IMAGE_EXTENSIONS } from './preprocess.js';
+import { checkOutputPath, checkWritable, readImage, writeImage, DEFAULT_MAX_INPUT_PIXELS, IMAGE_EXTENSIONS } from './preprocess.js';
 import { ensureWeights, weightsCommand } from './weights.js';
 
 /** Number parsers for flags: a bad value is a usage error naming the flag's rule. */
@@ -24,8 +24,12 @@ function number(rule: string, ok: (x: number) => boolean) {
 const nonNegative = (name: string) => number(`${name} must be a non-negative number`, (x) => Number.isFinite(x) && x >= 0);
 const positive = (name: string) => number(`${name} must be positive`, (x) => Number.isFinite(x) && x > 0);
 const positiveInt = (name: string) => number(`${name} must be a positive integer`, (x) => Number.isInteger(x) && x > 0);
-const unit = (name: string) => number(`${name} must be in the range [0, 1]`, (x) => x >= 0 && x <= 1);
+/** Adam's decay rates: at 1 its bias correction divides by zero (beta1) or its steps are 0 (beta2). */
+const decay = (name: string) => number(`${name} must be in the range [0, 1)`, (x) => x >= 0 && x < 1);
 const integer = (name: string) => number(`${name} must be an integer`, (x) => Number.isInteger(x));
+/** Each thread of the wasm backend is a worker with its own memory: a mistyped count must not start them all. */
+const MAX_THREADS = 64;
+const threadCount = number(`threads must be a positive integer, at most ${MAX_THREADS}`, (x) => Number.isInteger(x) && x > 0 && x <= MAX_THREADS);
 /** A positive integer, or a comma-separated list of them ("300,200,100"). */
 const positiveIntOrList = (rule: string) => (text: string): number | number[] => {
   const parts = text.split(',').map((part) => Number(part.trim()));
@@ -69,6 +73,7 @@ interface StylizeFlags {
   seed?: number;
   backend: BackendName;
   threads: number;
+  maxInputPixels: number;
   weights?: string;
   quiet?: boolean;
   styleWeights?: number[];
@@ -248,13 +253,16 @@ async function runStylize(
     checkpointEvery: flags.checkpoint ? (flags.saveEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
   };
   const { scales: sizes, iterations: counts } = asUsage(() => checkStylizeOptions(options, stylePaths.length));
+  checkWorkingSize(flags);
   checkOutputPath(flags.output);
   if (flags.checkpoint) checkWritable(flags.checkpoint, 'checkpoint');
-  const content = await readImage(contentPath, 'content image');
+  const read = (file: string, label: string) => readImage(file, label, { maxInputPixels: flags.maxInputPixels });
+  const content = await read(contentPath, 'content image');
+  const styleLabel = (i: number) => (stylePaths.length > 1 ? `style image ${i + 1}` : 'style image');
   const styles: tf.Tensor3D[] = [];
-  for (const [i, file] of stylePaths.entries()) styles.push(await readImage(file, stylePaths.length > 1 ? `style image ${i + 1}` : 'style image'));
+  for (const [i, file] of stylePaths.entries()) styles.push(await read(file, styleLabel(i)));
   const keyword = ['content', 'noise', 'style'].includes(flags.init);
-  const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await readImage(flags.init, 'init image');
+  const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await read(flags.init, 'init image');
   const weights = await ensureWeights({ explicit: flags.weights, log: say });
   say(describeBackend(backend));
   if (resume) say(`resuming ${resumePath} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
@@ -280,6 +288,7 @@ async function runStylize(
       ...options,
       weights: weights.path,
       init,
+      imageNames: { content: `content image ${contentPath}`, styles: stylePaths.map((file, i) => `${styleLabel(i)} ${file}`) },
       onSnapshot: async (snapshot, iteration) => writeImage(snapshotPath(flags.output, iteration), snapshot),
       onCheckpoint: flags.checkpoint ? (checkpoint) => saveCheckpoint(flags.checkpoint!, checkpoint) : undefined,
       signal: abort.signal,
@@ -293,7 +302,9 @@ async function runStylize(
       },
     }));
   } catch (error) {
-    if (!(error instanceof NonFiniteCostError) || !error.bestImage) throw error;
+    if (!(error instanceof NonFiniteCostError)) throw error;
+    // Before any step, only the settings can be at fault: weights so large that the cost overflows.
+    if (!error.bestImage) throw new InputError(`${error.message}, before any step: lower --alpha, --beta or --var (the cost must fit in float32)`);
     failure = error;
     image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
     cost = error.bestCost;
@@ -313,6 +324,25 @@ async function runStylize(
   if (failure) throw failure;
   if (signalCode) say(`interrupted: ${flags.output} holds the best image so far${flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : ''}`);
   return signalCode;
+}
+
+/**
+ * The working images are at most --size px on each side, the style images --style-scale × --size:
+ * their area must be within --max-input-pixels too, so that a mistyped size is refused at once
+ * rather than filling the memory.
+ */
+function checkWorkingSize(flags: StylizeFlags): void {
+  const styleSide = Math.round(flags.styleScale * flags.size);
+  const sides: [string, number][] = [
+    [`--size ${flags.size}: working images`, flags.size],
+    [`--style-scale ${flags.styleScale} × --size ${flags.size}: style images`, styleSide],
+  ];
+  for (const [what, side] of sides) {
+    if (side * side > flags.maxInputPixels) {
+      const limit = flags.maxInputPixels.toLocaleString('en-US');
+      throw new InputError(`${what} of up to ${side}×${side} px are more than the limit of ${limit} pixels (raise it with --max-input-pixels)`);
+    }
+  }
 }
 
 /** Builds the command tree; each action stores its exit code in `result`. */
@@ -349,8 +379,8 @@ function buildProgram(result: { code: number }): Command {
     .option('--step <n>', 'print the costs every n iterations (and at the last)', positiveInt('step'))
     .addOption(new Option('--optimizer <name>', 'optimisation algorithm').choices([...OPTIMIZER_NAMES]).default('adam'))
     .option('--lr <n>', 'Adam learning rate', positive('lr'), 0.01)
-    .option('--beta1 <n>', 'Adam decay of the first moment', unit('beta1'), 0.9)
-    .option('--beta2 <n>', 'Adam decay of the second moment', unit('beta2'), 0.99)
+    .option('--beta1 <n>', 'Adam decay of the first moment, in [0, 1)', decay('beta1'), 0.9)
+    .option('--beta2 <n>', 'Adam decay of the second moment, in [0, 1)', decay('beta2'), 0.99)
     .option('--lbfgs-history <n>', 'L-BFGS: correction pairs kept', positiveInt('lbfgs-history'), 100)
     .option('--tolerance <n>', 'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)', nonNegative('tolerance'), 1e-6)
     .option('--init <kind>', 'initial image: content, noise, style, or an image file', 'content')
@@ -370,8 +400,14 @@ function buildProgram(result: { code: number }): Command {
     .option('--checkpoint <file>', `save the whole run state every --save-every (else ${DEFAULT_CHECKPOINT_EVERY}) iterations and at Ctrl-C`)
     .option('--resume <file>', 'continue the run saved in a checkpoint (its settings apply unless given)')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
-    .option('--threads <n>', 'threads of the wasm backend (default: all cores, at most 8)', positiveInt('threads'), defaultThreads())
+    .option('--threads <n>', `threads of the wasm backend, at most ${MAX_THREADS} (default: all cores, at most 8)`, threadCount, defaultThreads())
     .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
+    .option(
+      '--max-input-pixels <n>',
+      'refuse input images of more pixels than this (read from the file header), and a --size whose square exceeds it',
+      positiveInt('max-input-pixels'),
+      DEFAULT_MAX_INPUT_PIXELS,
+    )
     .option('-q, --quiet', 'no progress bar or messages on stderr')
     .addHelpText('after', STYLIZE_EXAMPLES)
     .action(async (content: string, styles: string[], flags: StylizeFlags, command: Command) => {
