@@ -58,6 +58,8 @@ export interface StylizeOptions extends NSTOptions, Omit<GenerateOptions, 'itera
   onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
   /** Continue the run a checkpoint was taken from: same images and settings, same result as without the stop. */
   resume?: Checkpoint;
+  /** How messages name the images (default `content image`, `style image` or `style image 1`, …); the command adds the file names. */
+  imageNames?: { content: string; styles: readonly string[] };
   /**
    * Coarse-to-fine: a number of scales, each twice the size of the one before and the last at
    * `size` (default 1: one run at `size`); or the sizes of the scales, ascending, with `size`
@@ -226,6 +228,10 @@ export async function stylize(
         return withContentColors(full, tf.squeeze(scaleImage(content, size), [0]) as tf.Tensor3D);
       });
 
+    const names = options.imageNames ?? {
+      content: 'content image',
+      styles: styles.map((_, i) => (styles.length > 1 ? `style image ${i + 1}` : 'style image')),
+    };
     model ??= await NST.loadFeatureModel(options.weights, options);
     const start = Date.now();
     const first = resume?.scale ?? 0;
@@ -235,13 +241,13 @@ export async function stylize(
       const nst = new NST(runStyles, runContent, { ...rest, size: scaleSize, model });
       try {
         const shapes: [string, readonly number[]][] = [
-          ['content', nst.contentImage.shape],
-          ...nst.styleImages.map((s, i): [string, readonly number[]] => [styles.length > 1 ? `style ${i + 1}` : 'style', s.shape]),
+          [names.content, nst.contentImage.shape],
+          ...nst.styleImages.map((s, i): [string, readonly number[]] => [names.styles[i]!, s.shape]),
         ];
         for (const [name, shape] of shapes) {
           if (Math.min(shape[1]!, shape[2]!) < model.minSide) {
             throw new InputError(
-              `at the ${k === 0 ? 'first ' : ''}scale of ${scaleSize} px the ${name} image is ${shape[2]}×${shape[1]} px: the features need at least ${model.minSide} px on each side (use fewer scales, a larger size or style scale)`,
+              `at the ${k === 0 ? 'first ' : ''}scale of ${scaleSize} px the ${name} is ${shape[2]}×${shape[1]} px: the features need at least ${model.minSide} px on each side (use fewer scales, a larger size or style scale)`,
             );
           }
         }

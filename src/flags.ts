@@ -20,8 +20,12 @@ function number(rule: string, ok: (x: number) => boolean) {
 const nonNegative = (name: string) => number(`${name} must be a non-negative number`, (x) => Number.isFinite(x) && x >= 0);
 const positive = (name: string) => number(`${name} must be positive`, (x) => Number.isFinite(x) && x > 0);
 const positiveInt = (name: string) => number(`${name} must be a positive integer`, (x) => Number.isInteger(x) && x > 0);
-const unit = (name: string) => number(`${name} must be in the range [0, 1]`, (x) => x >= 0 && x <= 1);
+/** Adam's decay rates: at 1 its bias correction divides by zero (beta1) or its steps are 0 (beta2). */
+const decay = (name: string) => number(`${name} must be in the range [0, 1)`, (x) => x >= 0 && x < 1);
 const integer = (name: string) => number(`${name} must be an integer`, (x) => Number.isInteger(x));
+/** Each thread of the wasm backend is a worker with its own memory: a mistyped count must not start them all. */
+const MAX_THREADS = 64;
+const threadCount = number(`threads must be a positive integer, at most ${MAX_THREADS}`, (x) => Number.isInteger(x) && x > 0 && x <= MAX_THREADS);
 /** A positive integer, or a comma-separated list of them ("300,200,100"). */
 const positiveIntOrList = (rule: string) => (text: string): number | number[] => {
   const parts = text.split(',').map((part) => Number(part.trim()));
@@ -98,8 +102,8 @@ export function addRunOptions(command: Command): Command {
     .option('--step <n>', 'print the costs every n iterations (and at the last); with --json, progress events every n (default 10)', positiveInt('step'))
     .addOption(new Option('--optimizer <name>', 'optimisation algorithm').choices([...OPTIMIZER_NAMES]).default('adam'))
     .option('--lr <n>', 'Adam learning rate', positive('lr'), 0.01)
-    .option('--beta1 <n>', 'Adam decay of the first moment', unit('beta1'), 0.9)
-    .option('--beta2 <n>', 'Adam decay of the second moment', unit('beta2'), 0.99)
+    .option('--beta1 <n>', 'Adam decay of the first moment, in [0, 1)', decay('beta1'), 0.9)
+    .option('--beta2 <n>', 'Adam decay of the second moment, in [0, 1)', decay('beta2'), 0.99)
     .option('--lbfgs-history <n>', 'L-BFGS: correction pairs kept', positiveInt('lbfgs-history'), 100)
     .option('--tolerance <n>', 'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)', nonNegative('tolerance'), 1e-6)
     .option('--init <kind>', 'initial image: content, noise, style, or an image file', 'content')
@@ -116,14 +120,19 @@ export function addRunOptions(command: Command): Command {
     .option('--style-layer-weights <list>', 'weights of the style layers (normalised; default equal)', weightList('style-layer-weights'))
     .addOption(new Option('--pooling <kind>', 'pooling between the VGG19 blocks').choices(['avg', 'max']).default('avg'))
     .option('--save-every <n>', 'write the best image so far every n iterations as OUT_000100.png (and the checkpoint)', positiveInt('save-every'))
-    .option('--max-input-pixels <n>', 'refuse input images with more pixels than this (read from the header, before decoding)', positiveInt('max-input-pixels'), DEFAULT_MAX_INPUT_PIXELS);
+    .option(
+      '--max-input-pixels <n>',
+      'refuse input images of more pixels than this (read from the file header), and a --size whose square exceeds it',
+      positiveInt('max-input-pixels'),
+      DEFAULT_MAX_INPUT_PIXELS,
+    );
 }
 
 /** Adds the process flags (ProcessFlags) to a command. */
 export function addProcessOptions(command: Command): Command {
   return command
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
-    .option('--threads <n>', 'threads of the wasm backend (default: all cores, at most 8)', positiveInt('threads'), defaultThreads())
+    .option('--threads <n>', `threads of the wasm backend, at most ${MAX_THREADS} (default: all cores, at most 8)`, threadCount, defaultThreads())
     .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
     .option('--json', 'newline-delimited JSON events on stdout instead of the progress bar and messages')
     .option('--no-memory-check', 'start even if the run looks too big for the memory available')

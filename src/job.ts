@@ -72,9 +72,29 @@ export function checkJob(job: Job, checkpoint?: { file?: string; resume?: Checkp
   } catch (error) {
     throw usageError(error);
   }
+  checkWorkingSize(job.flags);
   checkOutputPath(job.output);
   if (checkpoint?.file) checkWritable(checkpoint.file, 'checkpoint');
   return settings;
+}
+
+/**
+ * The working images are at most --size px on each side, the style images --style-scale × --size:
+ * their area must be within --max-input-pixels too, so that a mistyped size is refused at once
+ * rather than filling the memory.
+ */
+function checkWorkingSize(flags: RunFlags): void {
+  const styleSide = Math.round(flags.styleScale * flags.size);
+  const sides: [string, number][] = [
+    [`--size ${flags.size}: working images`, flags.size],
+    [`--style-scale ${flags.styleScale} × --size ${flags.size}: style images`, styleSide],
+  ];
+  for (const [what, side] of sides) {
+    if (side * side > flags.maxInputPixels) {
+      const limit = flags.maxInputPixels.toLocaleString('en-US');
+      throw new InputError(`${what} of up to ${side}×${side} px are more than the limit of ${limit} pixels (raise it with --max-input-pixels)`);
+    }
+  }
 }
 
 /**
@@ -91,8 +111,9 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
   try {
     const content = await read(job.content, 'content image');
     images.push(content);
+    const styleLabel = (i: number) => (job.styles.length > 1 ? `style image ${i + 1}` : 'style image');
     const styles: tf.Tensor3D[] = [];
-    for (const [i, file] of job.styles.entries()) styles.push(await read(file, job.styles.length > 1 ? `style image ${i + 1}` : 'style image'));
+    for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(i)));
     images.push(...styles);
     const keyword = ['content', 'noise', 'style'].includes(flags.init);
     const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await read(flags.init, 'init image');
@@ -115,6 +136,7 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
         styleCache: context.styleCache,
         init,
         signal,
+        imageNames: { content: `content image ${job.content}`, styles: job.styles.map((file, i) => `${styleLabel(i)} ${file}`) },
         resume: checkpoint.resume,
         checkpointEvery: checkpoint.file ? (flags.saveEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
         onCheckpoint: checkpoint.file
@@ -139,7 +161,9 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
         },
       });
     } catch (error) {
-      if (!(error instanceof NonFiniteCostError) || !error.bestImage) throw usageError(error);
+      if (!(error instanceof NonFiniteCostError)) throw usageError(error);
+      // Before any step, only the settings can be at fault: weights so large that the cost overflows.
+      if (!error.bestImage) throw new InputError(`${error.message}, before any step: lower --alpha, --beta or --var (the cost must fit in float32)`);
       failure = error;
       image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
       bestCost = error.bestCost;

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -12,12 +11,8 @@ import { runJob, type JobContext } from '../src/job.js';
 import { disposeStyleCache } from '../src/nst.js';
 import { writeImage } from '../src/preprocess.js';
 import { Command } from 'commander';
-import { BIN, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
+import { nst, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
 
-function nst(args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /** The run flags' defaults, as the command sets them. */
 function defaultFlags(): RunFlags {

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -9,34 +8,10 @@ import { stylize, type Checkpoint, type StylizeOptions } from '../src/coarse.js'
 import type { FeatureModel } from '../src/features.js';
 import { NST } from '../src/nst.js';
 import { readImage } from '../src/preprocess.js';
-import { BIN, IMAGES, tempDir, useWasm, WEIGHTS } from './helpers.js';
+import { IMAGES, interrupt, nst, tempDir, useWasm, WEIGHTS } from './helpers.js';
 
 const contentFile = path.join(IMAGES, 'tubingen.jpg');
 const styleFile = path.join(IMAGES, 'starry_night.jpg');
-
-function nst(args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Starts the command, sends SIGINT once stdout shows `Cost at iteration <at>`, resolves with the exit code. */
-function interrupt(args: string[], at: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      if (!sent && stdout.includes(`Cost at iteration ${at}:`)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 const pixels = async (file: string) => {
   const image = await readImage(file);

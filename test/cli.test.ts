@@ -1,19 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readImage } from '../src/preprocess.js';
-import { BIN, IMAGES, tempDir, useWasm, WEIGHTS } from './helpers.js';
-
-function nst(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NST_WEIGHTS: WEIGHTS, ...env },
-    timeout: 300_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { BIN, IMAGES, nst, tempDir, useWasm } from './helpers.js';
 
 const content = path.join(IMAGES, 'tubingen.jpg');
 const style = path.join(IMAGES, 'starry_night.jpg');
@@ -71,7 +61,7 @@ describe('nst command', () => {
       [['stylize', content, style, '-o', out, '--alpha', '-1'], /alpha must be a non-negative number/],
       [['stylize', content, style, '-o', out, '--iterations', '0'], /iterations must be a positive integer/],
       [['stylize', content, style, '-o', out, '--lr', 'abc'], /lr must be positive/],
-      [['stylize', content, style, '-o', out, '--beta1', '2'], /beta1 must be in the range \[0, 1\]/],
+      [['stylize', content, style, '-o', out, '--beta1', '2'], /beta1 must be in the range \[0, 1\)/],
       [['stylize', content, style, '-o', out, '--size', 'NaN'], /size must be a positive integer/],
       [['stylize', content, style, '-o', out, '--iterations', '5', '--step', '5'], /step must be positive and less than iterations/],
       [['stylize', content, style, '-o', out, '--backend', 'gpu'], /--backend/],

@@ -1,12 +1,11 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors, YIQ_TO_RGB } from '../src/color.js';
 import { readImage, scaleImage } from '../src/preprocess.js';
-import { BIN, IMAGES, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
+import { IMAGES, nst, randomArray, tempDir, useWasm } from './helpers.js';
 
 // Independent float64 reference: the NTSC YIQ coefficients written out again.
 const YIQ = [
@@ -41,10 +40,6 @@ function stats(data: ArrayLike<number>) {
   return { mean, cov };
 }
 
-function nst(args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe('colour control', () => {
   before(useWasm);

@@ -1,3 +1,4 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +9,52 @@ import { selectBackend } from '../src/backend.js';
 export const WEIGHTS = path.resolve(process.env['NST_WEIGHTS'] ?? '../shared/weights/vgg19_notop_reconstructed.h5');
 export const IMAGES = path.resolve(path.dirname(WEIGHTS), '../images');
 export const BIN = path.resolve('bin/nst');
+
+/** What a run of the command gave: its exit code (null if a signal ended it) and its output. */
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `nst args` with the shared weights (and `env`) and waits for it to end. */
+export function nst(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NST_WEIGHTS: WEIGHTS, ...env },
+    timeout: 300_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Runs `nst args` with the shared weights without blocking, so that several can run at once;
+ * `onStdout` sees the standard output so far after each chunk, and the process (to signal it).
+ */
+export function nstAsync(args: string[], onStdout?: (stdout: string, child: ChildProcess) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
+    const run: Run = { code: null, stdout: '', stderr: '' };
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      run.stdout += chunk;
+      onStdout?.(run.stdout, child);
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (run.stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ...run, code }));
+  });
+}
+
+/** Runs `nst args` and sends `signal` once stdout shows `Cost at iteration <at>:`. */
+export function interrupt(args: string[], at: number, signal: NodeJS.Signals = 'SIGINT'): Promise<Run> {
+  let sent = false;
+  return nstAsync(args, (stdout, child) => {
+    if (!sent && stdout.includes(`Cost at iteration ${at}:`)) {
+      sent = true;
+      child.kill(signal);
+    }
+  });
+}
 
 /** The backend that runs here and in CI, chosen the way the command chooses it. */
 export async function useWasm(): Promise<void> {

@@ -1,18 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FeatureModel } from '../src/features.js';
 import { modelOutputs, NST } from '../src/nst.js';
-import { BIN, IMAGES, randomArray, relDiff, useWasm, WEIGHTS } from './helpers.js';
+import { IMAGES, nst, randomArray, relDiff, useWasm, WEIGHTS } from './helpers.js';
 
 const image = (h: number, w: number, seed: number) => ({ data: Array.from(randomArray(h * w * 3, seed, 0, 255)), shape: [h, w, 3] });
 
-function nst(args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe('several styles, style scale, layers and pooling', () => {
   let model: FeatureModel;
