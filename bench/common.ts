@@ -1,5 +1,5 @@
 // What the benchmarks share: the inputs, the PyTorch peer, and child processes that report JSON.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +17,9 @@ const HERE = path.dirname(new URL(import.meta.url).pathname);
 export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 /** The peer script sits in bench/ of the source tree (this file runs from dist/bench/). */
 export const PEER_SCRIPT = path.resolve(HERE, '../../bench/peer_torch.py');
+/** The command, and the preload that reports a process's peak memory (both from dist/bench/). */
+const BIN = path.resolve(HERE, '../../bin/nst');
+const PEAK_PRELOAD = new URL('./peak.js', import.meta.url).href;
 
 /** Runs `node script args…` or `python3 …` and returns the last JSON line it printed. */
 export function runJson(command: string, args: string[]): Promise<Record<string, unknown>> {
@@ -119,4 +122,49 @@ export function table(header: string[], rows: string[][]): string {
 export function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${cpu}, ${os.availableParallelism()} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+export interface PeakRun {
+  size: number;
+  iterations: number;
+  optimizer?: 'adam' | 'lbfgs';
+  history?: number;
+  backend?: 'wasm' | 'cpu';
+  /** Threads of the wasm backend (default: the command's default, all cores up to 8). */
+  threads?: number;
+}
+
+export interface PeakResult {
+  /** Peak resident set of the whole process (VmHWM), bytes. */
+  peakRss: number;
+  /** Size of the wasm heap at exit (its largest size), bytes; null on other backends. */
+  wasmHeap: number | null;
+  /** Resident pages of the wasm heap at exit (the most it ever used), bytes; null on other backends. */
+  wasmHeapTouched: number | null;
+  /** The threads the backend ran with, from the command's `backend:` line. */
+  threads: number;
+  seconds: number;
+}
+
+/**
+ * Runs the real command (`nst stylize`, tubingen × starry_night, output in a temporary directory)
+ * in a fresh process with the peak.js preload, and returns the peak memory it reports. L-BFGS runs
+ * with tolerance 0 so that it does every iteration (and fills its history).
+ */
+export function measurePeak(run: PeakRun): PeakResult {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nst-memory-'));
+  const args = ['--import', PEAK_PRELOAD, BIN, 'stylize', CONTENT, STYLE, '-o', path.join(dir, 'out.png')];
+  args.push('--size', String(run.size), '--iterations', String(run.iterations), '--optimizer', run.optimizer ?? 'adam');
+  args.push('--lbfgs-history', String(run.history ?? 100), '--tolerance', '0', '--backend', run.backend ?? 'wasm');
+  if (run.threads) args.push('--threads', String(run.threads));
+  const start = performance.now();
+  const child = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
+  const seconds = (performance.now() - start) / 1000;
+  fs.rmSync(dir, { recursive: true, force: true });
+  const line = child.stderr.split('\n').find((l) => l.startsWith('nst-peak '));
+  if (child.status !== 0 || !line) throw new Error(`nst stylize --size ${run.size} exited with ${child.status}: ${child.stderr.trim()}`);
+  // "backend: wasm (@tensorflow/tfjs-backend-wasm, 2 threads)"; the other backends run one.
+  const threads = Number(/^backend: wasm \(.*, (\d+) threads?\)$/m.exec(child.stderr)?.[1] ?? 1);
+  const report = JSON.parse(line.slice('nst-peak '.length)) as Omit<PeakResult, 'threads' | 'seconds'>;
+  return { ...report, threads, seconds };
 }

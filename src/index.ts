@@ -34,4 +34,17 @@ export {
 export { readImage, writeImage, writeFileAtomic, scaleImage, resizeBicubic, vggPreprocess, checkOutputPath, checkWritable } from './preprocess.js';
 export { ensureWeights, locateWeights, readConvWeights, verifyWeightsFile } from './weights.js';
 export { selectBackend, describeBackend, BACKEND_NAMES, type BackendName, type BackendInfo } from './backend.js';
+export {
+  availableMemory,
+  checkMemory,
+  estimateMemory,
+  estimateWasmHeap,
+  largestFittingSize,
+  networkBytes,
+  MEMORY_MODEL,
+  WASM_HEAP_LIMIT,
+  type AvailableMemory,
+  type RunPlan,
+  type RunShape,
+} from './memory.js';
 export { InputError } from './errors.js';

@@ -1,0 +1,98 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { measurePeak } from '../bench/common.js';
+import { InputError } from '../src/errors.js';
+import {
+  availableMemory,
+  checkMemory,
+  estimateMemory,
+  estimateWasmHeap,
+  largestFittingSize,
+  networkBytes,
+  WASM_HEAP_LIMIT,
+  type AvailableMemory,
+  type RunPlan,
+} from '../src/memory.js';
+import { readImage, scaledSize } from '../src/preprocess.js';
+import { IMAGES, useWasm } from './helpers.js';
+
+/** The images the command runs on in bench/common.ts (tubingen × starry_night). */
+async function shapes(): Promise<[number[], number[]]> {
+  await useWasm();
+  const content = await readImage(path.join(IMAGES, 'tubingen.jpg'));
+  const style = await readImage(path.join(IMAGES, 'starry_night.jpg'));
+  const result: [number[], number[]] = [content.shape, style.shape];
+  content.dispose();
+  style.dispose();
+  return result;
+}
+
+const plan: Omit<RunPlan, 'size'> = { contentShape: [768, 1024, 3], styleShape: [640, 1024, 3], backend: 'wasm', threads: 2 };
+const at = (size: number, p: Omit<RunPlan, 'size'> = plan) => {
+  const [height, width] = scaledSize(p.contentShape[0]!, p.contentShape[1]!, size);
+  return { ...p, height, width, styleSizes: [scaledSize(p.styleShape![0]!, p.styleShape![1]!, size)] as [number, number][] };
+};
+
+describe('memory estimate', () => {
+  it('follows the network: layer outputs and weights up to the deepest layer', () => {
+    // 512×384: the activations bench/README.md counts (≈ 253 MB); 15.3 M parameters to block5_conv2.
+    assert.equal(networkBytes(384, 512).outputs, 4 * 384 * 512 * (64 * 2 + 16 + 128 * 2 / 4 + 8 + 256 * 4 / 16 + 4 + 512 * 4 / 64 + 2 + 512 * 2 / 256));
+    assert.equal(networkBytes(1, 1).weights, 4 * 15304768);
+    assert.ok(networkBytes(64, 64, 'block4_conv1').weights < networkBytes(64, 64).weights);
+    assert.throws(() => networkBytes(8, 8, 'block6_conv1'), /unknown VGG19 layer/);
+  });
+
+  it('is within 25% of the peak resident memory measured in a fresh process, at 64 and 96 px', async (t) => {
+    const [contentShape, styleShape] = await shapes();
+    for (const size of [64, 96]) {
+      // One iteration evaluates twice, the second time with Adam's state.
+      const measured = measurePeak({ size, iterations: 1 });
+      const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
+      const estimate = estimateMemory({ height, width, styleSizes: [scaledSize(styleShape[0]!, styleShape[1]!, size)], threads: measured.threads });
+      const error = (estimate - measured.peakRss) / measured.peakRss;
+      t.diagnostic(`${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB (${(100 * error).toFixed(1)}%)`);
+      assert.ok(Math.abs(error) < 0.25, `${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB`);
+    }
+  });
+
+  it('grows with the size and the optimiser state', () => {
+    assert.ok(estimateMemory(at(512)) > estimateMemory(at(256)));
+    assert.ok(estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 100 }) > estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 10 }));
+    assert.ok(estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 10 }) > estimateMemory(at(512)));
+    // A small image with a large style image: the targets' forward passes set the peak.
+    assert.ok(estimateMemory({ height: 32, width: 512, styleSizes: [[2048, 2048]] }) > estimateMemory({ height: 32, width: 512 }));
+  });
+});
+
+describe('memory guard', () => {
+  const limited: AvailableMemory = { bytes: 3e9, source: 'MemAvailable', wasmHeap: WASM_HEAP_LIMIT };
+
+  it('refuses a size that does not fit, naming the largest that does, which fits', () => {
+    let message = '';
+    assert.throws(
+      () => checkMemory({ ...plan, size: 2048 }, limited),
+      (error: Error) => error instanceof InputError && Boolean((message = error.message)),
+    );
+    const match = /^a 2048 px run needs about \d+\.\d GB but about 3\.0 GB is available \(MemAvailable\); the largest --size that fits is (\d+) \(or pass --no-memory-check\)$/.exec(message);
+    assert.ok(match, message);
+    const largest = Number(match[1]);
+    assert.ok(largest > 64 && largest < 2048);
+    assert.ok(estimateMemory(at(largest)) <= limited.bytes);
+    assert.ok(estimateMemory(at(largest + 1)) > limited.bytes);
+    assert.equal(checkMemory({ ...plan, size: largest }, limited), estimateMemory(at(largest)));
+  });
+
+  it('caps the wasm heap at 4 GiB however much memory there is', () => {
+    const plenty: AvailableMemory = { bytes: 1e13, source: 'MemAvailable', wasmHeap: WASM_HEAP_LIMIT };
+    assert.throws(() => checkMemory({ ...plan, size: 2048 }, plenty), /wasm heap, which cannot grow past 4 GiB \(wasm: 4 GiB address space\); the largest --size that fits is \d+/);
+    const largest = largestFittingSize(plan, plenty);
+    assert.ok(estimateWasmHeap(at(largest)) <= WASM_HEAP_LIMIT);
+    assert.ok(estimateWasmHeap(at(largest + 1)) > WASM_HEAP_LIMIT);
+    // The JavaScript backend has no such ceiling.
+    assert.ok(checkMemory({ ...plan, backend: 'cpu', size: 2048 }, { ...plenty, wasmHeap: null }) > WASM_HEAP_LIMIT);
+    assert.equal(availableMemory('wasm').wasmHeap, WASM_HEAP_LIMIT);
+    assert.equal(availableMemory('cpu').wasmHeap, null);
+    assert.ok(availableMemory('cpu').bytes > process.memoryUsage.rss());
+  });
+});
