@@ -150,14 +150,17 @@ async function stylizeCommand(content: string, styles: string[], cliFlags: Styli
       const checkpoint = { file: flags.checkpoint, resume };
       const { iterations: counts, scales: sizes } = checkJob(job, checkpoint); // before any work
       const weights = await ensureWeights({ explicit: flags.weights, log: say });
-      say(describeBackend(backend));
-      if (resume) say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
-      if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
 
       const signals = trapSignals();
       const context = newContext(backend, weights.path, flags, signals.signal, events);
       const scaled = sizes.length > 1 ? ' | scale {scale}' : '';
-      const bar = progressBar(flags, ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`, counts.reduce((a, b) => a + b, 0));
+      let bar = progressBar({ ...flags, quiet: true }, '', 0); // none until the job starts
+      context.onStart = () => {
+        say(describeBackend(backend));
+        if (resume) say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
+        if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
+        bar = progressBar(flags, ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`, counts.reduce((a, b) => a + b, 0));
+      };
       context.onProgress = (e) =>
         bar.update(overallIteration(counts, e), {
           cost: e.costs.total.toExponential(4),

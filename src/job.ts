@@ -7,6 +7,7 @@ import { InputError } from './errors.js';
 import type { Events } from './events.js';
 import type { FeatureModel } from './features.js';
 import { runOptions, type RunFlags } from './flags.js';
+import { checkMemory } from './memory.js';
 import { modelOutputs, NST, type StyleCache } from './nst.js';
 import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
 import { checkOutputPath, checkWritable, readImage, writeImage } from './preprocess.js';
@@ -36,6 +37,8 @@ export interface JobContext {
   /** Where `--step` cost lines go (not printed when absent). */
   log?: (line: string) => void;
   onProgress?: (event: ProgressEvent) => void;
+  /** Called once the job's inputs are read and checked, before the model loads: the time for messages. */
+  onStart?: () => void;
 }
 
 export interface JobResult {
@@ -118,6 +121,20 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
     const keyword = ['content', 'noise', 'style'].includes(flags.init);
     const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await read(flags.init, 'init image');
     if (typeof init !== 'string') images.push(init);
+    if (context.memoryCheck) {
+      checkMemory({
+        size: settings.size,
+        contentShape: content.shape,
+        styleShapes: styles.map((s) => s.shape),
+        styleScale: settings.styleScale,
+        deepestLayer: modelOutputs(settings.styleLayers, settings.contentLayers).at(-1),
+        optimizer: settings.optimizer === 'lbfgs' ? 'lbfgs' : 'adam',
+        history: settings.history,
+        backend: context.backend.name,
+        threads: context.backend.threads,
+      });
+    }
+    context.onStart?.();
     const model = await sharedModel(context, settings);
 
     const job1 = job.index === undefined ? {} : { job: job.index };

@@ -200,14 +200,18 @@ export interface RunPlan extends Omit<RunShape, 'height' | 'width' | 'styleSizes
   size: number;
   /** Shapes [h, w, …] of the content and style images as read. */
   contentShape: readonly number[];
-  styleShape?: readonly number[];
+  /** Shapes of the style images as read (default: one like the content). */
+  styleShapes?: readonly (readonly number[])[];
+  /** --style-scale: the style images are scaled to this × size (default 1). */
+  styleScale?: number;
 }
 
 /** The working sizes of a plan at a given longest side, as NST scales its images. */
 function shapeAt(plan: Omit<RunPlan, 'size'>, size: number): RunShape {
-  const { contentShape, styleShape = contentShape, ...run } = plan;
+  const { contentShape, styleShapes = [contentShape], styleScale = 1, ...run } = plan;
   const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
-  return { ...run, height, width, styleSizes: [scaledSize(styleShape[0]!, styleShape[1]!, size)] };
+  const styleSide = Math.max(1, Math.round(styleScale * size));
+  return { ...run, height, width, styleSizes: styleShapes.map((shape) => scaledSize(shape[0]!, shape[1]!, styleSide)) };
 }
 
 /** Which limit the estimate breaks, if any: the system's memory first, then (on wasm) the heap's ceiling. */

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { measurePeak } from '../bench/common.js';
 import { InputError } from '../src/errors.js';
@@ -15,7 +16,7 @@ import {
   type RunPlan,
 } from '../src/memory.js';
 import { readImage, scaledSize } from '../src/preprocess.js';
-import { IMAGES, useWasm } from './helpers.js';
+import { IMAGES, nst, tempDir, useWasm } from './helpers.js';
 
 /** The images the command runs on in bench/common.ts (tubingen × starry_night). */
 async function shapes(): Promise<[number[], number[]]> {
@@ -28,10 +29,10 @@ async function shapes(): Promise<[number[], number[]]> {
   return result;
 }
 
-const plan: Omit<RunPlan, 'size'> = { contentShape: [768, 1024, 3], styleShape: [640, 1024, 3], backend: 'wasm', threads: 2 };
+const plan: Omit<RunPlan, 'size'> = { contentShape: [768, 1024, 3], styleShapes: [[640, 1024, 3]], backend: 'wasm', threads: 2 };
 const at = (size: number, p: Omit<RunPlan, 'size'> = plan) => {
   const [height, width] = scaledSize(p.contentShape[0]!, p.contentShape[1]!, size);
-  return { ...p, height, width, styleSizes: [scaledSize(p.styleShape![0]!, p.styleShape![1]!, size)] as [number, number][] };
+  return { ...p, height, width, styleSizes: [scaledSize(p.styleShapes![0]![0]!, p.styleShapes![0]![1]!, size)] as [number, number][] };
 };
 
 describe('memory estimate', () => {
@@ -94,5 +95,18 @@ describe('memory guard', () => {
     assert.equal(availableMemory('wasm').wasmHeap, WASM_HEAP_LIMIT);
     assert.equal(availableMemory('cpu').wasmHeap, null);
     assert.ok(availableMemory('cpu').bytes > process.memoryUsage.rss());
+  });
+
+  it('the command refuses a run too big for the wasm heap before loading the model, with one line', () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out.png');
+    const args = ['stylize', path.join(IMAGES, 'tubingen.jpg'), path.join(IMAGES, 'starry_night.jpg'), '-o', out, '--size', '3000', '--backend', 'wasm'];
+    const run = nst(args);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^nst: a 3000 px run needs about [\d.]+ GB.*; the largest --size that fits is \d+ \(or pass --no-memory-check\)\n$/);
+    const largest = Number(/fits is (\d+)/.exec(run.stderr)![1]);
+    assert.ok(largest > 256 && largest < 3000, String(largest));
+    assert.deepEqual(fs.readdirSync(dir), []);
+    fs.rmSync(dir, { recursive: true });
   });
 });
