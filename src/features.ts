@@ -67,13 +67,23 @@ function convRelu(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D): tf.Te
   return tf.fused.conv2d({ x, filter: kernel, bias, strides: 1, pad: 'same', activation: 'relu' });
 }
 
+/**
+ * conv + bias + ReLU as one fused kernel. tf.fused.conv2d falls back to three separate ops (and
+ * three outputs kept to the end of the pass) whenever a gradient is being recorded, even inside a
+ * custom gradient that never needs them; the kernel itself is the same one it runs otherwise.
+ */
+function fusedConvRelu(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
+  const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1, activation: 'relu', leakyreluAlpha: 0.2 };
+  return tf.engine().runKernel('FusedConv2D', { x, filter, bias }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
 function loadConv(name: string, kernelValues: Float32Array, shape: [number, number, number, number], biasValues: Float32Array): LoadedConv {
   const kernel = tf.tensor4d(kernelValues, shape);
   const bias = tf.tensor1d(biasValues);
   const backwardKernel = tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
   // The weights are frozen: only the gradient with respect to x is needed.
   const fast = tf.customGrad((x, save) => {
-    const y = convRelu(x as tf.Tensor4D, kernel, bias);
+    const y = fusedConvRelu(x as tf.Tensor4D, kernel, bias);
     (save as tf.GradSaveFunc)([y]);
     return {
       value: y,
