@@ -1,6 +1,8 @@
 // Time to quality: the wall time each strategy needs to reach the cost that the seed's Adam
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
-//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--out bench/results/quality.json]
+//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--out bench/results/quality.json]
+// --cap F stops a strategy that has not reached the target after F × PyTorch's time (its row then
+// says so, with the best cost it had), so that a slow strategy cannot hold the machine for an hour.
 // The target comes from PyTorch running the seed algorithm (the same function: its cost at
 // iteration 0 agrees with nst's to about 1e-4); each nst strategy runs until it gets there.
 import * as fs from 'node:fs';
@@ -19,6 +21,7 @@ const option = (name: string, fallback: string) => {
 const size = Number(option('--size', '256'));
 const adamIterations = Number(option('--adam-iterations', '1000'));
 const outFile = option('--out', 'bench/results/quality.json');
+const cap = Number(option('--cap', '1'));
 
 await selectBackend('cpu'); // only to scale the peer's inputs; nst runs in a child below
 const torchProblem = ensureTorch();
@@ -39,7 +42,7 @@ const strategies: [string, StylizeOptions][] = [
 ];
 // --only lbfgs,coarse: run only the strategies whose names contain one of these words.
 const only = option('--only', '').split(',').filter(Boolean);
-const rows: Record<string, unknown>[] = [{ strategy: 'pytorch adam', seconds: peerSeconds, evaluations: trace.findIndex(([, c]) => c <= target) + 1, reached: true }];
+const rows: Record<string, unknown>[] = [{ strategy: 'pytorch adam', seconds: peerSeconds, evaluations: trace.findIndex(([, c]) => c <= target) + 1, reached: true, bestCost: target }];
 await selectBackend('wasm', defaultThreads());
 const content = await readImage(CONTENT);
 const style = await readImage(STYLE);
@@ -48,6 +51,7 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
   const abort = new AbortController();
   let reachedAt: { seconds: number; evaluations: number } | null = null;
   let evaluations = 0;
+  let bestCost = Infinity;
   const start = Date.now();
   const [image] = await stylize(style, content, {
     ...options,
@@ -57,24 +61,32 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
     onProgress: (event) => {
       evaluations += 1;
       const last = !event.scale || event.scale.index === event.scale.count;
+      if (last) bestCost = Math.min(bestCost, event.costs.total);
       if (last && !reachedAt && event.costs.total <= target) {
         reachedAt = { seconds: (Date.now() - start) / 1000, evaluations };
         abort.abort();
       }
+      if ((Date.now() - start) / 1000 > cap * peerSeconds) abort.abort();
     },
   });
   image.dispose();
   const reached = reachedAt as { seconds: number; evaluations: number } | null;
-  rows.push({ strategy: name, seconds: reached?.seconds ?? null, evaluations: reached?.evaluations ?? evaluations, reached: Boolean(reached) });
+  rows.push({ strategy: name, seconds: reached?.seconds ?? null, evaluations: reached?.evaluations ?? evaluations, reached: Boolean(reached), bestCost });
 }
 tf.dispose([content, style]);
 
-const fmt = (x: unknown) => (typeof x === 'number' ? x.toPrecision(3) : 'not reached');
+const fmt = (x: unknown) => (typeof x === 'number' ? x.toPrecision(3) : `not reached in ${(cap * peerSeconds).toPrecision(3)}`);
 console.log(`machine: ${machine()}; target: cost ${target.toExponential(4)} (PyTorch Adam, ${adamIterations} iterations, ${size} px)`);
 console.log(
   table(
-    ['strategy', 'seconds to target', '× PyTorch Adam', 'iterations (all scales)'],
-    rows.map((r) => [String(r['strategy']), fmt(r['seconds']), typeof r['seconds'] === 'number' ? fmt((r['seconds'] as number) / peerSeconds) : '—', String(r['evaluations'])]),
+    ['strategy', 'seconds to target', '× PyTorch Adam', 'iterations (all scales)', 'best cost'],
+    rows.map((r) => [
+      String(r['strategy']),
+      fmt(r['seconds']),
+      typeof r['seconds'] === 'number' ? fmt((r['seconds'] as number) / peerSeconds) : `> ${cap}`,
+      String(r['evaluations']),
+      typeof r['bestCost'] === 'number' ? (r['bestCost'] as number).toExponential(4) : '—',
+    ]),
   ),
 );
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
