@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -11,7 +12,7 @@ import { runJob, type JobContext } from '../src/job.js';
 import { disposeStyleCache } from '../src/nst.js';
 import { writeImage } from '../src/preprocess.js';
 import { Command } from 'commander';
-import { nst, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
+import { BIN, nst, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
 
 
 /** The run flags' defaults, as the command sets them. */
@@ -139,6 +140,19 @@ describe('nst batch and --json', () => {
     assert.equal(error!['code'], 'input');
     assert.match(error!['message'], /b\.png: not an image/);
     assert.match(bad.stderr, /^nst: content image .*b\.png: not an image/);
+  });
+
+  it('--json into a reader that goes away: no crash, the image is still written', async () => {
+    const out = path.join(dir, 'piped.png');
+    const args = [BIN, 'stylize', path.join(dir, 'photos', 'a.png'), path.join(dir, 'style.png'), '-o', out, '--size', '32', '--iterations', '6', '--step', '1', '--json'];
+    const child = spawn(process.execPath, args, { env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdout.once('data', () => child.stdout.destroy()); // like `| head -1`
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, '');
+    assert.ok(fs.existsSync(out));
   });
 
   it('a batch loads the model once and each style\'s Gram targets once', async () => {
