@@ -211,7 +211,8 @@ export async function stylize(
     const content = own(checkImage(contentImage, 'content_image'));
     const styles = styleList.map((s, i) => own(checkImage(s, styleList.length > 1 ? `style_image ${i + 1}` : 'style_image')));
     const initImage = init === undefined || typeof init === 'string' ? null : own(checkImage(init, 'init'));
-    const inputs = fingerprint([content, ...styles, ...(initImage ? [initImage] : [])]);
+    // Hashing full-size images costs time: only checkpoints and resumes need it.
+    const inputs = resume || onCheckpoint ? fingerprint([content, ...styles, ...(initImage ? [initImage] : [])]) : '';
     if (resume && resume.inputs !== inputs) throw new RangeError('cannot resume: the checkpoint was made from other images');
     const colors = settings.preserveColors;
     const runContent = colors === 'luminance' ? own(luminance(content)) : content;
@@ -221,11 +222,11 @@ export async function stylize(
 
     // The result at any scale as the output: at `size`, with the content's colours where asked.
     const [h, w] = scaledSize(content.shape[0], content.shape[1], size);
+    const colorSource = colors === 'luminance' || colors === 'swap' ? own(tf.tidy(() => tf.squeeze(scaleImage(content, size), [0]) as tf.Tensor3D)) : null;
     const finish = (result: tf.Tensor3D): tf.Tensor3D =>
       tf.tidy(() => {
         const full = result.shape[0] === h && result.shape[1] === w ? result.clone() : tf.clipByValue(resizeBicubic(result, h, w), 0, 1);
-        if (colors !== 'luminance' && colors !== 'swap') return full;
-        return withContentColors(full, tf.squeeze(scaleImage(content, size), [0]) as tf.Tensor3D);
+        return colorSource ? withContentColors(full, colorSource) : full;
       });
 
     const names = options.imageNames ?? {
