@@ -114,9 +114,15 @@ function trapSignals(): { signal: AbortSignal; code: () => number; release: () =
   };
 }
 
+interface Bar {
+  update: (value: number, payload: object) => void;
+  stop: () => void;
+}
+const NO_BAR: Bar = { update: () => {}, stop: () => {} };
+
 /** A progress bar on stderr when it is a terminal and a person reads it. */
-function progressBar(flags: ProcessFlags, format: string, total: number): { update: (value: number, payload: object) => void; stop: () => void } {
-  if (flags.quiet || flags.json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+function progressBar(flags: ProcessFlags, format: string, total: number): Bar {
+  if (flags.quiet || flags.json || !process.stderr.isTTY) return NO_BAR;
   const bar = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true, etaBuffer: 20 }, cliProgress.Presets.shades_classic);
   bar.start(total, 0, {});
   return { update: (value, payload) => bar.update(value, payload), stop: () => bar.stop() };
@@ -154,7 +160,7 @@ async function stylizeCommand(content: string, styles: string[], cliFlags: Styli
       const signals = trapSignals();
       const context = newContext(backend, weights.path, flags, signals.signal, events);
       const scaled = sizes.length > 1 ? ' | scale {scale}' : '';
-      let bar = progressBar({ ...flags, quiet: true }, '', 0); // none until the job starts
+      let bar = NO_BAR; // until the job starts
       context.onStart = () => {
         say(describeBackend(backend));
         if (resume) say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
