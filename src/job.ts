@@ -137,8 +137,8 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
     context.onStart?.();
     const model = await sharedModel(context, settings);
 
-    const job1 = job.index === undefined ? {} : { job: job.index };
-    events.emit('start', { ...job1, content: job.content, styles: job.styles, output: job.output, backend: context.backend.name, settings });
+    const jobField = job.index === undefined ? {} : { job: job.index };
+    events.emit('start', { ...jobField, content: job.content, styles: job.styles, output: job.output, backend: context.backend.name, settings });
     const every = flags.step ?? 10;
     let evaluations = 0;
     const evaluationsPerScale = settings.scales.map(() => 0);
@@ -159,20 +159,20 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
         onCheckpoint: checkpoint.file
           ? async (state) => {
               await saveCheckpoint(checkpoint.file!, state);
-              events.emit('checkpoint', { ...job1, iteration: state.state.iteration, scale: state.scale + 1, path: checkpoint.file });
+              events.emit('checkpoint', { ...jobField, iteration: state.state.iteration, scale: state.scale + 1, path: checkpoint.file });
             }
           : undefined,
         onSnapshot: async (snapshot, iteration) => {
           const file = snapshotPath(job.output, iteration);
           await writeImage(file, snapshot);
-          events.emit('snapshot', { ...job1, iteration, path: file });
+          events.emit('snapshot', { ...jobField, iteration, path: file });
         },
         log: context.log ?? (() => {}),
         onProgress: (e) => {
           evaluationsPerScale[(e.scale?.index ?? 1) - 1] = e.evaluations;
           evaluations = evaluationsPerScale.reduce((a, b) => a + b, 0);
           if (e.iteration % every === 0 || e.iteration === e.iterations) {
-            events.emit('progress', { ...job1, iteration: e.iteration, iterations: e.iterations, scale: e.scale ?? null, costs: e.costs, bestCost: e.bestCost, evaluations, elapsedMs: e.elapsedMs });
+            events.emit('progress', { ...jobField, iteration: e.iteration, iterations: e.iterations, scale: e.scale ?? null, costs: e.costs, bestCost: e.bestCost, evaluations, elapsedMs: e.elapsedMs });
           }
           context.onProgress?.(e);
         },
@@ -201,7 +201,7 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
       elapsedMs: Date.now() - start,
       interrupted: signal.aborted,
     };
-    events.emit('done', { ...job1, ...result });
+    events.emit('done', { ...jobField, ...result });
     return result;
   } finally {
     tf.dispose(images);
