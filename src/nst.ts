@@ -458,7 +458,7 @@ export class NST {
   }
 
   /** The starting image, [1, h, w, 3] in [0, 1] at the content image's working size. */
-  private initialImage(init: InitImage, seed: number | undefined): tf.Tensor4D {
+  initialImage(init: InitImage = 'content', seed?: number): tf.Tensor4D {
     const shape = this.contentImage.shape;
     if (init === 'content') return this.contentImage.clone();
     if (init === 'noise') return tf.randomUniform(shape, 0, 1, 'float32', seed) as tf.Tensor4D;

@@ -5,6 +5,7 @@ import { NST } from '../src/nst.js';
 import { FeatureModel } from '../src/features.js';
 import { scaleSizes, splitIterations, stylize } from '../src/coarse.js';
 import type { ProgressEvent } from '../src/optimizer.js';
+import { resizeBicubic, scaleImage } from '../src/preprocess.js';
 import { randomArray, useWasm, WEIGHTS } from './helpers.js';
 
 const image = (h: number, w: number, seed: number) => ({ data: randomArray(h * w * 3, seed, 0, 255).map(Math.round), shape: [h, w, 3] });
@@ -61,6 +62,38 @@ describe('coarse-to-fine stylize', () => {
     assert.equal(costA, costB);
     assert.deepEqual(a.dataSync(), b.dataSync());
     tf.dispose([a, b]);
+  });
+
+  it('starts the next scale from the initial image there plus the upsampled change of the previous scale', async () => {
+    const style = image(40, 40, 5);
+    const content = image(30, 40, 6);
+    const contentTensor = tf.tensor3d(Float32Array.from(content.data), [30, 40, 3]);
+    // The best image at the end of scale 1 and the image scale 2 starts from, copied out of the run.
+    const seen: { previous?: Float32Array; start?: Float32Array } = {};
+    const [result] = await stylize(style, content, {
+      model, size: 44, scales: [22], iterations: [3, 1], optimizer: 'lbfgs', checkpointEvery: 3,
+      onCheckpoint: ({ scale, state }) => {
+        if (scale === 0) seen.previous = state.bestImage.dataSync() as Float32Array;
+        else if (state.iteration === 0) seen.start = state.image.dataSync() as Float32Array;
+      },
+    });
+    const { previous, start } = seen;
+    assert.ok(previous && start);
+    const [coarse, fine] = [scaleImage(contentTensor, 22), scaleImage(contentTensor, 44)]; // [1, 17, 22, 3], [1, 33, 44, 3]
+    const coarseContent = coarse.dataSync();
+    const change = tf.tensor4d(previous.map((v, i) => v - coarseContent[i]!), [1, 17, 22, 3]);
+    const upChange = resizeBicubic(change, 33, 44).dataSync();
+    const upResult = resizeBicubic(tf.tensor4d(previous, [1, 17, 22, 3]), 33, 44).dataSync();
+    const fineContent = fine.dataSync();
+    let worst = 0;
+    let fromPlainUpsample = 0;
+    fineContent.forEach((c, i) => {
+      worst = Math.max(worst, Math.abs(start[i]! - Math.min(1, Math.max(0, c + upChange[i]!))));
+      fromPlainUpsample = Math.max(fromPlainUpsample, Math.abs(start[i]! - Math.min(1, Math.max(0, upResult[i]!))));
+    });
+    assert.ok(worst < 1e-5, `start differs from content + upsampled change by ${worst}`);
+    assert.ok(fromPlainUpsample > 0.05, 'the content detail is kept, not just the result upsampled');
+    tf.dispose([result, contentTensor, coarse, fine, change]);
   });
 
   it('refuses a first scale too small for the features, saying what to change', async () => {
