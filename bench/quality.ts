@@ -1,6 +1,6 @@
 // Time to quality: the wall time each strategy needs to reach the cost that the seed's Adam
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
-//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--out bench/results/quality.json]
+//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--backend wasm] [--out bench/results/quality.json]
 // --cap F stops a strategy that has not reached the target after F × PyTorch's time (its row then
 // says so, with the best cost it had), so that a slow strategy cannot hold the machine for an hour.
 // The target comes from PyTorch running the seed algorithm (the same function: its cost at
@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { defaultThreads, selectBackend } from '../src/backend.js';
+import { BACKEND_NAMES, defaultThreads, selectBackend, type BackendName } from '../src/backend.js';
 import { stylize, type StylizeOptions } from '../src/coarse.js';
 import { readImage } from '../src/preprocess.js';
 import { CONTENT, ensureTorch, machine, PEER_SCRIPT, preparePeerData, PYTHON, runJson, STYLE, table, WEIGHTS } from './common.js';
@@ -22,6 +22,9 @@ const size = Number(option('--size', '256'));
 const adamIterations = Number(option('--adam-iterations', '1000'));
 const outFile = option('--out', 'bench/results/quality.json');
 const cap = Number(option('--cap', '1'));
+// The backend nst runs on: wasm (the default, installable everywhere) or tensorflow where tfjs-node is installed.
+const backend = option('--backend', 'wasm') as BackendName;
+if (!BACKEND_NAMES.includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
 
 await selectBackend('cpu'); // only to scale the peer's inputs; nst runs in a child below
 const torchProblem = ensureTorch();
@@ -43,7 +46,7 @@ const strategies: [string, StylizeOptions][] = [
 // --only lbfgs,coarse: run only the strategies whose names contain one of these words.
 const only = option('--only', '').split(',').filter(Boolean);
 const rows: Record<string, unknown>[] = [{ strategy: 'pytorch adam', seconds: peerSeconds, evaluations: trace.findIndex(([, c]) => c <= target) + 1, reached: true, bestCost: target }];
-await selectBackend('wasm', defaultThreads());
+const info = await selectBackend(backend, defaultThreads());
 const content = await readImage(CONTENT);
 const style = await readImage(STYLE);
 for (const [name, options] of strategies.filter(([n]) => only.length === 0 || only.some((word) => n.includes(word)))) {
@@ -76,7 +79,7 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
 tf.dispose([content, style]);
 
 const fmt = (x: unknown) => (typeof x === 'number' ? x.toPrecision(3) : `not reached in ${(cap * peerSeconds).toPrecision(3)}`);
-console.log(`machine: ${machine()}; target: cost ${target.toExponential(4)} (PyTorch Adam, ${adamIterations} iterations, ${size} px)`);
+console.log(`machine: ${machine()}; nst on ${info.name}; target: cost ${target.toExponential(4)} (PyTorch Adam, ${adamIterations} iterations, ${size} px)`);
 console.log(
   table(
     ['strategy', 'seconds to target', '× PyTorch Adam', 'iterations (all scales)', 'best cost'],
@@ -90,5 +93,5 @@ console.log(
   ),
 );
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
-fs.writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), machine: machine(), size, target, rows }, null, 2) + '\n');
+fs.writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), machine: machine(), backend: info.name, size, target, rows }, null, 2) + '\n');
 console.log(`written: ${outFile}`);
