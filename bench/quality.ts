@@ -25,8 +25,10 @@ const cap = Number(option('--cap', '1'));
 // The backend nst runs on: wasm (the default, installable everywhere) or tensorflow where tfjs-node is installed.
 const backend = option('--backend', 'wasm') as BackendName;
 if (!BACKEND_NAMES.includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
+// Loaded first so that a backend that is not installed fails now, not after PyTorch's quarter hour.
+const info = await selectBackend(backend, defaultThreads());
 
-await selectBackend('cpu'); // only to scale the peer's inputs; nst runs in a child below
+await selectBackend('cpu'); // only to scale the peer's inputs; nst runs on `info` below
 const torchProblem = ensureTorch();
 if (torchProblem) throw new Error(`the target comes from the PyTorch peer: ${torchProblem}`);
 const data = await preparePeerData(size);
@@ -46,7 +48,7 @@ const strategies: [string, StylizeOptions][] = [
 // --only lbfgs,coarse: run only the strategies whose names contain one of these words.
 const only = option('--only', '').split(',').filter(Boolean);
 const rows: Record<string, unknown>[] = [{ strategy: 'pytorch adam', seconds: peerSeconds, evaluations: trace.findIndex(([, c]) => c <= target) + 1, reached: true, bestCost: target }];
-const info = await selectBackend(backend, defaultThreads());
+await tf.setBackend(info.name);
 const content = await readImage(CONTENT);
 const style = await readImage(STYLE);
 for (const [name, options] of strategies.filter(([n]) => only.length === 0 || only.some((word) => n.includes(word)))) {
