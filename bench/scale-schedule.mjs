@@ -2,13 +2,14 @@
 // for a schedule and a way to start each scale (run from the repository root after npm run build):
 //   node bench/scale-schedule.mjs THREADS SIZES ITERATIONS TARGET [detail|upsample]
 //   node bench/scale-schedule.mjs 1 64,128,256 150,75,300 2989893.75 detail
-// 'detail' starts a scale as `stylize` does (the content at the new size plus the upsampled change
-// of the previous scale); 'upsample' from the previous result upsampled alone. With 1 thread two
+// 'detail' starts a scale as `stylize` does (nextScaleStart: the content at the new size plus the
+// upsampled change of the previous scale); 'upsample' from the previous result upsampled alone. With 1 thread two
 // schedules can run side by side: the evaluation counts, not the times, are what compare.
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../dist/src/backend.js';
 import { NST } from '../dist/src/nst.js';
-import { readImage, resizeBicubic } from '../dist/src/preprocess.js';
+import { nextScaleStart } from '../dist/src/coarse.js';
+import { readImage } from '../dist/src/preprocess.js';
 
 const [threads, sizeList, iterationList, target, start = 'detail'] = process.argv.slice(2);
 await selectBackend('wasm', Number(threads));
@@ -23,12 +24,8 @@ const t0 = Date.now();
 for (let k = 0; k < sizes.length; k++) {
   const nst = new NST(style, content, { size: sizes[k], model });
   nst.generateFeatures();
-  const [, h, w] = nst.contentImage.shape;
-  const init = !previous ? 'content' : tf.tidy(() => {
-    if (start === 'upsample') return tf.mul(previous, 255);
-    const change = resizeBicubic(tf.sub(previous, tf.squeeze(previousContent, [0])), h, w);
-    return tf.mul(tf.clipByValue(tf.add(tf.squeeze(nst.contentImage, [0]), change), 0, 1), 255);
-  });
+  const detail = start === 'detail';
+  const init = !previous ? 'content' : nextScaleStart(previous, detail ? previousContent : null, detail ? nst.contentImage : null);
   const abort = new AbortController();
   const row = { size: sizes[k], firstCost: NaN, evaluations: 0, iterations: 0, reached: null };
   const [image, cost] = await nst.generateImage({ iterations: iterations[k], optimizer: 'lbfgs', init, signal: abort.signal, log: () => {},

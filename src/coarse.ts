@@ -183,7 +183,7 @@ function checkResumeSettings(checkpoint: Checkpoint, settings: RunSettings): voi
  * ≈ 7% fewer iterations at the last scale in bench/README.md's time-to-quality run. Noise has no
  * detail worth keeping (null base): the result is upsampled alone.
  */
-function nextScaleStart(previous: tf.Tensor3D, previousBase: tf.Tensor4D | null, base: tf.Tensor4D | null): tf.Tensor3D {
+export function nextScaleStart(previous: tf.Tensor3D, previousBase: tf.Tensor4D | null, base: tf.Tensor4D | null): tf.Tensor3D {
   return tf.tidy(() => {
     if (!previousBase || !base) return tf.mul(previous, 255) as tf.Tensor3D;
     const [, h, w] = base.shape;
@@ -225,7 +225,7 @@ export async function stylize(
   const own = <T extends tf.Tensor>(t: T): T => (owned.push(t), t);
   let model: FeatureModel | null = options.model ?? null;
   let image: tf.Tensor3D | null = null;
-  // The initial image at the current scale (null for noise): its detail starts the next scale.
+  // The initial image at the current scale (null for noise or one scale): its detail starts the next scale.
   let base: tf.Tensor4D | null = null;
   let cost = NaN;
   try {
@@ -278,7 +278,7 @@ export async function stylize(
         const previous: tf.Tensor3D | null = image;
         image = null;
         const previousBase = base;
-        base = runInit === 'noise' ? null : nst.initialImage(runInit);
+        base = single || runInit === 'noise' ? null : nst.initialImage(runInit);
         const startImage = previous ? nextScaleStart(previous, previousBase, base) : runInit;
         previousBase?.dispose();
         try {
