@@ -24,11 +24,18 @@ const PEAK_PRELOAD = new URL('./peak.js', import.meta.url).href;
 /** Runs `node script args…` or `python3 …` and returns the last JSON line it printed. */
 export function runJson(command: string, args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, NST_WEIGHTS: WEIGHTS },
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.on('close', (code) => {
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      const line = out
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .pop();
       if (code !== 0 || !line) reject(new Error(`${path.basename(args[0] ?? command)} exited with ${code}`));
       else resolve(JSON.parse(line) as Record<string, unknown>);
     });
@@ -49,7 +56,8 @@ export function ensureTorch(): string | null {
     }
   };
   if (works()) return null;
-  if (process.getuid?.() !== 0) return 'PyTorch is not installed (apt-get install python3-torch libopenblas0-pthread as root)';
+  if (process.getuid?.() !== 0)
+    return 'PyTorch is not installed (apt-get install python3-torch libopenblas0-pthread as root)';
   process.stderr.write('installing python3-torch for the PyTorch column (Debian packages)…\n');
   try {
     execFileSync('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], {
@@ -95,7 +103,10 @@ export async function preparePeerData(size: number): Promise<string> {
     beta: 1,
     var: 10,
   };
-  for (const [name, file] of [['content', CONTENT], ['style', STYLE]] as const) {
+  for (const [name, file] of [
+    ['content', CONTENT],
+    ['style', STYLE],
+  ] as const) {
     const raw = await readImage(file);
     const scaled = scaleImage(raw, size);
     fs.writeFileSync(path.join(dir, `${name}.bin`), scaled.dataSync());
@@ -162,7 +173,8 @@ export function measurePeak(run: PeakRun): PeakResult {
   const seconds = (performance.now() - start) / 1000;
   fs.rmSync(dir, { recursive: true, force: true });
   const line = child.stderr.split('\n').find((l) => l.startsWith('nst-peak '));
-  if (child.status !== 0 || !line) throw new Error(`nst stylize --size ${run.size} exited with ${child.status}: ${child.stderr.trim()}`);
+  if (child.status !== 0 || !line)
+    throw new Error(`nst stylize --size ${run.size} exited with ${child.status}: ${child.stderr.trim()}`);
   // "backend: wasm (@tensorflow/tfjs-backend-wasm, 2 threads)"; the other backends run one.
   const threads = Number(/^backend: wasm \(.*, (\d+) threads?\)$/m.exec(child.stderr)?.[1] ?? 1);
   const report = JSON.parse(line.slice('nst-peak '.length)) as Omit<PeakResult, 'threads' | 'seconds'>;

@@ -39,7 +39,8 @@ type Row = PeakRun & PeakResult & { height: number; width: number; styleHeight: 
 
 const MiB = 2 ** 20;
 const mib = (bytes: number | null) => (bytes === null ? '—' : (bytes / MiB).toFixed(0));
-const error = (estimate: number, measured: number | null) => (measured ? `${(((estimate - measured) / measured) * 100).toFixed(1)}` : '—');
+const error = (estimate: number, measured: number | null) =>
+  measured ? `${(((estimate - measured) / measured) * 100).toFixed(1)}` : '—';
 
 function shapeOf(row: Row): RunShape {
   return {
@@ -71,21 +72,32 @@ function fit(rows: Row[]): Record<string, number> {
   const image = (r: Row) => 12 * r.height * r.width;
   const weights = networkBytes(1, 1).weights;
   // Heap = base + copies·weights + factor·outputs + (images + Adam's 2)·image: fit base and factor.
-  const [a, factor] = line(adam.map((r) => [networkBytes(r.height, r.width).outputs, r.wasmHeapTouched! - (m.images + 2) * image(r)]));
+  const [a, factor] = line(
+    adam.map((r) => [networkBytes(r.height, r.width).outputs, r.wasmHeapTouched! - (m.images + 2) * image(r)]),
+  );
   const heapWithoutState = (r: Row) => a + factor * networkBytes(r.height, r.width).outputs + m.images * image(r);
   // Long histories only: a few pairs are lost in the noise of the heap's growth steps.
   const long = wasm.filter((r) => r.optimizer === 'lbfgs' && (r.history ?? 0) >= 50);
-  const pairs = long.map((r) => (r.wasmHeapTouched! - heapWithoutState(r) - m.lbfgsTemporaries * image(r)) / (2 * r.history! * image(r)));
+  const pairs = long.map(
+    (r) => (r.wasmHeapTouched! - heapWithoutState(r) - m.lbfgsTemporaries * image(r)) / (2 * r.history! * image(r)),
+  );
   // The JavaScript backend: peak = base + copies·weights + factor·outputs + (images + 2)·image.
   const cpu = rows.filter((r) => r.backend === 'cpu');
-  const [nativeBase, nativeFactor] = cpu.length >= 2
-    ? line(cpu.map((r) => [networkBytes(r.height, r.width).outputs, r.peakRss - m.nativeWeightCopies * weights - (m.images + 2) * image(r)]))
-    : [NaN, NaN];
+  const [nativeBase, nativeFactor] =
+    cpu.length >= 2
+      ? line(
+          cpu.map((r) => [
+            networkBytes(r.height, r.width).outputs,
+            r.peakRss - m.nativeWeightCopies * weights - (m.images + 2) * image(r),
+          ]),
+        )
+      : [NaN, NaN];
   return {
     activationFactor: factor,
     wasmHeapBaseMiB: (a - m.wasmWeightCopies * weights) / MiB,
     wasmOutsideHeapMiB: mean(wasm.filter((r) => r.threads > 1).map((r) => r.peakRss - r.wasmHeapTouched!)) / MiB,
-    wasmOutsideHeapOneThreadMiB: mean(wasm.filter((r) => r.threads === 1).map((r) => r.peakRss - r.wasmHeapTouched!)) / MiB,
+    wasmOutsideHeapOneThreadMiB:
+      mean(wasm.filter((r) => r.threads === 1).map((r) => r.peakRss - r.wasmHeapTouched!)) / MiB,
     lbfgsPairFactor: pairs.length ? mean(pairs) : NaN,
     nativeActivationFactor: nativeFactor,
     nativeBaseMiB: nativeBase / MiB,
@@ -106,7 +118,9 @@ if (from) {
     const { long: _, ...peakRun } = run;
     const [height, width] = scaledSize(content.shape[0], content.shape[1], run.size);
     const [styleHeight, styleWidth] = scaledSize(style.shape[0], style.shape[1], run.size);
-    process.stderr.write(`${run.size} px ${run.optimizer ?? 'adam'}${run.history ? ` history ${run.history}` : ''} ${run.backend ?? 'wasm'}${run.threads ? ` ${run.threads} thread` : ''}…\n`);
+    process.stderr.write(
+      `${run.size} px ${run.optimizer ?? 'adam'}${run.history ? ` history ${run.history}` : ''} ${run.backend ?? 'wasm'}${run.threads ? ` ${run.threads} thread` : ''}…\n`,
+    );
     rows.push({ ...peakRun, ...measurePeak(peakRun), height, width, styleHeight, styleWidth });
   }
   content.dispose();
@@ -116,8 +130,23 @@ if (from) {
   fs.writeFileSync(outFile, `${JSON.stringify({ machine: where, date: when, rows }, null, 2)}\n`);
 }
 
-const estimates = rows.map((r) => ({ rss: estimateMemory(shapeOf(r)), heap: r.wasmHeapTouched === null ? null : estimateWasmHeap(shapeOf(r)) }));
-const header = ['size', 'optimizer', 'backend', 'iterations', 'peak RSS MiB', 'estimate MiB', 'error %', 'wasm heap MiB', 'heap estimate MiB', 'heap error %', 's'];
+const estimates = rows.map((r) => ({
+  rss: estimateMemory(shapeOf(r)),
+  heap: r.wasmHeapTouched === null ? null : estimateWasmHeap(shapeOf(r)),
+}));
+const header = [
+  'size',
+  'optimizer',
+  'backend',
+  'iterations',
+  'peak RSS MiB',
+  'estimate MiB',
+  'error %',
+  'wasm heap MiB',
+  'heap estimate MiB',
+  'heap error %',
+  's',
+];
 const cells = rows.map((r, i) => {
   const { rss, heap } = estimates[i]!;
   return [
@@ -143,8 +172,19 @@ const worst = Math.max(...rows.map((r, i) => Math.abs(estimates[i]!.rss - r.peak
 console.log(`\nLargest error of the peak RSS estimate: ${(worst * 100).toFixed(1)}%`);
 // The measurements with the estimates of the model as it is now (a --from run recomputes them).
 const stored = rows.map((r, i) => {
-  const { estimateRss: _, estimateWasmHeap: __, ...measured } = r as Row & { estimateRss?: number; estimateWasmHeap?: number };
-  return { ...measured, estimateRss: Math.round(estimates[i]!.rss), estimateWasmHeap: estimates[i]!.heap && Math.round(estimates[i]!.heap!) };
+  const {
+    estimateRss: _,
+    estimateWasmHeap: __,
+    ...measured
+  } = r as Row & { estimateRss?: number; estimateWasmHeap?: number };
+  return {
+    ...measured,
+    estimateRss: Math.round(estimates[i]!.rss),
+    estimateWasmHeap: estimates[i]!.heap && Math.round(estimates[i]!.heap!),
+  };
 });
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
-fs.writeFileSync(outFile, `${JSON.stringify({ machine: where, date: when, model: MEMORY_MODEL, fitted, rows: stored }, null, 2)}\n`);
+fs.writeFileSync(
+  outFile,
+  `${JSON.stringify({ machine: where, date: when, model: MEMORY_MODEL, fitted, rows: stored }, null, 2)}\n`,
+);

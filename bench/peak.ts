@@ -19,7 +19,10 @@ function peakRss(): number {
 
 function wasmHeap(): number | null {
   // The engine's fields, read directly: tf.backend() would start a backend if none had been.
-  const engine = tf.engine() as unknown as { backendName: string | null; backendInstance: { wasm?: WasmModule } | null };
+  const engine = tf.engine() as unknown as {
+    backendName: string | null;
+    backendInstance: { wasm?: WasmModule } | null;
+  };
   if (engine.backendName !== 'wasm') return null;
   const wasm = engine.backendInstance?.wasm;
   return (wasm?.wasmMemory?.buffer ?? wasm?.HEAPU8?.buffer)?.byteLength ?? null;
@@ -29,7 +32,10 @@ function wasmHeap(): number | null {
 function residentBytesOfMapping(size: number): number | null {
   if (!fs.existsSync('/proc/self/smaps')) return null;
   for (const block of fs.readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
-    const [start, end] = block.slice(0, block.indexOf(' ')).split('-').map((x) => parseInt(x, 16));
+    const [start, end] = block
+      .slice(0, block.indexOf(' '))
+      .split('-')
+      .map((x) => parseInt(x, 16));
     const rss = /\nRss:\s+(\d+) kB/.exec(block);
     if (end! - start! === size && rss) return Number(rss[1]) * 1024;
   }
@@ -38,6 +44,10 @@ function residentBytesOfMapping(size: number): number | null {
 
 process.on('exit', () => {
   const heap = wasmHeap();
-  const report = { peakRss: peakRss(), wasmHeap: heap, wasmHeapTouched: heap === null ? null : residentBytesOfMapping(heap) };
+  const report = {
+    peakRss: peakRss(),
+    wasmHeap: heap,
+    wasmHeapTouched: heap === null ? null : residentBytesOfMapping(heap),
+  };
   process.stderr.write(`nst-peak ${JSON.stringify(report)}\n`);
 });

@@ -11,7 +11,18 @@ import * as tf from '@tensorflow/tfjs';
 import { BACKEND_NAMES, defaultThreads, selectBackend, type BackendName } from '../src/backend.js';
 import { stylize, type StylizeOptions } from '../src/coarse.js';
 import { readImage } from '../src/preprocess.js';
-import { CONTENT, ensureTorch, machine, PEER_SCRIPT, preparePeerData, PYTHON, runJson, STYLE, table, WEIGHTS } from './common.js';
+import {
+  CONTENT,
+  ensureTorch,
+  machine,
+  PEER_SCRIPT,
+  preparePeerData,
+  PYTHON,
+  runJson,
+  STYLE,
+  table,
+  WEIGHTS,
+} from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -33,7 +44,16 @@ const torchProblem = ensureTorch();
 if (torchProblem) throw new Error(`the target comes from the PyTorch peer: ${torchProblem}`);
 const data = await preparePeerData(size);
 process.stderr.write(`pytorch adam, ${adamIterations} iterations…\n`);
-const peer = await runJson(PYTHON, [PEER_SCRIPT, '--data', data, '--iterations', String(adamIterations), '--warmup', '0', '--trace']);
+const peer = await runJson(PYTHON, [
+  PEER_SCRIPT,
+  '--data',
+  data,
+  '--iterations',
+  String(adamIterations),
+  '--warmup',
+  '0',
+  '--trace',
+]);
 fs.rmSync(data, { recursive: true, force: true });
 const trace = peer['trace'] as [number, number][];
 const target = Math.min(...trace.map(([, cost]) => cost));
@@ -42,12 +62,23 @@ const peerSeconds = trace.find(([, cost]) => cost <= target)![0];
 const strategies: [string, StylizeOptions][] = [
   ['nst adam', { optimizer: 'adam', iterations: adamIterations + 200 }],
   ['nst lbfgs', { optimizer: 'lbfgs', iterations: 1000 }],
-  ['nst coarse-to-fine adam (64,128,256)', { optimizer: 'adam', scales: [64, 128], iterations: [600, 300, adamIterations + 200] }],
+  [
+    'nst coarse-to-fine adam (64,128,256)',
+    { optimizer: 'adam', scales: [64, 128], iterations: [600, 300, adamIterations + 200] },
+  ],
   ['nst coarse-to-fine lbfgs (64,128,256)', { optimizer: 'lbfgs', scales: [64, 128], iterations: [150, 75, 1000] }],
 ];
 // --only lbfgs,coarse: run only the strategies whose names contain one of these words.
 const only = option('--only', '').split(',').filter(Boolean);
-const rows: Record<string, unknown>[] = [{ strategy: 'pytorch adam', seconds: peerSeconds, evaluations: trace.findIndex(([, c]) => c <= target) + 1, reached: true, bestCost: target }];
+const rows: Record<string, unknown>[] = [
+  {
+    strategy: 'pytorch adam',
+    seconds: peerSeconds,
+    evaluations: trace.findIndex(([, c]) => c <= target) + 1,
+    reached: true,
+    bestCost: target,
+  },
+];
 await tf.setBackend(info.name);
 const content = await readImage(CONTENT);
 const style = await readImage(STYLE);
@@ -76,12 +107,21 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
   });
   image.dispose();
   const reached = reachedAt as { seconds: number; evaluations: number } | null;
-  rows.push({ strategy: name, seconds: reached?.seconds ?? null, evaluations: reached?.evaluations ?? evaluations, reached: Boolean(reached), bestCost });
+  rows.push({
+    strategy: name,
+    seconds: reached?.seconds ?? null,
+    evaluations: reached?.evaluations ?? evaluations,
+    reached: Boolean(reached),
+    bestCost,
+  });
 }
 tf.dispose([content, style]);
 
-const fmt = (x: unknown) => (typeof x === 'number' ? x.toPrecision(3) : `not reached in ${(cap * peerSeconds).toPrecision(3)}`);
-console.log(`machine: ${machine()}; nst on ${info.name}; target: cost ${target.toExponential(4)} (PyTorch Adam, ${adamIterations} iterations, ${size} px)`);
+const fmt = (x: unknown) =>
+  typeof x === 'number' ? x.toPrecision(3) : `not reached in ${(cap * peerSeconds).toPrecision(3)}`;
+console.log(
+  `machine: ${machine()}; nst on ${info.name}; target: cost ${target.toExponential(4)} (PyTorch Adam, ${adamIterations} iterations, ${size} px)`,
+);
 console.log(
   table(
     ['strategy', 'seconds to target', '× PyTorch Adam', 'iterations (all scales)', 'best cost'],
@@ -95,5 +135,12 @@ console.log(
   ),
 );
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
-fs.writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), machine: machine(), backend: info.name, size, target, rows }, null, 2) + '\n');
+fs.writeFileSync(
+  outFile,
+  JSON.stringify(
+    { date: new Date().toISOString(), machine: machine(), backend: info.name, size, target, rows },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`written: ${outFile}`);

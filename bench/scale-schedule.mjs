@@ -25,10 +25,17 @@ for (let k = 0; k < sizes.length; k++) {
   const nst = new NST(style, content, { size: sizes[k], model });
   nst.generateFeatures();
   const detail = start === 'detail';
-  const init = !previous ? 'content' : nextScaleStart(previous, detail ? previousContent : null, detail ? nst.contentImage : null);
+  const init = !previous
+    ? 'content'
+    : nextScaleStart(previous, detail ? previousContent : null, detail ? nst.contentImage : null);
   const abort = new AbortController();
   const row = { size: sizes[k], firstCost: NaN, evaluations: 0, iterations: 0, reached: null };
-  const [image, cost] = await nst.generateImage({ iterations: iterations[k], optimizer: 'lbfgs', init, signal: abort.signal, log: () => {},
+  const [image, cost] = await nst.generateImage({
+    iterations: iterations[k],
+    optimizer: 'lbfgs',
+    init,
+    signal: abort.signal,
+    log: () => {},
     onProgress: (e) => {
       if (e.iteration === 0) row.firstCost = e.costs.total;
       row.evaluations = e.evaluations;
@@ -37,7 +44,8 @@ for (let k = 0; k < sizes.length; k++) {
         row.reached = { iteration: e.iteration, evaluations: e.evaluations };
         abort.abort();
       }
-    } });
+    },
+  });
   if (typeof init !== 'string') init.dispose();
   tf.dispose([previous, previousContent].filter(Boolean));
   previous = image;

@@ -15,7 +15,8 @@ const option = (name: string, fallback: string) => {
 const sizes = option('--sizes', '128,256,512').split(',').map(Number);
 const outFile = option('--out', 'bench/results/speed.json');
 /** Timed iterations and warm-up iterations per size: enough for a stable median, not more. */
-const plan = (size: number, backend: string) => (backend === 'cpu' ? [2, 1] : size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1]);
+const plan = (size: number, backend: string) =>
+  backend === 'cpu' ? [2, 1] : size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1];
 
 function nativeInstalled(): boolean {
   const require = createRequire(import.meta.url);
@@ -52,7 +53,15 @@ for (const size of sizes) {
     const data = await preparePeerData(size);
     process.stderr.write(`size ${size}: pytorch…\n`);
     try {
-      peer = await runJson(PYTHON, [PEER_SCRIPT, '--data', data, '--iterations', String(iterations), '--warmup', String(warmup)]);
+      peer = await runJson(PYTHON, [
+        PEER_SCRIPT,
+        '--data',
+        data,
+        '--iterations',
+        String(iterations),
+        '--warmup',
+        String(warmup),
+      ]);
       results.push({ size, ...peer });
     } catch (error) {
       process.stderr.write(`pytorch failed: ${(error as Error).message}\n`);
@@ -64,8 +73,19 @@ for (const size of sizes) {
     process.stderr.write(`size ${size}: ${config.backend} with ${config.threads} thread(s)…\n`);
     try {
       const [n, w] = plan(size, config.backend) as [number, number];
-      const row = await runJson(process.execPath, [iterationScript, config.backend, String(config.threads), String(size), String(n), String(w)]);
-      results.push({ size, ...row, ratioToPytorch: peer ? (row['secondsPerIteration'] as number) / (peer['secondsPerIteration'] as number) : null });
+      const row = await runJson(process.execPath, [
+        iterationScript,
+        config.backend,
+        String(config.threads),
+        String(size),
+        String(n),
+        String(w),
+      ]);
+      results.push({
+        size,
+        ...row,
+        ratioToPytorch: peer ? (row['secondsPerIteration'] as number) / (peer['secondsPerIteration'] as number) : null,
+      });
     } catch (error) {
       process.stderr.write(`${config.backend} failed: ${(error as Error).message}\n`);
     }
@@ -84,7 +104,15 @@ const rows = results.map((r) => [
   fmt(r['firstCost'], 7),
 ]);
 console.log(`machine: ${machine()}`);
-console.log(table(['size', 'engine', 'threads', 's / iteration', '× PyTorch', 'peak RSS MB', 'tensor growth', 'cost at iteration 0'], rows));
+console.log(
+  table(
+    ['size', 'engine', 'threads', 's / iteration', '× PyTorch', 'peak RSS MB', 'tensor growth', 'cost at iteration 0'],
+    rows,
+  ),
+);
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
-fs.writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), machine: machine(), results }, null, 2) + '\n');
+fs.writeFileSync(
+  outFile,
+  JSON.stringify({ date: new Date().toISOString(), machine: machine(), results }, null, 2) + '\n',
+);
 console.log(`written: ${outFile}`);

@@ -16,7 +16,9 @@ for (const layer of NST.styleLayers) {
   nst.generateFeatures();
   const [, h, w] = nst.contentImage.shape;
   const costs = factors.map((f) => {
-    const blurred = tf.tidy(() => tf.clipByValue(resizeBicubic(resizeBicubic(nst.contentImage, Math.round(h / f), Math.round(w / f)), h, w), 0, 1));
+    const blurred = tf.tidy(() =>
+      tf.clipByValue(resizeBicubic(resizeBicubic(nst.contentImage, Math.round(h / f), Math.round(w / f)), h, w), 0, 1),
+    );
     const results = nst.computeGrads(blurred); // [gradient, J, J_content, J_style, J_var]
     const value = results[3].dataSync()[0] / NST.styleLayers.length;
     tf.dispose([...results, blurred]);

@@ -60,8 +60,12 @@ function landscape(width, height) {
 /** Photo: a brick house with a red roof, two windows and a door, on grass under a pale sky. */
 function house(width, height) {
   const rand = random(2);
-  const left = width * 0.2, right = width * 0.8, eaves = height * 0.45, ground = height * 0.8;
-  const ridge = height * 0.2, middle = (left + right) / 2;
+  const left = width * 0.2,
+    right = width * 0.8,
+    eaves = height * 0.45,
+    ground = height * 0.8;
+  const ridge = height * 0.2,
+    middle = (left + right) / 2;
   const inRect = (x, y, x0, y0, x1, y1) => x >= x0 && x < x1 && y >= y0 && y < y1;
   const brick = Math.max(4, Math.round(width / 24));
   return (x, y) => {
@@ -88,9 +92,15 @@ function house(width, height) {
 function swirls(width, height) {
   const rand = random(3);
   const whirls = Array.from({ length: 3 }, () => ({ x: rand(), y: rand(), turn: 2 + rand() * 3 }));
-  const palette = [[20, 40, 110], [50, 100, 180], [240, 210, 80], [250, 240, 180]];
+  const palette = [
+    [20, 40, 110],
+    [50, 100, 180],
+    [240, 210, 80],
+    [250, 240, 180],
+  ];
   return (x, y) => {
-    let u = x / width, v = y / height;
+    let u = x / width,
+      v = y / height;
     for (const w of whirls) {
       // Turn the point around the whirl's centre, more the nearer it is.
       const a = w.turn * Math.exp(-Math.hypot(u - w.x, v - w.y) / 0.15);
@@ -106,11 +116,18 @@ function swirls(width, height) {
 /** Painting: bold diagonal stripes in strong colours with a grid of black-ringed dots on top. */
 function dots(width, height) {
   const rand = random(4);
-  const colours = [[230, 50, 40], [250, 200, 30], [30, 90, 200], [250, 250, 240], [20, 150, 90]];
+  const colours = [
+    [230, 50, 40],
+    [250, 200, 30],
+    [30, 90, 200],
+    [250, 250, 240],
+    [20, 150, 90],
+  ];
   const stripes = Array.from({ length: 16 }, () => colours[Math.floor(rand() * colours.length)]);
   const cell = Math.round(width / 6);
   return (x, y) => {
-    const cx = (Math.floor(x / cell) + 0.5) * cell, cy = (Math.floor(y / cell) + 0.5) * cell;
+    const cx = (Math.floor(x / cell) + 0.5) * cell,
+      cy = (Math.floor(y / cell) + 0.5) * cell;
     const d = Math.hypot(x - cx, y - cy);
     if (d < cell * 0.25) return colours[(Math.floor(x / cell) + Math.floor(y / cell)) % colours.length];
     if (d < cell * 0.32) return [15, 15, 15];

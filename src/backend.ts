@@ -57,7 +57,9 @@ interface EmscriptenThreads {
 async function startThreadedWasm(wasm: WasmModule, threads: number): Promise<boolean> {
   const dir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
   const glue = path.join(dir, 'tfjs-backend-wasm-threaded-simd.js');
-  const { wasmWorkerContents } = require(path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  const { wasmWorkerContents } = require(path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
   const os = require('node:os') as typeof import('node:os');
   const workerFile = path.join(os.tmpdir(), `nst-wasm-worker-${process.pid}.js`);
   // The text holds raw newlines inside string literals, which must be escaped again to parse as a
@@ -149,7 +151,9 @@ export function defaultThreads(): number {
 
 /** One line for stderr saying what runs. */
 export function describeBackend(info: BackendInfo): string {
-  if (info.name === 'tensorflow') return `backend: tensorflow (${info.package}, ${info.gpu ? 'GPU visible' : 'no GPU visible, running on CPU'})`;
-  if (info.name === 'wasm') return `backend: wasm (${info.package}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+  if (info.name === 'tensorflow')
+    return `backend: tensorflow (${info.package}, ${info.gpu ? 'GPU visible' : 'no GPU visible, running on CPU'})`;
+  if (info.name === 'wasm')
+    return `backend: wasm (${info.package}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
   return `backend: ${info.name} (${info.package})`;
 }

@@ -21,7 +21,10 @@ function segmentPattern(segment: string): RegExp {
     else if (c === '?') source += '[^/]';
     else if (c === '[' && segment.indexOf(']', i + 1) > i + 1) {
       const end = segment.indexOf(']', i + 1);
-      source += `[${segment.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+      source += `[${segment
+        .slice(i + 1, end)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\')}]`;
       i = end;
     } else source += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
@@ -141,7 +144,8 @@ export function readManifest(file: string): ManifestRow[] {
     } catch (err) {
       throw fail(`not valid JSON (${(err as Error).message})`);
     }
-    if (!Array.isArray(records) || !records.every((r) => r && typeof r === 'object' && !Array.isArray(r))) throw fail('expected an array of objects');
+    if (!Array.isArray(records) || !records.every((r) => r && typeof r === 'object' && !Array.isArray(r)))
+      throw fail('expected an array of objects');
   } else {
     let rows: string[][];
     try {
@@ -153,7 +157,8 @@ export function readManifest(file: string): ManifestRow[] {
     if (!header) throw fail('empty');
     const names = header.map((h) => h.trim());
     records = body.map((cells, r) => {
-      if (cells.length !== names.length) throw fail(`row ${r + 2} has ${cells.length} fields, the header ${names.length}`);
+      if (cells.length !== names.length)
+        throw fail(`row ${r + 2} has ${cells.length} fields, the header ${names.length}`);
       return Object.fromEntries(names.map((name, i) => [name, cells[i]!.trim()]));
     });
   }
@@ -162,10 +167,19 @@ export function readManifest(file: string): ManifestRow[] {
     const { content, style, output, ...options } = record;
     const where = `job ${r + 1}`;
     if (typeof content !== 'string' || content === '') throw fail(`${where} has no content`);
-    const styles = Array.isArray(style) ? style.map(String) : typeof style === 'string' ? style.split(';').map((s) => s.trim()).filter(Boolean) : [];
+    const styles = Array.isArray(style)
+      ? style.map(String)
+      : typeof style === 'string'
+        ? style
+            .split(';')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [];
     if (styles.length === 0) throw fail(`${where} has no style`);
     if (output !== undefined && typeof output !== 'string') throw fail(`${where}: output must be a file name`);
-    const text = Object.fromEntries(Object.entries(options).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)]));
+    const text = Object.fromEntries(
+      Object.entries(options).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)]),
+    );
     return { content, styles, output: output || undefined, options: text };
   });
 }
@@ -173,9 +187,14 @@ export function readManifest(file: string): ManifestRow[] {
 /** An output name from the `--name` pattern: {content}, {style} (several joined by '+'), {index}. */
 export function outputName(pattern: string, content: string, styles: readonly string[], index: number): string {
   const stem = (file: string) => path.basename(file, path.extname(file));
-  const values: Record<string, string> = { content: stem(content), style: styles.map(stem).join('+'), index: String(index) };
+  const values: Record<string, string> = {
+    content: stem(content),
+    style: styles.map(stem).join('+'),
+    index: String(index),
+  };
   return pattern.replace(/\{([^}]*)\}/g, (whole, key: string) => {
-    if (!Object.hasOwn(values, key)) throw new InputError(`--name ${pattern}: unknown placeholder ${whole} (use {content}, {style}, {index})`);
+    if (!Object.hasOwn(values, key))
+      throw new InputError(`--name ${pattern}: unknown placeholder ${whole} (use {content}, {style}, {index})`);
     return values[key]!;
   });
 }
@@ -196,7 +215,8 @@ export interface BatchPlan {
 export function planJobs(plan: BatchPlan): Job[] {
   let jobs: Job[];
   if (plan.manifest) {
-    if (plan.contents.length > 0 || plan.styles.length > 0) throw new InputError('give either --manifest or --content and --style, not both');
+    if (plan.contents.length > 0 || plan.styles.length > 0)
+      throw new InputError('give either --manifest or --content and --style, not both');
     const base = path.dirname(plan.manifest);
     jobs = readManifest(plan.manifest).map((row, i) => {
       const content = path.resolve(base, row.content);
@@ -207,13 +227,22 @@ export function planJobs(plan: BatchPlan): Job[] {
       } catch (error) {
         throw new InputError(`manifest ${plan.manifest}: job ${i + 1}: ${(error as Error).message}`);
       }
-      return { content, styles, output: path.join(plan.outDir, row.output ?? outputName(plan.name, content, styles, i + 1)), flags, index: i + 1 };
+      return {
+        content,
+        styles,
+        output: path.join(plan.outDir, row.output ?? outputName(plan.name, content, styles, i + 1)),
+        flags,
+        index: i + 1,
+      };
     });
   } else {
-    if (plan.contents.length === 0 || plan.styles.length === 0) throw new InputError('nothing to do: give --content and --style (files, directories or globs), or --manifest');
+    if (plan.contents.length === 0 || plan.styles.length === 0)
+      throw new InputError('nothing to do: give --content and --style (files, directories or globs), or --manifest');
     const contents = expandInputs(plan.contents, 'content');
     const styles = expandInputs(plan.styles, 'style');
-    jobs = contents.flatMap((content) => styles.map((style) => ({ content, styles: [style], output: '', flags: plan.flags })));
+    jobs = contents.flatMap((content) =>
+      styles.map((style) => ({ content, styles: [style], output: '', flags: plan.flags })),
+    );
     jobs.forEach((job, i) => {
       job.index = i + 1;
       job.output = path.join(plan.outDir, outputName(plan.name, job.content, job.styles, i + 1));
@@ -223,7 +252,10 @@ export function planJobs(plan: BatchPlan): Job[] {
   for (const job of jobs) {
     const key = path.resolve(job.output);
     const other = seen.get(key);
-    if (other !== undefined) throw new InputError(`jobs ${other} and ${job.index} would both write ${job.output} (use {index} in --name, or name the outputs in the manifest)`);
+    if (other !== undefined)
+      throw new InputError(
+        `jobs ${other} and ${job.index} would both write ${job.output} (use {index} in --name, or name the outputs in the manifest)`,
+      );
     seen.set(key, job.index!);
   }
   return jobs;

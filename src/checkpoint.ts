@@ -76,7 +76,11 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
   try {
     bytes = await fs.promises.readFile(file);
   } catch (err) {
-    throw fail((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read file (${(err as Error).message})`);
+    throw fail(
+      (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'file not found'
+        : `cannot read file (${(err as Error).message})`,
+    );
   }
   if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw fail('not an nst checkpoint');
   const length = bytes.readUInt32LE(8);
@@ -93,7 +97,9 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
       const size = shape.reduce((a, b) => a * b, 1);
       if (base + offset + size * 4 > bytes.length) throw fail('cut short');
       // A copy, aligned for Float32Array whatever the offset.
-      const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset + base + offset, bytes.byteOffset + base + offset + size * 4));
+      const data = new Float32Array(
+        bytes.buffer.slice(bytes.byteOffset + base + offset, bytes.byteOffset + base + offset + size * 4),
+      );
       tensors[name] = tf.tensor(data, shape, 'float32');
     }
     if (!tensors['image'] || !tensors['bestImage']) throw fail('no image in it');
@@ -102,7 +108,8 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
     throw error;
   }
   const optimizerTensors: Record<string, tf.Tensor> = {};
-  for (const [name, t] of Object.entries(tensors)) if (name.startsWith('optimizer.')) optimizerTensors[name.slice('optimizer.'.length)] = t;
+  for (const [name, t] of Object.entries(tensors))
+    if (name.startsWith('optimizer.')) optimizerTensors[name.slice('optimizer.'.length)] = t;
   return {
     settings: header.settings,
     inputs: header.inputs,

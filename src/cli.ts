@@ -7,7 +7,14 @@ import { disposeCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { checkStylizeOptions } from './coarse.js';
 import { InputError } from './errors.js';
 import { Events, type ErrorCode } from './events.js';
-import { addProcessOptions, addRunOptions, flagsFromCheckpoint, runOptions, type ProcessFlags, type RunFlags } from './flags.js';
+import {
+  addProcessOptions,
+  addRunOptions,
+  flagsFromCheckpoint,
+  runOptions,
+  type ProcessFlags,
+  type RunFlags,
+} from './flags.js';
 import { checkJob, DEFAULT_CHECKPOINT_EVERY, runJob, usageError, type Job, type JobContext } from './job.js';
 import { disposeStyleCache } from './nst.js';
 import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
@@ -123,7 +130,10 @@ const NO_BAR: Bar = { update: () => {}, stop: () => {} };
 /** A progress bar on stderr when it is a terminal and a person reads it. */
 function progressBar(flags: ProcessFlags, format: string, total: number): Bar {
   if (flags.quiet || flags.json || !process.stderr.isTTY) return NO_BAR;
-  const bar = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true, etaBuffer: 20 }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format, hideCursor: true, etaBuffer: 20 },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total, 0, {});
   return { update: (value, payload) => bar.update(value, payload), stop: () => bar.stop() };
 }
@@ -134,8 +144,23 @@ function overallIteration(counts: readonly number[], e: ProgressEvent): number {
   return counts.slice(0, k).reduce((a, b) => a + b, 0) + e.iteration;
 }
 
-function newContext(backend: BackendInfo, weights: string, flags: ProcessFlags, signal: AbortSignal, events: Events): JobContext {
-  return { backend, weights, models: new Map(), styleCache: new Map(), signal, events, memoryCheck: flags.memoryCheck, log: costLog(flags) };
+function newContext(
+  backend: BackendInfo,
+  weights: string,
+  flags: ProcessFlags,
+  signal: AbortSignal,
+  events: Events,
+): JobContext {
+  return {
+    backend,
+    weights,
+    models: new Map(),
+    styleCache: new Map(),
+    signal,
+    events,
+    memoryCheck: flags.memoryCheck,
+    log: costLog(flags),
+  };
 }
 
 function disposeContext(context: JobContext): void {
@@ -143,7 +168,12 @@ function disposeContext(context: JobContext): void {
   disposeStyleCache(context.styleCache);
 }
 
-async function stylizeCommand(content: string, styles: string[], cliFlags: StylizeFlags, given: (flag: string) => boolean): Promise<number> {
+async function stylizeCommand(
+  content: string,
+  styles: string[],
+  cliFlags: StylizeFlags,
+  given: (flag: string) => boolean,
+): Promise<number> {
   const events = new Events(Boolean(cliFlags.json));
   const say = sayer(cliFlags);
   try {
@@ -163,9 +193,14 @@ async function stylizeCommand(content: string, styles: string[], cliFlags: Styli
       let bar = NO_BAR; // until the job starts
       context.onStart = () => {
         say(describeBackend(backend));
-        if (resume) say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
+        if (resume)
+          say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
         if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
-        bar = progressBar(flags, ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`, counts.reduce((a, b) => a + b, 0));
+        bar = progressBar(
+          flags,
+          ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`,
+          counts.reduce((a, b) => a + b, 0),
+        );
       };
       context.onProgress = (e) =>
         bar.update(overallIteration(counts, e), {
@@ -177,8 +212,13 @@ async function stylizeCommand(content: string, styles: string[], cliFlags: Styli
       try {
         const result = await runJob(job, context, checkpoint);
         bar.stop();
-        say(`wrote ${result.output} (${result.width}×${result.height}) after ${result.evaluations} evaluations, best cost ${result.bestCost}`);
-        if (result.interrupted) say(`interrupted: ${result.output} holds the best image so far${flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : ''}`);
+        say(
+          `wrote ${result.output} (${result.width}×${result.height}) after ${result.evaluations} evaluations, best cost ${result.bestCost}`,
+        );
+        if (result.interrupted)
+          say(
+            `interrupted: ${result.output} holds the best image so far${flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : ''}`,
+          );
         return signals.code();
       } finally {
         bar.stop();
@@ -205,9 +245,17 @@ async function batchCommand(flags: BatchFlags): Promise<number> {
     } catch (error) {
       throw usageError(error);
     }
-    if (flags.styleWeights) throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
+    if (flags.styleWeights)
+      throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
     fs.mkdirSync(flags.outDir, { recursive: true });
-    jobs = planJobs({ contents: flags.content, styles: flags.style, manifest: flags.manifest, outDir: flags.outDir, name: flags.name, flags });
+    jobs = planJobs({
+      contents: flags.content,
+      styles: flags.style,
+      manifest: flags.manifest,
+      outDir: flags.outDir,
+      name: flags.name,
+      flags,
+    });
   } catch (error) {
     events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
@@ -219,17 +267,36 @@ async function batchCommand(flags: BatchFlags): Promise<number> {
 
   const signals = trapSignals();
   const context = newContext(backend, weights.path, flags, signals.signal, events);
-  const bar = progressBar(flags, ' {bar} {value}/{total} jobs | job {job}: {iteration} | ETA {eta_formatted}', jobs.length);
+  const bar = progressBar(
+    flags,
+    ' {bar} {value}/{total} jobs | job {job}: {iteration} | ETA {eta_formatted}',
+    jobs.length,
+  );
   const line = (text: string) => {
     if (!flags.quiet && !flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     say(text);
   };
-  const summary = { done: 0, skipped: 0, failed: [] as { job: number; content: string; styles: string[]; output: string; code: ErrorCode; message: string }[] };
+  const summary = {
+    done: 0,
+    skipped: 0,
+    failed: [] as {
+      job: number;
+      content: string;
+      styles: string[];
+      output: string;
+      code: ErrorCode;
+      message: string;
+    }[],
+  };
   try {
     for (const [i, job] of jobs.entries()) {
       if (signals.signal.aborted) break;
       const title = `[${job.index}/${jobs.length}] ${job.content} × ${job.styles.join(' + ')} → ${job.output}`;
-      context.onProgress = (e) => bar.update(i, { job: job.index, iteration: `${e.iteration}/${e.iterations}${e.scale ? ` at ${e.scale.size} px` : ''}` });
+      context.onProgress = (e) =>
+        bar.update(i, {
+          job: job.index,
+          iteration: `${e.iteration}/${e.iterations}${e.scale ? ` at ${e.scale.size} px` : ''}`,
+        });
       if (fs.existsSync(job.output) && !flags.force) {
         if (flags.skipExisting) {
           summary.skipped++;
@@ -239,7 +306,14 @@ async function batchCommand(flags: BatchFlags): Promise<number> {
           continue;
         }
         const problem = `output ${job.output} exists (use --force to overwrite it or --skip-existing)`;
-        summary.failed.push({ job: job.index!, content: job.content, styles: job.styles, output: job.output, code: 'exists', message: problem });
+        summary.failed.push({
+          job: job.index!,
+          content: job.content,
+          styles: job.styles,
+          output: job.output,
+          code: 'exists',
+          message: problem,
+        });
         events.emit('error', { job: job.index, code: 'exists', message: problem });
         line(`${title}: FAILED: ${problem}`);
         if (flags.failFast) break;
@@ -248,9 +322,18 @@ async function batchCommand(flags: BatchFlags): Promise<number> {
       try {
         const result = await runJob(job, context);
         summary.done++;
-        line(`${title}: ${result.interrupted ? 'interrupted, best so far written' : 'done'} in ${(result.elapsedMs / 1000).toFixed(1)} s, best cost ${result.bestCost.toExponential(4)}`);
+        line(
+          `${title}: ${result.interrupted ? 'interrupted, best so far written' : 'done'} in ${(result.elapsedMs / 1000).toFixed(1)} s, best cost ${result.bestCost.toExponential(4)}`,
+        );
       } catch (error) {
-        summary.failed.push({ job: job.index!, content: job.content, styles: job.styles, output: job.output, code: errorCode(error), message: message(error) });
+        summary.failed.push({
+          job: job.index!,
+          content: job.content,
+          styles: job.styles,
+          output: job.output,
+          code: errorCode(error),
+          message: message(error),
+        });
         events.emit('error', { job: job.index, code: errorCode(error), message: message(error) });
         line(`${title}: FAILED: ${message(error)}`);
         if (flags.failFast) break;
@@ -263,8 +346,16 @@ async function batchCommand(flags: BatchFlags): Promise<number> {
     disposeContext(context);
   }
   const notRun = jobs.length - summary.done - summary.skipped - summary.failed.length;
-  events.emit('summary', { jobs: jobs.length, done: summary.done, skipped: summary.skipped, failed: summary.failed, notRun });
-  say(`batch: ${summary.done} done, ${summary.skipped} skipped, ${summary.failed.length} failed${notRun ? `, ${notRun} not run` : ''}`);
+  events.emit('summary', {
+    jobs: jobs.length,
+    done: summary.done,
+    skipped: summary.skipped,
+    failed: summary.failed,
+    notRun,
+  });
+  say(
+    `batch: ${summary.done} done, ${summary.skipped} skipped, ${summary.failed.length} failed${notRun ? `, ${notRun} not run` : ''}`,
+  );
   for (const f of summary.failed) say(`  failed [${f.job}] ${f.content} × ${f.styles.join(' + ')}: ${f.message}`);
   if (signals.code()) return signals.code();
   if (summary.failed.length === 0) return 0;
@@ -275,7 +366,9 @@ async function batchCommand(flags: BatchFlags): Promise<number> {
 /** Builds the command tree; each action stores its exit code in `result`. */
 function buildProgram(result: { code: number }): Command {
   const program = new Command('nst')
-    .description('Neural style transfer (Gatys et al.): repaint a photo in the style of a painting, with VGG19 on TensorFlow.js')
+    .description(
+      'Neural style transfer (Gatys et al.): repaint a photo in the style of a painting, with VGG19 on TensorFlow.js',
+    )
     .addHelpText('after', EXAMPLES)
     .exitOverride()
     // Usage errors are one line, in the same form as every other error.
@@ -288,18 +381,28 @@ function buildProgram(result: { code: number }): Command {
     .argument('<styles...>', 'style image(s) (the paintings); several are blended by --style-weights')
     .requiredOption('-o, --output <file>', `output image (${IMAGE_EXTENSIONS.join(', ')})`);
   addRunOptions(stylize)
-    .option('--checkpoint <file>', `save the whole run state every --save-every (else ${DEFAULT_CHECKPOINT_EVERY}) iterations and at Ctrl-C`)
+    .option(
+      '--checkpoint <file>',
+      `save the whole run state every --save-every (else ${DEFAULT_CHECKPOINT_EVERY}) iterations and at Ctrl-C`,
+    )
     .option('--resume <file>', 'continue the run saved in a checkpoint (its settings apply unless given)');
   addProcessOptions(stylize)
     .addHelpText('after', STYLIZE_EXAMPLES)
     .action(async (content: string, styles: string[], flags: StylizeFlags, command: Command) => {
-      result.code = await stylizeCommand(content, styles, flags, (flag) => command.getOptionValueSource(flag) === 'cli');
+      result.code = await stylizeCommand(
+        content,
+        styles,
+        flags,
+        (flag) => command.getOptionValueSource(flag) === 'cli',
+      );
     });
 
   const collect = (value: string, previous: string[]) => [...previous, value];
   const batch = program
     .command('batch')
-    .description('stylize many images: every content with every style, or the jobs of a manifest; the model is loaded once')
+    .description(
+      'stylize many images: every content with every style, or the jobs of a manifest; the model is loaded once',
+    )
     .option('--content <path>', 'content images: a file, a directory or a quoted glob (repeatable)', collect, [])
     .option('--style <path>', 'style images: a file, a directory or a quoted glob (repeatable)', collect, [])
     .option('--manifest <file>', 'the jobs as CSV or JSON: content, style, output and per-job options')
@@ -353,7 +456,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       // Commander has already printed its message (or the help).
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0
+        ? 0
+        : 2;
     }
     process.stderr.write(`nst: ${message(error)}\n`);
     return error instanceof InputError ? 2 : 1;

@@ -1,8 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
-import { luminance, matchColorHistogram, matchLuminance, withContentColors, PRESERVE_COLORS, type PreserveColors } from './color.js';
+import {
+  luminance,
+  matchColorHistogram,
+  matchLuminance,
+  withContentColors,
+  PRESERVE_COLORS,
+  type PreserveColors,
+} from './color.js';
 import { InputError } from './errors.js';
 import type { FeatureModel } from './features.js';
-import { checkImage, checkLayers, costLine, fingerprint, normaliseWeights, NST, type GenerateOptions, type ImageInput, type NSTOptions } from './nst.js';
+import {
+  checkImage,
+  checkLayers,
+  costLine,
+  fingerprint,
+  normaliseWeights,
+  NST,
+  type GenerateOptions,
+  type ImageInput,
+  type NSTOptions,
+} from './nst.js';
 import type { LoopState } from './optimizer.js';
 import { resizeBicubic, scaledSize, scaleImage } from './preprocess.js';
 
@@ -77,7 +94,8 @@ export interface StylizeOptions extends NSTOptions, Omit<GenerateOptions, 'itera
 export function scaleSizes(size: number, scales: number | readonly number[] = 1): number[] {
   if (!Number.isInteger(size) || size <= 0) throw new RangeError('size must be a positive integer');
   if (typeof scales === 'number') {
-    if (!Number.isInteger(scales) || scales <= 0) throw new RangeError('scales must be a positive integer or a list of sizes');
+    if (!Number.isInteger(scales) || scales <= 0)
+      throw new RangeError('scales must be a positive integer or a list of sizes');
     const sizes = Array.from({ length: scales }, (_, i) => Math.round(size / 2 ** (scales - 1 - i)));
     if (sizes[0]! < 1) throw new RangeError(`${scales} scales halve ${size} px below 1 px`);
     return sizes;
@@ -85,7 +103,8 @@ export function scaleSizes(size: number, scales: number | readonly number[] = 1)
   if (!Array.isArray(scales) || scales.length === 0 || !scales.every((s) => Number.isInteger(s) && s > 0)) {
     throw new RangeError('scales must be a positive integer or a list of sizes');
   }
-  if (!scales.every((s, i) => i === 0 || s > scales[i - 1]!)) throw new RangeError('the sizes of the scales must be ascending');
+  if (!scales.every((s, i) => i === 0 || s > scales[i - 1]!))
+    throw new RangeError('the sizes of the scales must be ascending');
   if (scales[scales.length - 1]! > size) throw new RangeError(`the sizes of the scales must not exceed size (${size})`);
   return scales[scales.length - 1] === size ? [...scales] : [...scales, size];
 }
@@ -113,11 +132,11 @@ export function splitIterations(iterations: number | readonly number[], count: n
   return split;
 }
 
-
 /** The settings of a run, defaults resolved: what a checkpoint records and a resume must match. */
 function resolveSettings(options: StylizeOptions, sizes: number[], counts: number[], styleCount: number): RunSettings {
   const preserveColors = options.preserveColors ?? 'none';
-  if (!PRESERVE_COLORS.includes(preserveColors)) throw new RangeError(`preserve colors must be ${PRESERVE_COLORS.join(', ')}`);
+  if (!PRESERVE_COLORS.includes(preserveColors))
+    throw new RangeError(`preserve colors must be ${PRESERVE_COLORS.join(', ')}`);
   const styleLayers = checkLayers(options.styleLayers ?? NST.styleLayers, 'style layers');
   const init = options.init ?? 'content';
   const styleScale = options.styleScale ?? 1;
@@ -142,7 +161,12 @@ function resolveSettings(options: StylizeOptions, sizes: number[], counts: numbe
     styleScale,
     styleLayers,
     contentLayers: checkLayers(options.contentLayers ?? [NST.contentLayer], 'content layers'),
-    styleLayerWeights: normaliseWeights(options.styleLayerWeights, styleLayers.length, 'style layer weights', 'style layer'),
+    styleLayerWeights: normaliseWeights(
+      options.styleLayerWeights,
+      styleLayers.length,
+      'style layer weights',
+      'style layer',
+    ),
     pooling: options.pooling ?? 'avg',
   };
 }
@@ -158,8 +182,12 @@ export function checkStylizeOptions(options: StylizeOptions, styleCount: number)
   if (step !== undefined && (!Number.isInteger(step) || step <= 0 || step >= Math.max(...counts))) {
     throw new RangeError('step must be positive and less than iterations');
   }
-  for (const [name, every] of [['snapshot every', snapshotEvery], ['checkpoint every', checkpointEvery]] as const) {
-    if (every !== undefined && !(Number.isInteger(every) && every > 0)) throw new RangeError(`${name} must be a positive integer`);
+  for (const [name, every] of [
+    ['snapshot every', snapshotEvery],
+    ['checkpoint every', checkpointEvery],
+  ] as const) {
+    if (every !== undefined && !(Number.isInteger(every) && every > 0))
+      throw new RangeError(`${name} must be a positive integer`);
   }
   const settings = resolveSettings(options, sizes, counts, styleCount);
   if (options.resume) checkResumeSettings(options.resume, settings);
@@ -170,7 +198,8 @@ export function checkStylizeOptions(options: StylizeOptions, styleCount: number)
 function checkResumeSettings(checkpoint: Checkpoint, settings: RunSettings): void {
   for (const key of Object.keys(settings) as (keyof RunSettings)[]) {
     const [then, now] = [JSON.stringify(checkpoint.settings[key]), JSON.stringify(settings[key])];
-    if (then !== now) throw new RangeError(`cannot resume: the checkpoint was made with ${key} ${then}, this run has ${now}`);
+    if (then !== now)
+      throw new RangeError(`cannot resume: the checkpoint was made with ${key} ${then}, this run has ${now}`);
   }
 }
 
@@ -183,7 +212,11 @@ function checkResumeSettings(checkpoint: Checkpoint, settings: RunSettings): voi
  * ≈ 7% fewer iterations at the last scale in bench/README.md's time-to-quality run. Noise has no
  * detail worth keeping (null base): the result is upsampled alone.
  */
-export function nextScaleStart(previous: tf.Tensor3D, previousBase: tf.Tensor4D | null, base: tf.Tensor4D | null): tf.Tensor3D {
+export function nextScaleStart(
+  previous: tf.Tensor3D,
+  previousBase: tf.Tensor4D | null,
+  base: tf.Tensor4D | null,
+): tf.Tensor3D {
   return tf.tidy(() => {
     if (!previousBase || !base) return tf.mul(previous, 255) as tf.Tensor3D;
     const [, h, w] = base.shape;
@@ -213,7 +246,19 @@ export async function stylize(
   contentImage: ImageInput,
   options: StylizeOptions = {},
 ): Promise<[tf.Tensor3D, number]> {
-  const { size = 512, step, init, onProgress, signal, resume, snapshotEvery, onSnapshot, checkpointEvery, onCheckpoint, ...rest } = options;
+  const {
+    size = 512,
+    step,
+    init,
+    onProgress,
+    signal,
+    resume,
+    snapshotEvery,
+    onSnapshot,
+    checkpointEvery,
+    onCheckpoint,
+    ...rest
+  } = options;
   const styleList = Array.isArray(styleImage) ? (styleImage as readonly ImageInput[]) : [styleImage as ImageInput];
   const settings = checkStylizeOptions(options, styleList.length);
   const { scales: sizes, iterations: counts } = settings;
@@ -230,23 +275,36 @@ export async function stylize(
   let cost = NaN;
   try {
     const content = own(checkImage(contentImage, 'content_image'));
-    const styles = styleList.map((s, i) => own(checkImage(s, styleList.length > 1 ? `style_image ${i + 1}` : 'style_image')));
+    const styles = styleList.map((s, i) =>
+      own(checkImage(s, styleList.length > 1 ? `style_image ${i + 1}` : 'style_image')),
+    );
     const initImage = init === undefined || typeof init === 'string' ? null : own(checkImage(init, 'init'));
     // Hashing full-size images costs time: only checkpoints and resumes need it.
     const inputs = resume || onCheckpoint ? fingerprint([content, ...styles, ...(initImage ? [initImage] : [])]) : '';
-    if (resume && resume.inputs !== inputs) throw new RangeError('cannot resume: the checkpoint was made from other images');
+    if (resume && resume.inputs !== inputs)
+      throw new RangeError('cannot resume: the checkpoint was made from other images');
     const colors = settings.preserveColors;
     const runContent = colors === 'luminance' ? own(luminance(content)) : content;
     const runStyles =
-      colors === 'luminance' ? styles.map((s) => own(matchLuminance(s, content))) : colors === 'histogram' ? styles.map((s) => own(matchColorHistogram(s, content))) : styles;
+      colors === 'luminance'
+        ? styles.map((s) => own(matchLuminance(s, content)))
+        : colors === 'histogram'
+          ? styles.map((s) => own(matchColorHistogram(s, content)))
+          : styles;
     const runInit = initImage && colors === 'luminance' ? own(luminance(initImage)) : (initImage ?? init);
 
     // The result at any scale as the output: at `size`, with the content's colours where asked.
     const [h, w] = scaledSize(content.shape[0], content.shape[1], size);
-    const colorSource = colors === 'luminance' || colors === 'swap' ? own(tf.tidy(() => tf.squeeze(scaleImage(content, size), [0]) as tf.Tensor3D)) : null;
+    const colorSource =
+      colors === 'luminance' || colors === 'swap'
+        ? own(tf.tidy(() => tf.squeeze(scaleImage(content, size), [0]) as tf.Tensor3D))
+        : null;
     const finish = (result: tf.Tensor3D): tf.Tensor3D =>
       tf.tidy(() => {
-        const full = result.shape[0] === h && result.shape[1] === w ? result.clone() : tf.clipByValue(resizeBicubic(result, h, w), 0, 1);
+        const full =
+          result.shape[0] === h && result.shape[1] === w
+            ? result.clone()
+            : tf.clipByValue(resizeBicubic(result, h, w), 0, 1);
         return colorSource ? withContentColors(full, colorSource) : full;
       });
 
@@ -293,12 +351,18 @@ export async function stylize(
             signal,
             resume: k === first ? resume?.state : undefined,
             onProgress: (event) => {
-              if (!single && step !== undefined && (event.iteration % step === 0 || event.iteration === n)) log(costLine(event.iteration, event.costs));
-              return onProgress?.({ ...event, elapsedMs: Date.now() - start, scale: { index: k + 1, count: sizes.length, size: scaleSize } });
+              if (!single && step !== undefined && (event.iteration % step === 0 || event.iteration === n))
+                log(costLine(event.iteration, event.costs));
+              return onProgress?.({
+                ...event,
+                elapsedMs: Date.now() - start,
+                scale: { index: k + 1, count: sizes.length, size: scaleSize },
+              });
             },
             onState: async (state, stopping) => {
               const iteration = before + state.iteration;
-              const due = (every: number | undefined) => every !== undefined && iteration > 0 && iteration % every === 0;
+              const due = (every: number | undefined) =>
+                every !== undefined && iteration > 0 && iteration % every === 0;
               if (onSnapshot && !stopping && due(snapshotEvery)) {
                 const snapshot = finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D);
                 try {
@@ -307,7 +371,8 @@ export async function stylize(
                   snapshot.dispose();
                 }
               }
-              if (onCheckpoint && (stopping || due(checkpointEvery))) await onCheckpoint({ settings, inputs, scale: k, state });
+              if (onCheckpoint && (stopping || due(checkpointEvery)))
+                await onCheckpoint({ settings, inputs, scale: k, state });
             },
           });
         } finally {

@@ -110,7 +110,8 @@ export function colorStatistics(image: tf.Tensor): { mean: number[]; cov: number
   for (let p = 0; p < data.length; p += 3) for (let c = 0; c < 3; c++) mean[c]! += data[p + c]! / n;
   const cov = [0, 1, 2].map(() => [0, 0, 0]);
   for (let p = 0; p < data.length; p += 3) {
-    for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) cov[r]![c]! += ((data[p + r]! - mean[r]!) * (data[p + c]! - mean[c]!)) / n;
+    for (let r = 0; r < 3; r++)
+      for (let c = 0; c < 3; c++) cov[r]![c]! += ((data[p + r]! - mean[r]!) * (data[p + c]! - mean[c]!)) / n;
   }
   return { mean, cov };
 }
@@ -141,7 +142,9 @@ export function matchColorHistogram(style: tf.Tensor3D, content: tf.Tensor3D): t
   const ls = cholesky(ridge(s.cov));
   const lc = cholesky(ridge(c.cov));
   const lsInv = invert3(ls as Matrix3);
-  const a = [0, 1, 2].map((i) => [0, 1, 2].map((j) => [0, 1, 2].reduce((sum, k) => sum + lc[i]![k]! * lsInv[k]![j]!, 0))) as Matrix3;
+  const a = [0, 1, 2].map((i) =>
+    [0, 1, 2].map((j) => [0, 1, 2].reduce((sum, k) => sum + lc[i]![k]! * lsInv[k]![j]!, 0)),
+  ) as Matrix3;
   return tf.tidy(() => {
     const centred = tf.sub(style, tf.tensor1d(s.mean));
     return tf.clipByValue(tf.add(transformPixels(centred, a), tf.tensor1d(c.mean)), 0, 255) as tf.Tensor3D;

@@ -16,7 +16,10 @@ const normalisedGram = tf.customGrad((flat, save) => {
   // tidy: the transposes and products in between are freed at once, not at the end of the pass.
   return {
     value: tf.tidy(() => tf.div(tf.matMul(tf.transpose(f), f), f.shape[0])),
-    gradFunc: (dy, [saved]) => tf.tidy(() => tf.div(tf.matMul(saved as tf.Tensor2D, tf.add(dy, tf.transpose(dy)) as tf.Tensor2D), saved!.shape[0]!)),
+    gradFunc: (dy, [saved]) =>
+      tf.tidy(() =>
+        tf.div(tf.matMul(saved as tf.Tensor2D, tf.add(dy, tf.transpose(dy)) as tf.Tensor2D), saved!.shape[0]!),
+      ),
   };
 }) as (flat: tf.Tensor2D) => tf.Tensor2D;
 
@@ -34,7 +37,11 @@ export function layerStyleCost(styleOutput: tf.Tensor4D, gramTarget: tf.Tensor3D
 }
 
 /** Weighted sum of the layer style costs; the weights are expected to sum to 1. */
-export function styleCost(styleOutputs: readonly tf.Tensor4D[], gramTargets: readonly tf.Tensor3D[], weights: readonly number[]): tf.Scalar {
+export function styleCost(
+  styleOutputs: readonly tf.Tensor4D[],
+  gramTargets: readonly tf.Tensor3D[],
+  weights: readonly number[],
+): tf.Scalar {
   return tf.tidy(() => {
     const layerCosts = styleOutputs.map((output, i) => tf.mul(layerStyleCost(output, gramTargets[i]!), weights[i]!));
     return tf.addN(layerCosts) as tf.Scalar;
@@ -53,8 +60,14 @@ export function contentCost(contentOutput: tf.Tensor4D, contentTarget: tf.Tensor
 export function variationalCost(image: tf.Tensor4D): tf.Scalar {
   return tf.tidy(() => {
     const [, h, w] = image.shape;
-    const vertical = tf.sub(tf.slice(image, [0, 1, 0, 0], [-1, h - 1, -1, -1]), tf.slice(image, [0, 0, 0, 0], [-1, h - 1, -1, -1]));
-    const horizontal = tf.sub(tf.slice(image, [0, 0, 1, 0], [-1, -1, w - 1, -1]), tf.slice(image, [0, 0, 0, 0], [-1, -1, w - 1, -1]));
+    const vertical = tf.sub(
+      tf.slice(image, [0, 1, 0, 0], [-1, h - 1, -1, -1]),
+      tf.slice(image, [0, 0, 0, 0], [-1, h - 1, -1, -1]),
+    );
+    const horizontal = tf.sub(
+      tf.slice(image, [0, 0, 1, 0], [-1, -1, w - 1, -1]),
+      tf.slice(image, [0, 0, 0, 0], [-1, -1, w - 1, -1]),
+    );
     return tf.add(tf.sum(tf.abs(vertical)), tf.sum(tf.abs(horizontal))) as tf.Scalar;
   });
 }

@@ -2,7 +2,8 @@
  * Newline-delimited JSON events on stdout (`--json`), one object per line, each with `event` and
  * `time` (ISO 8601), and `job` (1-based) inside `nst batch`. The schema is in the README.
  */
-export type EventName = 'start' | 'progress' | 'snapshot' | 'checkpoint' | 'done' | 'skipped' | 'error' | 'batch' | 'summary';
+export type EventName =
+  'start' | 'progress' | 'snapshot' | 'checkpoint' | 'done' | 'skipped' | 'error' | 'batch' | 'summary';
 
 export class Events {
   constructor(
@@ -13,7 +14,9 @@ export class Events {
   emit(event: EventName, fields: Record<string, unknown> = {}): void {
     if (!this.enabled) return;
     // Infinity and NaN are not JSON: they are written as null.
-    this.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...fields }, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
+    this.write(
+      `${JSON.stringify({ event, time: new Date().toISOString(), ...fields }, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`,
+    );
   }
 }
 

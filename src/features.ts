@@ -77,7 +77,12 @@ function fusedConvRelu(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): 
   return tf.engine().runKernel('FusedConv2D', { x, filter, bias }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
-function loadConv(name: string, kernelValues: Float32Array, shape: [number, number, number, number], biasValues: Float32Array): LoadedConv {
+function loadConv(
+  name: string,
+  kernelValues: Float32Array,
+  shape: [number, number, number, number],
+  biasValues: Float32Array,
+): LoadedConv {
   const kernel = tf.tensor4d(kernelValues, shape);
   const bias = tf.tensor1d(biasValues);
   const backwardKernel = tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
@@ -88,7 +93,11 @@ function loadConv(name: string, kernelValues: Float32Array, shape: [number, numb
     return {
       value: y,
       // tidy: the mask and masked gradient are freed at once, not at the end of the whole pass.
-      gradFunc: (dy, [output]) => release(dy, tf.tidy(() => tf.conv2d(tf.mul(dy, tf.step(output!)) as tf.Tensor4D, backwardKernel, 1, 'same'))),
+      gradFunc: (dy, [output]) =>
+        release(
+          dy,
+          tf.tidy(() => tf.conv2d(tf.mul(dy, tf.step(output!)) as tf.Tensor4D, backwardKernel, 1, 'same')),
+        ),
     };
   }) as (x: tf.Tensor4D) => tf.Tensor4D;
   return { name, kernel, bias, backwardKernel, fast };
@@ -99,13 +108,22 @@ const avgPoolFast = tf.customGrad((x) => {
   const [, h, w] = (x as tf.Tensor4D).shape;
   return {
     value: tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'),
-    gradFunc: (dy) => release(dy, tf.tidy(() => {
-      const [, ph, pw] = dy.shape;
-      // Nearest-neighbour upsampling by exactly 2 copies each value to its 2×2 block.
-      const spread = tf.image.resizeNearestNeighbor(dy as tf.Tensor4D, [2 * ph, 2 * pw]);
-      // An odd last row or column is dropped by the pooling: its gradient is zero.
-      return tf.pad(tf.mul(spread, 0.25), [[0, 0], [0, h - 2 * ph], [0, w - 2 * pw], [0, 0]]);
-    })),
+    gradFunc: (dy) =>
+      release(
+        dy,
+        tf.tidy(() => {
+          const [, ph, pw] = dy.shape;
+          // Nearest-neighbour upsampling by exactly 2 copies each value to its 2×2 block.
+          const spread = tf.image.resizeNearestNeighbor(dy as tf.Tensor4D, [2 * ph, 2 * pw]);
+          // An odd last row or column is dropped by the pooling: its gradient is zero.
+          return tf.pad(tf.mul(spread, 0.25), [
+            [0, 0],
+            [0, h - 2 * ph],
+            [0, w - 2 * pw],
+            [0, 0],
+          ]);
+        }),
+      ),
   };
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
 
@@ -156,7 +174,9 @@ export class FeatureModel {
     const [, h, w] = input.shape;
     if (Math.min(h, w) < this.minSide) {
       // Below this, a pooling would produce an empty tensor (which crashes some backends).
-      throw new InputError(`an image of ${w}×${h} px is too small: the features need at least ${this.minSide} px on each side (increase size)`);
+      throw new InputError(
+        `an image of ${w}×${h} px is too small: the features need at least ${this.minSide} px on each side (increase size)`,
+      );
     }
     const found = new Map<string, tf.Tensor4D>();
     let x = input;
@@ -190,14 +210,22 @@ export class FeatureModel {
       if (layer.kind === 'conv') {
         const conv = this.convs.get(layer.name)!;
         channels = layer.spec.shape[3];
-        rows.push([`${layer.name} (Conv2D)`, `(None, None, None, ${channels})`, String(conv.kernel.size + conv.bias.size)]);
+        rows.push([
+          `${layer.name} (Conv2D)`,
+          `(None, None, None, ${channels})`,
+          String(conv.kernel.size + conv.bias.size),
+        ]);
       } else {
         const type = this.pooling === 'avg' ? 'AveragePooling2D' : 'MaxPooling2D';
         rows.push([`${layer.name} (${type})`, `(None, None, None, ${channels})`, '0']);
       }
     }
     const widths = [32, 28, 12];
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' ').trimEnd();
+    const line = (cells: string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join(' ')
+        .trimEnd();
     const total = this.countParams().toLocaleString('en-US');
     print('Model: "vgg19_features"');
     print('_'.repeat(74));

@@ -17,7 +17,8 @@ function number(rule: string, ok: (x: number) => boolean) {
     return x;
   };
 }
-const nonNegative = (name: string) => number(`${name} must be a non-negative number`, (x) => Number.isFinite(x) && x >= 0);
+const nonNegative = (name: string) =>
+  number(`${name} must be a non-negative number`, (x) => Number.isFinite(x) && x >= 0);
 const positive = (name: string) => number(`${name} must be positive`, (x) => Number.isFinite(x) && x > 0);
 const positiveInt = (name: string) => number(`${name} must be a positive integer`, (x) => Number.isInteger(x) && x > 0);
 /** Adam's decay rates: at 1 its bias correction divides by zero (beta1) or its steps are 0 (beta2). */
@@ -25,22 +26,29 @@ const decay = (name: string) => number(`${name} must be in the range [0, 1)`, (x
 const integer = (name: string) => number(`${name} must be an integer`, (x) => Number.isInteger(x));
 /** Each thread of the wasm backend is a worker with its own memory: a mistyped count must not start them all. */
 const MAX_THREADS = 64;
-const threadCount = number(`threads must be a positive integer, at most ${MAX_THREADS}`, (x) => Number.isInteger(x) && x > 0 && x <= MAX_THREADS);
+const threadCount = number(
+  `threads must be a positive integer, at most ${MAX_THREADS}`,
+  (x) => Number.isInteger(x) && x > 0 && x <= MAX_THREADS,
+);
 /** A positive integer, or a comma-separated list of them ("300,200,100"). */
-const positiveIntOrList = (rule: string) => (text: string): number | number[] => {
-  const parts = text.split(',').map((part) => Number(part.trim()));
-  if (text.trim() === '' || !parts.every((x) => Number.isInteger(x) && x > 0)) throw new InvalidArgumentError(rule);
-  return parts.length === 1 && !text.includes(',') ? parts[0]! : parts;
-};
+const positiveIntOrList =
+  (rule: string) =>
+  (text: string): number | number[] => {
+    const parts = text.split(',').map((part) => Number(part.trim()));
+    if (text.trim() === '' || !parts.every((x) => Number.isInteger(x) && x > 0)) throw new InvalidArgumentError(rule);
+    return parts.length === 1 && !text.includes(',') ? parts[0]! : parts;
+  };
 /** A comma-separated list of non-negative numbers ("0.7,0.3"). */
-const weightList = (name: string) => (text: string): number[] => {
-  const parts = text.split(',').map((part) => Number(part.trim()));
-  if (text.trim() === '' || !parts.every((x) => Number.isFinite(x) && x >= 0)) throw new InvalidArgumentError(`${name} must be a comma-separated list of non-negative numbers`);
-  return parts;
-};
+const weightList =
+  (name: string) =>
+  (text: string): number[] => {
+    const parts = text.split(',').map((part) => Number(part.trim()));
+    if (text.trim() === '' || !parts.every((x) => Number.isFinite(x) && x >= 0))
+      throw new InvalidArgumentError(`${name} must be a comma-separated list of non-negative numbers`);
+    return parts;
+  };
 /** A comma-separated list of names ("block1_conv1,block2_conv1"). */
 const nameList = (text: string): string[] => text.split(',').map((part) => part.trim());
-
 
 /** The flags that shape a run: the same for `stylize`, `batch` and a manifest's option columns. */
 export interface RunFlags {
@@ -99,27 +107,58 @@ export function addRunOptions(command: Command): Command {
       positiveIntOrList('scales must be a positive integer or a comma-separated list of sizes'),
       1,
     )
-    .option('--step <n>', 'print the costs every n iterations (and at the last); with --json, progress events every n (default 10)', positiveInt('step'))
+    .option(
+      '--step <n>',
+      'print the costs every n iterations (and at the last); with --json, progress events every n (default 10)',
+      positiveInt('step'),
+    )
     .addOption(new Option('--optimizer <name>', 'optimisation algorithm').choices([...OPTIMIZER_NAMES]).default('adam'))
     .option('--lr <n>', 'Adam learning rate', positive('lr'), 0.01)
     .option('--beta1 <n>', 'Adam decay of the first moment, in [0, 1)', decay('beta1'), 0.9)
     .option('--beta2 <n>', 'Adam decay of the second moment, in [0, 1)', decay('beta2'), 0.99)
     .option('--lbfgs-history <n>', 'L-BFGS: correction pairs kept', positiveInt('lbfgs-history'), 100)
-    .option('--tolerance <n>', 'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)', nonNegative('tolerance'), 1e-6)
+    .option(
+      '--tolerance <n>',
+      'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)',
+      nonNegative('tolerance'),
+      1e-6,
+    )
     .option('--init <kind>', 'initial image: content, noise, style, or an image file', 'content')
     .option('--seed <n>', 'random seed (for --init noise): same seed, same image', integer('seed'))
     .addOption(
-      new Option('--preserve-colors <how>', "keep the content's colours: luminance-only transfer, histogram matching of the style, or a chroma swap after the run")
+      new Option(
+        '--preserve-colors <how>',
+        "keep the content's colours: luminance-only transfer, histogram matching of the style, or a chroma swap after the run",
+      )
         .choices([...PRESERVE_COLORS])
         .default('none'),
     )
-    .option('--style-weights <list>', 'weights of the style images (normalised; default equal)', weightList('style-weights'))
-    .option('--style-scale <f>', 'scale the style images to f × the output size (bigger strokes above 1)', positive('style-scale'), 1)
+    .option(
+      '--style-weights <list>',
+      'weights of the style images (normalised; default equal)',
+      weightList('style-weights'),
+    )
+    .option(
+      '--style-scale <f>',
+      'scale the style images to f × the output size (bigger strokes above 1)',
+      positive('style-scale'),
+      1,
+    )
     .option('--style-layers <list>', 'VGG19 conv layers that carry the style', nameList)
     .option('--content-layers <list>', 'VGG19 conv layers that carry the content', nameList)
-    .option('--style-layer-weights <list>', 'weights of the style layers (normalised; default equal)', weightList('style-layer-weights'))
-    .addOption(new Option('--pooling <kind>', 'pooling between the VGG19 blocks').choices(['avg', 'max']).default('avg'))
-    .option('--save-every <n>', 'write the best image so far every n iterations as OUT_000100.png (and the checkpoint)', positiveInt('save-every'))
+    .option(
+      '--style-layer-weights <list>',
+      'weights of the style layers (normalised; default equal)',
+      weightList('style-layer-weights'),
+    )
+    .addOption(
+      new Option('--pooling <kind>', 'pooling between the VGG19 blocks').choices(['avg', 'max']).default('avg'),
+    )
+    .option(
+      '--save-every <n>',
+      'write the best image so far every n iterations as OUT_000100.png (and the checkpoint)',
+      positiveInt('save-every'),
+    )
     .option(
       '--max-input-pixels <n>',
       'refuse input images of more pixels than this (read from the file header), and a --size whose square exceeds it',
@@ -132,7 +171,12 @@ export function addRunOptions(command: Command): Command {
 export function addProcessOptions(command: Command): Command {
   return command
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKEND_NAMES]).default('auto'))
-    .option('--threads <n>', `threads of the wasm backend, at most ${MAX_THREADS} (default: all cores, at most 8)`, threadCount, defaultThreads())
+    .option(
+      '--threads <n>',
+      `threads of the wasm backend, at most ${MAX_THREADS} (default: all cores, at most 8)`,
+      threadCount,
+      defaultThreads(),
+    )
     .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
     .option('--json', 'newline-delimited JSON events on stdout instead of the progress bar and messages')
     .option('--no-memory-check', 'start even if the run looks too big for the memory available')
@@ -185,7 +229,9 @@ export function parseRunFlags(base: RunFlags, columns: Record<string, string>): 
   } catch (error) {
     throw new InputError((error as Error).message.replace(/^error: /, ''));
   }
-  const given = Object.fromEntries(Object.entries(command.opts()).filter(([key]) => command.getOptionValueSource(key) === 'cli'));
+  const given = Object.fromEntries(
+    Object.entries(command.opts()).filter(([key]) => command.getOptionValueSource(key) === 'cli'),
+  );
   return { ...base, ...given } as RunFlags;
 }
 
@@ -218,14 +264,18 @@ const SETTING_FLAGS: Record<keyof RunSettings, keyof RunFlags> = {
  * The flags of a resumed run: every setting not given on the command line comes from the
  * checkpoint (given ones are kept; the library refuses a resume whose settings differ).
  */
-export function flagsFromCheckpoint<F extends RunFlags>(flags: F, checkpoint: Checkpoint, given: (flag: string) => boolean): F {
+export function flagsFromCheckpoint<F extends RunFlags>(
+  flags: F,
+  checkpoint: Checkpoint,
+  given: (flag: string) => boolean,
+): F {
   const merged: Record<string, unknown> = { ...(flags as object) };
   for (const [setting, flag] of Object.entries(SETTING_FLAGS) as [keyof RunSettings, keyof RunFlags][]) {
     if (given(flag)) continue;
     const value = checkpoint.settings[setting];
-    if (setting === 'init' && value === 'image') throw new InputError('the checkpoint\'s run started from an image file: give the same --init FILE');
+    if (setting === 'init' && value === 'image')
+      throw new InputError("the checkpoint's run started from an image file: give the same --init FILE");
     merged[flag] = value ?? undefined;
   }
   return merged as unknown as F;
 }
-

@@ -1,6 +1,22 @@
 // The nst library: the NST class and the pieces it is made of.
-export { NST, OPTIMIZER_NAMES, costLine, type ImageInput, type InitImage, type NSTOptions, type GenerateOptions, type OptimizerName } from './nst.js';
-export { stylize, scaleSizes, splitIterations, type StylizeOptions, type Checkpoint, type RunSettings } from './coarse.js';
+export {
+  NST,
+  OPTIMIZER_NAMES,
+  costLine,
+  type ImageInput,
+  type InitImage,
+  type NSTOptions,
+  type GenerateOptions,
+  type OptimizerName,
+} from './nst.js';
+export {
+  stylize,
+  scaleSizes,
+  splitIterations,
+  type StylizeOptions,
+  type Checkpoint,
+  type RunSettings,
+} from './coarse.js';
 export { saveCheckpoint, loadCheckpoint, disposeCheckpoint } from './checkpoint.js';
 export {
   PRESERVE_COLORS,
@@ -31,7 +47,16 @@ export {
   type StepResult,
   type StopReason,
 } from './optimizer.js';
-export { readImage, writeImage, writeFileAtomic, scaleImage, resizeBicubic, vggPreprocess, checkOutputPath, checkWritable } from './preprocess.js';
+export {
+  readImage,
+  writeImage,
+  writeFileAtomic,
+  scaleImage,
+  resizeBicubic,
+  vggPreprocess,
+  checkOutputPath,
+  checkWritable,
+} from './preprocess.js';
 export { ensureWeights, locateWeights, readConvWeights, verifyWeightsFile } from './weights.js';
 export { selectBackend, describeBackend, BACKEND_NAMES, type BackendName, type BackendInfo } from './backend.js';
 export {

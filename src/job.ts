@@ -95,7 +95,9 @@ function checkWorkingSize(flags: RunFlags): void {
   for (const [what, side] of sides) {
     if (side * side > flags.maxInputPixels) {
       const limit = flags.maxInputPixels.toLocaleString('en-US');
-      throw new InputError(`${what} of up to ${side}×${side} px are more than the limit of ${limit} pixels (raise it with --max-input-pixels)`);
+      throw new InputError(
+        `${what} of up to ${side}×${side} px are more than the limit of ${limit} pixels (raise it with --max-input-pixels)`,
+      );
     }
   }
 }
@@ -105,7 +107,11 @@ function checkWorkingSize(flags: RunFlags): void {
  * style targets), writes snapshots, checkpoints and the output atomically, and reports events.
  * A non-finite cost still writes the best image before the NonFiniteCostError is rethrown.
  */
-export async function runJob(job: Job, context: JobContext, checkpoint: { file?: string; resume?: Checkpoint } = {}): Promise<JobResult> {
+export async function runJob(
+  job: Job,
+  context: JobContext,
+  checkpoint: { file?: string; resume?: Checkpoint } = {},
+): Promise<JobResult> {
   const { flags } = job;
   const { events, signal } = context;
   const settings = checkJob(job, checkpoint);
@@ -138,7 +144,14 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
     const model = await sharedModel(context, settings);
 
     const jobField = job.index === undefined ? {} : { job: job.index };
-    events.emit('start', { ...jobField, content: job.content, styles: job.styles, output: job.output, backend: context.backend.name, settings });
+    events.emit('start', {
+      ...jobField,
+      content: job.content,
+      styles: job.styles,
+      output: job.output,
+      backend: context.backend.name,
+      settings,
+    });
     const every = flags.step ?? 10;
     let evaluations = 0;
     const evaluationsPerScale = settings.scales.map(() => 0);
@@ -153,13 +166,21 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
         styleCache: context.styleCache,
         init,
         signal,
-        imageNames: { content: `content image ${job.content}`, styles: job.styles.map((file, i) => `${styleLabel(i)} ${file}`) },
+        imageNames: {
+          content: `content image ${job.content}`,
+          styles: job.styles.map((file, i) => `${styleLabel(i)} ${file}`),
+        },
         resume: checkpoint.resume,
         checkpointEvery: checkpoint.file ? (flags.saveEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
         onCheckpoint: checkpoint.file
           ? async (state) => {
               await saveCheckpoint(checkpoint.file!, state);
-              events.emit('checkpoint', { ...jobField, iteration: state.state.iteration, scale: state.scale + 1, path: checkpoint.file });
+              events.emit('checkpoint', {
+                ...jobField,
+                iteration: state.state.iteration,
+                scale: state.scale + 1,
+                path: checkpoint.file,
+              });
             }
           : undefined,
         onSnapshot: async (snapshot, iteration) => {
@@ -172,7 +193,16 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
           evaluationsPerScale[(e.scale?.index ?? 1) - 1] = e.evaluations;
           evaluations = evaluationsPerScale.reduce((a, b) => a + b, 0);
           if (e.iteration % every === 0 || e.iteration === e.iterations) {
-            events.emit('progress', { ...jobField, iteration: e.iteration, iterations: e.iterations, scale: e.scale ?? null, costs: e.costs, bestCost: e.bestCost, evaluations, elapsedMs: e.elapsedMs });
+            events.emit('progress', {
+              ...jobField,
+              iteration: e.iteration,
+              iterations: e.iterations,
+              scale: e.scale ?? null,
+              costs: e.costs,
+              bestCost: e.bestCost,
+              evaluations,
+              elapsedMs: e.elapsedMs,
+            });
           }
           context.onProgress?.(e);
         },
@@ -180,7 +210,10 @@ export async function runJob(job: Job, context: JobContext, checkpoint: { file?:
     } catch (error) {
       if (!(error instanceof NonFiniteCostError)) throw usageError(error);
       // Before any step, only the settings can be at fault: weights so large that the cost overflows.
-      if (!error.bestImage) throw new InputError(`${error.message}, before any step: lower --alpha, --beta or --var (the cost must fit in float32)`);
+      if (!error.bestImage)
+        throw new InputError(
+          `${error.message}, before any step: lower --alpha, --beta or --var (the cost must fit in float32)`,
+        );
       failure = error;
       image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
       bestCost = error.bestCost;
@@ -213,7 +246,11 @@ async function sharedModel(context: JobContext, settings: RunSettings): Promise<
   const key = `${modelOutputs(settings.styleLayers, settings.contentLayers).join(',')} ${settings.pooling}`;
   let model = context.models.get(key);
   if (!model) {
-    model = await NST.loadFeatureModel(context.weights, { styleLayers: settings.styleLayers, contentLayers: settings.contentLayers, pooling: settings.pooling === 'max' ? 'max' : 'avg' });
+    model = await NST.loadFeatureModel(context.weights, {
+      styleLayers: settings.styleLayers,
+      contentLayers: settings.contentLayers,
+      pooling: settings.pooling === 'max' ? 'max' : 'avg',
+    });
     context.models.set(key, model);
   }
   return model;

@@ -85,7 +85,11 @@ const blockOf = (name: string) => name.split('_')[0];
 const onWasm = (run: { backend?: string }) => (run.backend ?? 'wasm') === 'wasm';
 
 /** Bytes of the float32 weights loaded to reach `deepestLayer`, and of every layer output up to it. */
-export function networkBytes(height: number, width: number, deepestLayer = 'block5_conv2'): { weights: number; outputs: number } {
+export function networkBytes(
+  height: number,
+  width: number,
+  deepestLayer = 'block5_conv2',
+): { weights: number; outputs: number } {
   if (!VGG19_CONV_NAMES.includes(deepestLayer)) throw new RangeError(`unknown VGG19 layer ${deepestLayer}`);
   let h = height;
   let w = width;
@@ -118,8 +122,7 @@ function estimate(run: RunShape): { tensors: number; rss: number } {
   const styleSizes = run.styleSizes ?? [[height, width]];
   const targets = styleSizes.reduce((sum, [h, w]) => sum + networkBytes(h, w, deepestLayer).outputs, outputs);
   // The optimisation: a gradient evaluation with the optimiser's state alive.
-  const state =
-    optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image; // L-BFGS pairs (s, y); Adam m, v
+  const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image; // L-BFGS pairs (s, y); Adam m, v
   const wasm = onWasm(run);
   const optimisation = (wasm ? m.activationFactor : m.nativeActivationFactor) * outputs + state + m.images * image;
   // Memory is reused from one phase to the next, so the larger phase sets the peak.
@@ -243,7 +246,10 @@ const gb = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
  * Call it with the resolved options: the backend as BackendInfo.name and .threads, the shapes
  * of the images read.
  */
-export function checkMemory(plan: RunPlan, available: AvailableMemory = availableMemory(plan.backend ?? 'wasm')): number {
+export function checkMemory(
+  plan: RunPlan,
+  available: AvailableMemory = availableMemory(plan.backend ?? 'wasm'),
+): number {
   const run = shapeAt(plan, plan.size);
   const { tensors, rss } = estimate(run);
   if (!overLimit(run, available)) return rss;

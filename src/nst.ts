@@ -98,11 +98,13 @@ export interface GenerateOptions {
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
 const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 const isRank4 = (x: unknown): x is tf.Tensor4D => x instanceof tf.Tensor && x.rank === 4;
 
 /** The seed's progress line. */
-export const costLine = (i: number, c: Costs) => `Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`;
+export const costLine = (i: number, c: Costs) =>
+  `Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`;
 
 /** SHA-256 of tensors' shapes and values: equal for equal images. */
 export function fingerprint(images: readonly tf.Tensor[]): string {
@@ -125,23 +127,37 @@ export function checkImage(image: unknown, name: string): tf.Tensor3D {
   const candidate = image as { data?: ArrayLike<number>; shape?: readonly number[] } | null;
   const shape = candidate?.shape;
   const data = candidate?.data;
-  if (!Array.isArray(shape) || shape.length !== 3 || shape[2] !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+  if (
+    !Array.isArray(shape) ||
+    shape.length !== 3 ||
+    shape[2] !== 3 ||
+    !shape.every((d) => Number.isInteger(d) && d > 0)
+  ) {
     throw new TypeError(message);
   }
-  if (data == null || typeof data.length !== 'number' || data.length !== shape[0] * shape[1] * 3) throw new TypeError(message);
+  if (data == null || typeof data.length !== 'number' || data.length !== shape[0] * shape[1] * 3)
+    throw new TypeError(message);
   return tf.tensor3d(Array.from(data), shape as [number, number, number], 'float32');
 }
 
 function checkWeight(value: unknown, name: string): number {
-  if (!isNumber(value) || value < 0 || !Number.isFinite(value)) throw new TypeError(`${name} must be a non-negative number`);
+  if (!isNumber(value) || value < 0 || !Number.isFinite(value))
+    throw new TypeError(`${name} must be a non-negative number`);
   return value;
 }
 
 /** Non-negative weights, one per item, not all zero, normalised to sum 1 (default: equal). */
-export function normaliseWeights(weights: readonly number[] | undefined, count: number, name: string, items: string): number[] {
+export function normaliseWeights(
+  weights: readonly number[] | undefined,
+  count: number,
+  name: string,
+  items: string,
+): number[] {
   if (weights === undefined) return Array<number>(count).fill(1 / count);
-  if (!Array.isArray(weights) || weights.length !== count) throw new RangeError(`${name} must have one weight per ${items} (${count})`);
-  if (!weights.every((w) => isNumber(w) && w >= 0 && Number.isFinite(w))) throw new RangeError(`${name} must be non-negative numbers`);
+  if (!Array.isArray(weights) || weights.length !== count)
+    throw new RangeError(`${name} must have one weight per ${items} (${count})`);
+  if (!weights.every((w) => isNumber(w) && w >= 0 && Number.isFinite(w)))
+    throw new RangeError(`${name} must be non-negative numbers`);
   const sum = weights.reduce((a, b) => a + b, 0);
   if (sum <= 0) throw new RangeError(`${name} must not all be zero`);
   return weights.map((w) => w / sum);
@@ -151,7 +167,8 @@ export function normaliseWeights(weights: readonly number[] | undefined, count: 
 export function checkLayers(layers: readonly string[], name: string): string[] {
   if (!Array.isArray(layers) || layers.length === 0) throw new RangeError(`${name} must name at least one layer`);
   for (const layer of layers) {
-    if (!VGG19_CONV_NAMES.includes(layer)) throw new RangeError(`${name}: unknown layer ${layer}; use VGG19 conv layers block1_conv1 … block5_conv4`);
+    if (!VGG19_CONV_NAMES.includes(layer))
+      throw new RangeError(`${name}: unknown layer ${layer}; use VGG19 conv layers block1_conv1 … block5_conv4`);
   }
   if (new Set(layers).size !== layers.length) throw new RangeError(`${name} names a layer twice`);
   return [...layers];
@@ -168,7 +185,13 @@ export function modelOutputs(styleLayers: readonly string[], contentLayers: read
  * Call `dispose` when done to release its tensors.
  */
 export class NST {
-  static readonly styleLayers: readonly string[] = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'];
+  static readonly styleLayers: readonly string[] = [
+    'block1_conv1',
+    'block2_conv1',
+    'block3_conv1',
+    'block4_conv1',
+    'block5_conv1',
+  ];
   static readonly contentLayer = 'block5_conv2';
 
   /** Preprocessed images, [1, h, w, 3] in [0, 1]: the style images (each at styleScale × size) and the content. */
@@ -201,13 +224,19 @@ export class NST {
     this.alpha = checkWeight(alpha, 'alpha');
     this.beta = checkWeight(beta, 'beta');
     this.var = checkWeight(variation, 'var');
-    if (!isNumber(styleScale) || styleScale <= 0 || !Number.isFinite(styleScale)) throw new RangeError('style scale must be a positive number');
+    if (!isNumber(styleScale) || styleScale <= 0 || !Number.isFinite(styleScale))
+      throw new RangeError('style scale must be a positive number');
     if (pooling !== 'avg' && pooling !== 'max') throw new RangeError('pooling must be avg or max');
     this.pooling = pooling;
     this.styleWeights = normaliseWeights(options.styleWeights, styleList.length, 'style weights', 'style image');
     this.styleLayers = checkLayers(options.styleLayers ?? NST.styleLayers, 'style layers');
     this.contentLayers = checkLayers(options.contentLayers ?? [NST.contentLayer], 'content layers');
-    this.styleLayerWeights = normaliseWeights(options.styleLayerWeights, this.styleLayers.length, 'style layer weights', 'style layer');
+    this.styleLayerWeights = normaliseWeights(
+      options.styleLayerWeights,
+      this.styleLayers.length,
+      'style layer weights',
+      'style layer',
+    );
     const styleSize = Math.max(1, Math.round(styleScale * size));
     this.styleImages = [];
     try {
@@ -245,7 +274,11 @@ export class NST {
   }
 
   /** Builds the instance, loads the model (unless one was given) and computes the targets. */
-  static async create(styleImage: ImageInput | readonly ImageInput[], contentImage: ImageInput, options: NSTOptions = {}): Promise<NST> {
+  static async create(
+    styleImage: ImageInput | readonly ImageInput[],
+    contentImage: ImageInput,
+    options: NSTOptions = {},
+  ): Promise<NST> {
     const nst = new NST(styleImage, contentImage, options);
     try {
       if (!nst.model) await nst.loadModel();
@@ -292,7 +325,8 @@ export class NST {
 
   /** A shared model must give this instance's layers with its pooling. */
   private checkModel(model: FeatureModel): FeatureModel {
-    if (model.pooling !== this.pooling) throw new RangeError(`the model uses ${model.pooling} pooling, not ${this.pooling}`);
+    if (model.pooling !== this.pooling)
+      throw new RangeError(`the model uses ${model.pooling} pooling, not ${this.pooling}`);
     const missing = [...this.styleLayers, ...this.contentLayers].find((name) => !model.outputNames.includes(name));
     if (missing) throw new RangeError(`the model has no output ${missing}`);
     return model;
@@ -349,7 +383,8 @@ export class NST {
   /** The Gram matrices of one style image at the style layers: from the cache when there is one (then the cache's). */
   private styleGrams(image: tf.Tensor4D): tf.Tensor3D[] {
     const model = this.requireModel();
-    const compute = () => tf.tidy(() => this.pick(model.apply(vggPreprocess(image)), this.styleLayers).map((f) => costs.gramMatrix(f)));
+    const compute = () =>
+      tf.tidy(() => this.pick(model.apply(vggPreprocess(image)), this.styleLayers).map((f) => costs.gramMatrix(f)));
     if (!this.styleCache) return compute();
     const key = `${fingerprint([image])} ${this.styleLayers.join(',')} ${this.pooling}`;
     let grams = this.styleCache.get(key);
@@ -360,8 +395,16 @@ export class NST {
   /** The layer style costs weighted by the style layer weights (the seed: each 1 / number of layers). */
   styleCost(styleOutputs: tf.Tensor4D[]): tf.Scalar {
     const l = this.styleLayers.length;
-    if (!Array.isArray(styleOutputs) || styleOutputs.length !== l) throw new TypeError(`style_outputs must be a list with a length of ${l}`);
-    return tf.tidy(() => tf.addN(styleOutputs.map((output, i) => tf.mul(this.layerStyleCost(output, this.gramStyleFeatures[i]!), this.styleLayerWeights[i]!))) as tf.Scalar);
+    if (!Array.isArray(styleOutputs) || styleOutputs.length !== l)
+      throw new TypeError(`style_outputs must be a list with a length of ${l}`);
+    return tf.tidy(
+      () =>
+        tf.addN(
+          styleOutputs.map((output, i) =>
+            tf.mul(this.layerStyleCost(output, this.gramStyleFeatures[i]!), this.styleLayerWeights[i]!),
+          ),
+        ) as tf.Scalar,
+    );
   }
 
   contentCost(contentOutput: tf.Tensor4D): tf.Scalar {
@@ -388,7 +431,10 @@ export class NST {
       const jContent =
         contentOutputs.length === 1
           ? this.contentCost(contentOutputs[0]!)
-          : (tf.div(tf.addN(contentOutputs.map((o, i) => costs.contentCost(o, this.contentFeatures[i]!))), contentOutputs.length) as tf.Scalar);
+          : (tf.div(
+              tf.addN(contentOutputs.map((o, i) => costs.contentCost(o, this.contentFeatures[i]!))),
+              contentOutputs.length,
+            ) as tf.Scalar);
       const jVar = costs.variationalCost(generatedImage);
       const j = tf.addN([tf.mul(jContent, this.alpha), tf.mul(jStyle, this.beta), tf.mul(jVar, this.var)]) as tf.Scalar;
       return [j, jContent, jStyle, jVar];
@@ -412,11 +458,23 @@ export class NST {
    * [0, 1]), and returns the image with the lowest total cost ([h, w, 3] in [0, 1]) and that cost.
    */
   async generateImage(options: GenerateOptions = {}): Promise<[tf.Tensor3D, number]> {
-    const { iterations = 1000, step, optimizer = 'adam', lr = 0.01, beta1 = 0.9, beta2 = 0.99, history = 100, tolerance = 1e-6, init = 'content', seed } = options;
+    const {
+      iterations = 1000,
+      step,
+      optimizer = 'adam',
+      lr = 0.01,
+      beta1 = 0.9,
+      beta2 = 0.99,
+      history = 100,
+      tolerance = 1e-6,
+      init = 'content',
+      seed,
+    } = options;
     if (!Number.isInteger(iterations)) throw new TypeError('iterations must be an integer');
     if (iterations <= 0) throw new RangeError('iterations must be positive');
     if (step !== undefined && !Number.isInteger(step)) throw new TypeError('step must be an integer');
-    if (step !== undefined && (step <= 0 || step >= iterations)) throw new RangeError('step must be positive and less than iterations');
+    if (step !== undefined && (step <= 0 || step >= iterations))
+      throw new RangeError('step must be positive and less than iterations');
     if (!OPTIMIZER_NAMES.includes(optimizer)) throw new RangeError(`optimizer must be ${OPTIMIZER_NAMES.join(' or ')}`);
     if (!isNumber(lr)) throw new TypeError('lr must be a number');
     if (lr <= 0 || !Number.isFinite(lr)) throw new RangeError('lr must be positive');
@@ -462,11 +520,18 @@ export class NST {
     const shape = this.contentImage.shape;
     if (init === 'content') return this.contentImage.clone();
     if (init === 'noise') return tf.randomUniform(shape, 0, 1, 'float32', seed) as tf.Tensor4D;
-    if (init === 'style') return tf.tidy(() => tf.clipByValue(resizeBicubic(this.styleImage, shape[1], shape[2]), 0, 1));
+    if (init === 'style')
+      return tf.tidy(() => tf.clipByValue(resizeBicubic(this.styleImage, shape[1], shape[2]), 0, 1));
     if (typeof init === 'string') throw new RangeError('init must be content, noise, style or an image');
     const raw = checkImage(init, 'init');
     try {
-      return tf.tidy(() => tf.clipByValue(tf.div<tf.Tensor4D>(resizeBicubic(tf.expandDims(raw, 0) as tf.Tensor4D, shape[1], shape[2]), 255), 0, 1));
+      return tf.tidy(() =>
+        tf.clipByValue(
+          tf.div<tf.Tensor4D>(resizeBicubic(tf.expandDims(raw, 0) as tf.Tensor4D, shape[1], shape[2]), 255),
+          0,
+          1,
+        ),
+      );
     } finally {
       raw.dispose();
     }
@@ -502,7 +567,8 @@ export class NST {
   }
 
   private requireTargets(): tf.Tensor4D {
-    if (!this.contentFeature) throw new Error('the targets are not computed: call generateFeatures() or use NST.create()');
+    if (!this.contentFeature)
+      throw new Error('the targets are not computed: call generateFeatures() or use NST.create()');
     return this.contentFeature;
   }
 

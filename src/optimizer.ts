@@ -37,8 +37,7 @@ export type Evaluate = (image: tf.Tensor4D) => Evaluation;
  * Or no step at all: `stop` says why (converged at the current image, or no decrease found).
  */
 export type StepResult =
-  | { image: tf.Tensor4D; evaluation?: Evaluation; converged?: boolean }
-  | { stop: 'converged' | 'stalled' };
+  { image: tf.Tensor4D; evaluation?: Evaluation; converged?: boolean } | { stop: 'converged' | 'stalled' };
 
 /**
  * An optimizer of the image for `optimize`. `step` starts from `image` with its evaluation
@@ -85,7 +84,9 @@ export class Adam implements Optimizer {
     const { lr, beta1, beta2, epsilon, t } = this;
     const [m, v, next] = tf.tidy(() => {
       const m = this.m ? tf.add(tf.mul(this.m, beta1), tf.mul(grads, 1 - beta1)) : tf.mul(grads, 1 - beta1);
-      const v = this.v ? tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(grads), 1 - beta2)) : tf.mul(tf.square(grads), 1 - beta2);
+      const v = this.v
+        ? tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(grads), 1 - beta2))
+        : tf.mul(tf.square(grads), 1 - beta2);
       const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
       const update = tf.div(tf.mul(m, lrT), tf.add(tf.sqrt(v), epsilon));
       return [m, v, tf.clipByValue(tf.sub(image, update), 0, 1)] as tf.Tensor4D[];
@@ -203,7 +204,15 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
   let reason: StopReason = 'iterations';
   let converged = resume?.converged ?? false;
   let i = resume?.iteration ?? 0;
-  const state = (): LoopState => ({ iteration: i, evaluations, image, bestImage: best!, bestCost, converged, optimizer: optimizer.getState() });
+  const state = (): LoopState => ({
+    iteration: i,
+    evaluations,
+    image,
+    bestImage: best!,
+    bestCost,
+    converged,
+    optimizer: optimizer.getState(),
+  });
   try {
     if (resume) optimizer.setState(resume.optimizer);
     // A resumed image was evaluated and counted before the checkpoint: evaluate it again uncounted.
@@ -324,7 +333,10 @@ export class LBFGS implements Optimizer {
     const f = current.costs.total;
     const g = current.grads;
     const [free, pg, pgNorm] = tf.tidy(() => {
-      const outward = tf.logicalOr(tf.logicalAnd(tf.lessEqual(x, 0), tf.greater(g, 0)), tf.logicalAnd(tf.greaterEqual(x, 1), tf.less(g, 0)));
+      const outward = tf.logicalOr(
+        tf.logicalAnd(tf.lessEqual(x, 0), tf.greater(g, 0)),
+        tf.logicalAnd(tf.greaterEqual(x, 1), tf.less(g, 0)),
+      );
       const free = tf.cast(tf.logicalNot(outward), 'float32') as tf.Tensor4D;
       const pg = tf.mul(g, free) as tf.Tensor4D;
       return [free, pg, tf.max(tf.abs(pg))];
@@ -348,7 +360,8 @@ export class LBFGS implements Optimizer {
         const found = this.lineSearch(x, f, g, d, slope, t, evaluate);
         d.dispose();
         if (found) {
-          const converged = !fresh && this.pairs.length > 0 && (f - found.evaluation.costs.total) / Math.abs(f) < this.tolerance;
+          const converged =
+            !fresh && this.pairs.length > 0 && (f - found.evaluation.costs.total) / Math.abs(f) < this.tolerance;
           this.remember(x, g, found.image, found.evaluation.grads);
           return { ...found, converged };
         }
@@ -376,7 +389,11 @@ export class LBFGS implements Optimizer {
     this.reset();
     const { tensors, values } = state;
     for (let i = 0; i < (values['pairs'] ?? 0); i++) {
-      this.pairs.push({ s: tensors[`s${i}`]!.clone() as tf.Tensor4D, y: tensors[`y${i}`]!.clone() as tf.Tensor4D, rho: values[`rho${i}`]! });
+      this.pairs.push({
+        s: tensors[`s${i}`]!.clone() as tf.Tensor4D,
+        y: tensors[`y${i}`]!.clone() as tf.Tensor4D,
+        rho: values[`rho${i}`]!,
+      });
     }
     this.initialGradNorm = values['initialGradNorm'] ?? null;
   }

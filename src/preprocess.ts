@@ -32,7 +32,9 @@ function outputExtension(file: string): Extension | null {
 
 function unknownExtensionError(file: string): InputError {
   const known = IMAGE_EXTENSIONS.map((e) => '.' + e).join(', ');
-  return new InputError(`output image ${file}: unknown extension ${path.extname(file) || '(none)'}; use one of ${known}`);
+  return new InputError(
+    `output image ${file}: unknown extension ${path.extname(file) || '(none)'}; use one of ${known}`,
+  );
 }
 
 /** An error's message on one line, for messages that quote it. */
@@ -86,7 +88,9 @@ const HEADER_READERS: ReadonlyArray<[ImageFormat, string[], HeaderReader]> = [
 ];
 
 /** "PNG, JPEG, BMP, GIF or TIFF", for messages. */
-const FORMAT_LIST = HEADER_READERS.map(([format]) => format).join(', ').replace(/, (\w+)$/, ' or $1');
+const FORMAT_LIST = HEADER_READERS.map(([format]) => format)
+  .join(', ')
+  .replace(/, (\w+)$/, ' or $1');
 
 /**
  * Format and size from the header of an image file, without decoding it; null if the bytes
@@ -354,7 +358,11 @@ export async function writeImage(file: string, image: tf.Tensor3D | tf.Tensor4D)
  * either its old content or the whole new one, never a part (a full disk fails before the rename).
  * A failure is an Error `cannot write <what> <file>: <reason>` and leaves no temporary file.
  */
-export async function writeFileAtomic(file: string, bytes: Uint8Array | readonly Uint8Array[], what: string): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  bytes: Uint8Array | readonly Uint8Array[],
+  what: string,
+): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${tempCounter++}`);
   try {
     const handle = await fs.promises.open(temp, 'w');

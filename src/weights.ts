@@ -38,9 +38,7 @@ interface WeightsConfig {
 }
 
 // Compiled code lives in dist/src/, the JSON in weights/ at the package root.
-const config = JSON.parse(
-  readFileSync(new URL('../../weights/vgg19.json', import.meta.url), 'utf8'),
-) as WeightsConfig;
+const config = JSON.parse(readFileSync(new URL('../../weights/vgg19.json', import.meta.url), 'utf8')) as WeightsConfig;
 
 export const WEIGHTS_FILE_NAME: string = config.fileName;
 export const WEIGHTS_MD5: string = config.md5.toLowerCase();
@@ -444,7 +442,8 @@ export async function weightsCommand(
     }
     case 'verify': {
       const file = args.file ?? locateWeights(args.weights)?.path;
-      if (!file) throw new InputError('no weights file to verify: give FILE (none via --weights, NST_WEIGHTS or the cache)');
+      if (!file)
+        throw new InputError('no weights file to verify: give FILE (none via --weights, NST_WEIGHTS or the cache)');
       const summary = await verifyWeightsFile(file);
       console.log(`file: ${summary.path}`);
       console.log(

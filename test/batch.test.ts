@@ -14,7 +14,6 @@ import { writeImage } from '../src/preprocess.js';
 import { Command } from 'commander';
 import { BIN, nst, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
 
-
 /** The run flags' defaults, as the command sets them. */
 function defaultFlags(): RunFlags {
   return addRunOptions(new Command('x')).parse([], { from: 'user' }).opts() as RunFlags;
@@ -24,10 +23,12 @@ function defaultFlags(): RunFlags {
 async function picture(file: string, h: number, w: number, seed: number): Promise<void> {
   const noise = randomArray(h * w * 3, seed, 0, 0.3);
   const data = new Float32Array(h * w * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) {
-    const k = (y * w + x) * 3 + c;
-    data[k] = 0.6 * ((c === 0 ? x / w : c === 1 ? y / h : (x + y) / (w + h)) ** (1 + (seed % 3))) + noise[k]!;
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < 3; c++) {
+        const k = (y * w + x) * 3 + c;
+        data[k] = 0.6 * (c === 0 ? x / w : c === 1 ? y / h : (x + y) / (w + h)) ** (1 + (seed % 3)) + noise[k]!;
+      }
   const image = tf.tensor3d(data, [h, w, 3]);
   await writeImage(file, image);
   image.dispose();
@@ -35,7 +36,10 @@ async function picture(file: string, h: number, w: number, seed: number): Promis
 
 /** Parses NDJSON and checks the fields every event has. */
 function parseEvents(stdout: string): Record<string, any>[] {
-  const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+  const events = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, any>);
   for (const e of events) {
     assert.equal(typeof e['event'], 'string');
     assert.ok(!Number.isNaN(Date.parse(e['time'])), `time of ${JSON.stringify(e)}`);
@@ -58,7 +62,19 @@ describe('nst batch and --json', () => {
 
   it('runs every content with the style, goes past a broken file, reports it and exits 1', () => {
     const out = path.join(dir, 'out');
-    const args = ['batch', '--content', path.join(dir, 'photos'), '--style', path.join(dir, 'style.png'), '--out-dir', out, '--size', '32', '--iterations', '3'];
+    const args = [
+      'batch',
+      '--content',
+      path.join(dir, 'photos'),
+      '--style',
+      path.join(dir, 'style.png'),
+      '--out-dir',
+      out,
+      '--size',
+      '32',
+      '--iterations',
+      '3',
+    ];
     const run = nst([...args, '--json', '--step', '1']);
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stderr, 'nst: 1 of 3 jobs failed\n');
@@ -81,11 +97,15 @@ describe('nst batch and --json', () => {
     assert.deepEqual(start['styles'], [path.join(dir, 'style.png')]);
     const progress = events.find((e) => e['event'] === 'progress')!;
     for (const key of ['total', 'content', 'style', 'variation']) assert.equal(typeof progress['costs'][key], 'number');
-    for (const key of ['iteration', 'iterations', 'bestCost', 'evaluations', 'elapsedMs']) assert.equal(typeof progress[key], 'number');
+    for (const key of ['iteration', 'iterations', 'bestCost', 'evaluations', 'elapsedMs'])
+      assert.equal(typeof progress[key], 'number');
     const done = events.find((e) => e['event'] === 'done' && e['job'] === 3)!;
     assert.equal(done['output'], path.join(out, 'c-style.png'));
     assert.ok(done['bestCost'] > 0);
-    assert.deepEqual(events.filter((e) => e['event'] === 'error').map((e) => e['job']), [2]);
+    assert.deepEqual(
+      events.filter((e) => e['event'] === 'error').map((e) => e['job']),
+      [2],
+    );
 
     // Again: outputs that exist fail without --skip-existing or --force …
     const again = nst([...args]);
@@ -103,8 +123,24 @@ describe('nst batch and --json', () => {
   it('follows a CSV manifest with per-job options and output names', () => {
     const out = path.join(dir, 'manifest-out');
     const manifest = path.join(dir, 'jobs.csv');
-    fs.writeFileSync(manifest, 'content,style,output,alpha,style-scale\nphotos/a.png,style.png,first.jpg,1e3,\nphotos/c.png,"style.png;photos/a.png",,,1.5\n');
-    const run = nst(['batch', '--manifest', manifest, '--out-dir', out, '--size', '32', '--iterations', '2', '--name', '{index}-{content}-{style}.png', '--json']);
+    fs.writeFileSync(
+      manifest,
+      'content,style,output,alpha,style-scale\nphotos/a.png,style.png,first.jpg,1e3,\nphotos/c.png,"style.png;photos/a.png",,,1.5\n',
+    );
+    const run = nst([
+      'batch',
+      '--manifest',
+      manifest,
+      '--out-dir',
+      out,
+      '--size',
+      '32',
+      '--iterations',
+      '2',
+      '--name',
+      '{index}-{content}-{style}.png',
+      '--json',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(fs.readdirSync(out).sort(), ['2-c-style+a.png', 'first.jpg']);
     const starts = parseEvents(run.stdout).filter((e) => e['event'] === 'start');
@@ -117,23 +153,52 @@ describe('nst batch and --json', () => {
     fs.writeFileSync(manifest, 'content,style,alpha\nphotos/a.png,style.png,-1\n');
     const bad = nst(['batch', '--manifest', manifest, '--out-dir', out]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^nst: manifest .*jobs\.csv: job 1: option '--alpha <n>' argument '-1' is invalid\. alpha must be a non-negative number\n$/);
+    assert.match(
+      bad.stderr,
+      /^nst: manifest .*jobs\.csv: job 1: option '--alpha <n>' argument '-1' is invalid\. alpha must be a non-negative number\n$/,
+    );
   });
 
   it('stylize --json: start, progress every --step, done; an error event for bad input', () => {
     const out = path.join(dir, 'single.png');
-    const run = nst(['stylize', path.join(dir, 'photos', 'a.png'), path.join(dir, 'style.png'), '-o', out, '--size', '32', '--iterations', '4', '--step', '2', '--json']);
+    const run = nst([
+      'stylize',
+      path.join(dir, 'photos', 'a.png'),
+      path.join(dir, 'style.png'),
+      '-o',
+      out,
+      '--size',
+      '32',
+      '--iterations',
+      '4',
+      '--step',
+      '2',
+      '--json',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '');
     const events = parseEvents(run.stdout);
-    assert.deepEqual(events.map((e) => e['event']), ['start', 'progress', 'progress', 'progress', 'done']);
-    assert.deepEqual(events.filter((e) => e['event'] === 'progress').map((e) => e['iteration']), [0, 2, 4]);
+    assert.deepEqual(
+      events.map((e) => e['event']),
+      ['start', 'progress', 'progress', 'progress', 'done'],
+    );
+    assert.deepEqual(
+      events.filter((e) => e['event'] === 'progress').map((e) => e['iteration']),
+      [0, 2, 4],
+    );
     assert.equal(events[0]!['backend'], 'wasm');
     assert.equal(events[4]!['output'], out);
     assert.equal(events[4]!['interrupted'], false);
     assert.ok(!('job' in events[0]!));
 
-    const bad = nst(['stylize', path.join(dir, 'photos', 'b.png'), path.join(dir, 'style.png'), '-o', path.join(dir, 'x.png'), '--json']);
+    const bad = nst([
+      'stylize',
+      path.join(dir, 'photos', 'b.png'),
+      path.join(dir, 'style.png'),
+      '-o',
+      path.join(dir, 'x.png'),
+      '--json',
+    ]);
     assert.equal(bad.code, 2);
     const [error] = parseEvents(bad.stdout);
     assert.equal(error!['event'], 'error');
@@ -144,7 +209,21 @@ describe('nst batch and --json', () => {
 
   it('--json into a reader that goes away: no crash, the image is still written', async () => {
     const out = path.join(dir, 'piped.png');
-    const args = [BIN, 'stylize', path.join(dir, 'photos', 'a.png'), path.join(dir, 'style.png'), '-o', out, '--size', '32', '--iterations', '6', '--step', '1', '--json'];
+    const args = [
+      BIN,
+      'stylize',
+      path.join(dir, 'photos', 'a.png'),
+      path.join(dir, 'style.png'),
+      '-o',
+      out,
+      '--size',
+      '32',
+      '--iterations',
+      '6',
+      '--step',
+      '1',
+      '--json',
+    ];
     const child = spawn(process.execPath, args, { env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -155,11 +234,25 @@ describe('nst batch and --json', () => {
     assert.ok(fs.existsSync(out));
   });
 
-  it('a batch loads the model once and each style\'s Gram targets once', async () => {
+  it("a batch loads the model once and each style's Gram targets once", async () => {
     const backend = await selectBackend('wasm');
-    const context: JobContext = { backend, weights: WEIGHTS, models: new Map(), styleCache: new Map(), signal: new AbortController().signal, events: new Events(false), memoryCheck: false };
+    const context: JobContext = {
+      backend,
+      weights: WEIGHTS,
+      models: new Map(),
+      styleCache: new Map(),
+      signal: new AbortController().signal,
+      events: new Events(false),
+      memoryCheck: false,
+    };
     const flags = { ...defaultFlags(), size: 32, iterations: 1 };
-    const jobs = planJobs({ contents: [path.join(dir, 'photos', 'a.png'), path.join(dir, 'photos', 'c.png')], styles: [path.join(dir, 'style.png')], outDir: dir, name: 'lib-{content}.png', flags });
+    const jobs = planJobs({
+      contents: [path.join(dir, 'photos', 'a.png'), path.join(dir, 'photos', 'c.png')],
+      styles: [path.join(dir, 'style.png')],
+      outDir: dir,
+      name: 'lib-{content}.png',
+      flags,
+    });
     for (const job of jobs) await runJob(job, context);
     assert.equal(context.models.size, 1);
     assert.equal(context.styleCache.size, 1, 'one style at one size: one set of targets');
@@ -168,7 +261,11 @@ describe('nst batch and --json', () => {
   });
 
   it('parses CSV and output names', () => {
-    assert.deepEqual(parseCsv('a,b\r\n"x, y","say ""hi"""\n\n1,\n'), [['a', 'b'], ['x, y', 'say "hi"'], ['1', '']]);
+    assert.deepEqual(parseCsv('a,b\r\n"x, y","say ""hi"""\n\n1,\n'), [
+      ['a', 'b'],
+      ['x, y', 'say "hi"'],
+      ['1', ''],
+    ]);
     assert.equal(outputName('{content}-{style}.png', '/p/photo.jpg', ['/s/a.jpg', '/s/b.png'], 3), 'photo-a+b.png');
     assert.throws(() => outputName('{name}.png', 'a.jpg', ['b.jpg'], 1), /unknown placeholder \{name\}/);
   });

@@ -37,7 +37,14 @@ describe('checkpoints and resume', () => {
 
   for (const optimizer of ['adam', 'lbfgs'] as const) {
     it(`${optimizer}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, async () => {
-      const options: StylizeOptions = { model, size: 48, scales: [32, 48], iterations: [5, 5], optimizer, log: () => {} };
+      const options: StylizeOptions = {
+        model,
+        size: 48,
+        scales: [32, 48],
+        iterations: [5, 5],
+        optimizer,
+        log: () => {},
+      };
       const [whole, wholeCost] = await stylize(style, content, options);
 
       // Stopped at the second scale's iteration 2 (iteration 7 over both scales).
@@ -77,11 +84,21 @@ describe('checkpoints and resume', () => {
   it('refuses to resume with other settings or other images', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'run.ckpt');
-    const options: StylizeOptions = { model, size: 32, iterations: 2, log: () => {}, checkpointEvery: 2, onCheckpoint: (c) => saveCheckpoint(file, c) };
+    const options: StylizeOptions = {
+      model,
+      size: 32,
+      iterations: 2,
+      log: () => {},
+      checkpointEvery: 2,
+      onCheckpoint: (c) => saveCheckpoint(file, c),
+    };
     (await stylize(style, content, options))[0].dispose();
     const checkpoint = await loadCheckpoint(file);
     const base = { model, size: 32, iterations: 2, resume: checkpoint };
-    await assert.rejects(stylize(style, content, { ...base, alpha: 5 }), /cannot resume: the checkpoint was made with alpha 10000, this run has 5/);
+    await assert.rejects(
+      stylize(style, content, { ...base, alpha: 5 }),
+      /cannot resume: the checkpoint was made with alpha 10000, this run has 5/,
+    );
     await assert.rejects(stylize(content, content, base), /cannot resume: the checkpoint was made from other images/);
     disposeCheckpoint(checkpoint);
     fs.rmSync(dir, { recursive: true });
@@ -89,14 +106,29 @@ describe('checkpoints and resume', () => {
 
   it('Ctrl-C writes the best image and the checkpoint; --resume finishes with the uninterrupted image', async () => {
     const dir = tempDir();
-    const args = (out: string) => ['stylize', contentFile, styleFile, '-o', path.join(dir, out), '--size', '40', '--iterations', '40', '--step', '1'];
+    const args = (out: string) => [
+      'stylize',
+      contentFile,
+      styleFile,
+      '-o',
+      path.join(dir, out),
+      '--size',
+      '40',
+      '--iterations',
+      '40',
+      '--step',
+      '1',
+    ];
     const whole = nst(args('whole.png'));
     assert.equal(whole.code, 0, whole.stderr);
 
     const ckpt = path.join(dir, 'run.ckpt');
     const stopped = await interrupt([...args('out.png'), '--checkpoint', ckpt, '--save-every', '2'], 5);
     assert.equal(stopped.code, 130, stopped.stderr);
-    assert.match(stopped.stderr, /interrupted: .*out\.png holds the best image so far; continue with --resume .*run\.ckpt/);
+    assert.match(
+      stopped.stderr,
+      /interrupted: .*out\.png holds the best image so far; continue with --resume .*run\.ckpt/,
+    );
     assert.ok(fs.existsSync(path.join(dir, 'out.png')) && fs.existsSync(ckpt));
     // Snapshots: out_000002.png, out_000004.png, … each the size of the output.
     const snapshots = fs.readdirSync(dir).filter((f) => /^out_\d{6}\.png$/.test(f));
@@ -110,15 +142,41 @@ describe('checkpoints and resume', () => {
     assert.deepEqual(await pixels(path.join(dir, 'out.png')), await pixels(path.join(dir, 'whole.png')));
     assert.ok(!fs.readdirSync(dir).some((f) => f.includes('.tmp-')), 'no temporary file left');
 
-    const conflict = nst(['stylize', contentFile, styleFile, '-o', path.join(dir, 'x.png'), '--resume', ckpt, '--alpha', '3']);
+    const conflict = nst([
+      'stylize',
+      contentFile,
+      styleFile,
+      '-o',
+      path.join(dir, 'x.png'),
+      '--resume',
+      ckpt,
+      '--alpha',
+      '3',
+    ]);
     assert.equal(conflict.code, 2);
     assert.match(conflict.stderr, /^nst: cannot resume: the checkpoint was made with alpha 10000, this run has 3\n$/);
     fs.writeFileSync(path.join(dir, 'bad.ckpt'), 'hello');
-    const bad = nst(['stylize', contentFile, styleFile, '-o', path.join(dir, 'x.png'), '--resume', path.join(dir, 'bad.ckpt')]);
+    const bad = nst([
+      'stylize',
+      contentFile,
+      styleFile,
+      '-o',
+      path.join(dir, 'x.png'),
+      '--resume',
+      path.join(dir, 'bad.ckpt'),
+    ]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^nst: checkpoint .*bad\.ckpt: not an nst checkpoint\n$/);
     fs.writeFileSync(path.join(dir, 'cut.ckpt'), fs.readFileSync(ckpt).subarray(0, 2000));
-    const cut = nst(['stylize', contentFile, styleFile, '-o', path.join(dir, 'x.png'), '--resume', path.join(dir, 'cut.ckpt')]);
+    const cut = nst([
+      'stylize',
+      contentFile,
+      styleFile,
+      '-o',
+      path.join(dir, 'x.png'),
+      '--resume',
+      path.join(dir, 'cut.ckpt'),
+    ]);
     assert.equal(cut.code, 2);
     assert.match(cut.stderr, /^nst: checkpoint .*cut\.ckpt: (cut short|damaged header)/);
     assert.ok(!fs.existsSync(path.join(dir, 'x.png')));

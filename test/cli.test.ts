@@ -16,7 +16,10 @@ describe('nst command', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /backend: wasm/);
     const lines = run.stdout.trim().split('\n');
-    assert.deepEqual(lines.map((l) => l.split(':')[0]), ['Cost at iteration 0', 'Cost at iteration 5', 'Cost at iteration 10']);
+    assert.deepEqual(
+      lines.map((l) => l.split(':')[0]),
+      ['Cost at iteration 0', 'Cost at iteration 5', 'Cost at iteration 10'],
+    );
     const first = Number(lines[0]!.split(/[:,] /)[1]);
     const best = Number(run.stderr.match(/best cost (\S+)/)![1]);
     assert.ok(best < first, `${best} < ${first}`);
@@ -28,16 +31,42 @@ describe('nst command', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
-  it('runs L-BFGS coarse-to-fine from a seeded noise image: the final size, each scale\'s lines', async () => {
+  it("runs L-BFGS coarse-to-fine from a seeded noise image: the final size, each scale's lines", async () => {
     const dir = tempDir();
     const out = path.join(dir, 'out.png');
-    const args = ['stylize', content, style, '-o', out, '--size', '64', '--scales', '2', '--iterations', '4,2', '--step', '2'];
+    const args = [
+      'stylize',
+      content,
+      style,
+      '-o',
+      out,
+      '--size',
+      '64',
+      '--scales',
+      '2',
+      '--iterations',
+      '4,2',
+      '--step',
+      '2',
+    ];
     const run = nst([...args, '--optimizer', 'lbfgs', '--init', 'noise', '--seed', '1']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /scales: 32, 64 px, iterations 4, 2/);
-    assert.deepEqual(run.stdout.trim().split('\n').map((l) => l.split(':')[0]), [
-      'Scale 1/2', 'Cost at iteration 0', 'Cost at iteration 2', 'Cost at iteration 4', 'Scale 2/2', 'Cost at iteration 0', 'Cost at iteration 2',
-    ]);
+    assert.deepEqual(
+      run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(':')[0]),
+      [
+        'Scale 1/2',
+        'Cost at iteration 0',
+        'Cost at iteration 2',
+        'Cost at iteration 4',
+        'Scale 2/2',
+        'Cost at iteration 0',
+        'Cost at iteration 2',
+      ],
+    );
     assert.match(run.stderr, /wrote .*out\.png \(64×48\) after \d+ evaluations, best cost/);
     await useWasm();
     const image = await readImage(out);
@@ -63,7 +92,10 @@ describe('nst command', () => {
       [['stylize', content, style, '-o', out, '--lr', 'abc'], /lr must be positive/],
       [['stylize', content, style, '-o', out, '--beta1', '2'], /beta1 must be in the range \[0, 1\)/],
       [['stylize', content, style, '-o', out, '--size', 'NaN'], /size must be a positive integer/],
-      [['stylize', content, style, '-o', out, '--iterations', '5', '--step', '5'], /step must be positive and less than iterations/],
+      [
+        ['stylize', content, style, '-o', out, '--iterations', '5', '--step', '5'],
+        /step must be positive and less than iterations/,
+      ],
       [['stylize', content, style, '-o', out, '--backend', 'gpu'], /--backend/],
       [['stylize', content, style, '-o', out, '--optimizer', 'sgd'], /--optimizer/],
       [['stylize', content, style, '-o', out, '--lbfgs-history', '0'], /lbfgs-history must be a positive integer/],
@@ -88,13 +120,17 @@ describe('nst command', () => {
   });
 
   const nativeInstalled = fs.existsSync(path.resolve('node_modules/@tensorflow/tfjs-node/lib'));
-  it('an explicitly requested backend that cannot load names the package to install', { skip: nativeInstalled && 'tfjs-node is installed' }, () => {
-    const dir = tempDir();
-    const run = nst(['stylize', content, style, '-o', path.join(dir, 'out.png'), '--backend', 'tensorflow']);
-    assert.equal(run.code, 2);
-    assert.match(run.stderr, /@tensorflow\/tfjs-node/);
-    fs.rmSync(dir, { recursive: true });
-  });
+  it(
+    'an explicitly requested backend that cannot load names the package to install',
+    { skip: nativeInstalled && 'tfjs-node is installed' },
+    () => {
+      const dir = tempDir();
+      const run = nst(['stylize', content, style, '-o', path.join(dir, 'out.png'), '--backend', 'tensorflow']);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /@tensorflow\/tfjs-node/);
+      fs.rmSync(dir, { recursive: true });
+    },
+  );
 });
 
 describe('nst weights', () => {
@@ -113,7 +149,9 @@ describe('nst weights', () => {
     const env = { ...process.env, XDG_CACHE_HOME: cache, NST_WEIGHTS: '' };
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, [BIN, ...args], { env }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }));
+        execFile(process.execPath, [BIN, ...args], { env }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+        );
       });
     const md5 = createHash('md5').update(payload).digest('hex');
     try {
@@ -123,7 +161,10 @@ describe('nst weights', () => {
       const missing = await run(['weights', 'fetch', '--url', `http://127.0.0.1:${port}/nothing.h5`, '--md5', md5]);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /404/);
-      assert.deepEqual(fs.readdirSync(cache).flatMap((d) => fs.readdirSync(path.join(cache, d))), []);
+      assert.deepEqual(
+        fs.readdirSync(cache).flatMap((d) => fs.readdirSync(path.join(cache, d))),
+        [],
+      );
       const good = await run(['weights', 'fetch', '--url', `http://127.0.0.1:${port}/vgg.h5`, '--md5', md5]);
       assert.equal(good.code, 0, good.stderr);
       const where = await run(['weights', 'path']);

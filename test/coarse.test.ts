@@ -8,7 +8,10 @@ import type { ProgressEvent } from '../src/optimizer.js';
 import { resizeBicubic, scaleImage } from '../src/preprocess.js';
 import { randomArray, useWasm, WEIGHTS } from './helpers.js';
 
-const image = (h: number, w: number, seed: number) => ({ data: randomArray(h * w * 3, seed, 0, 255).map(Math.round), shape: [h, w, 3] });
+const image = (h: number, w: number, seed: number) => ({
+  data: randomArray(h * w * 3, seed, 0, 255).map(Math.round),
+  shape: [h, w, 3],
+});
 
 describe('scales and iterations', () => {
   it('halves the size per scale, or takes the sizes given, ending at size', () => {
@@ -46,7 +49,18 @@ describe('coarse-to-fine stylize', () => {
     const events: ProgressEvent[] = [];
     const lines: string[] = [];
     const run = (onProgress?: (e: ProgressEvent) => void) =>
-      stylize(style, content, { model, size: 44, scales: 2, iterations: [3, 2], step: 2, optimizer: 'lbfgs', init: 'noise', seed: 9, onProgress, log: (l) => lines.push(l) });
+      stylize(style, content, {
+        model,
+        size: 44,
+        scales: 2,
+        iterations: [3, 2],
+        step: 2,
+        optimizer: 'lbfgs',
+        init: 'noise',
+        seed: 9,
+        onProgress,
+        log: (l) => lines.push(l),
+      });
     const before = tf.memory().numTensors;
     const [a, costA] = await run((e) => events.push(e));
     assert.equal(tf.memory().numTensors, before + 1);
@@ -54,10 +68,32 @@ describe('coarse-to-fine stylize', () => {
     assert.ok(a.dataSync().every((v) => v >= 0 && v <= 1));
     assert.deepEqual(
       events.map((e) => [e.scale!.index, e.scale!.size, e.iteration]),
-      [[1, 22, 0], [1, 22, 1], [1, 22, 2], [1, 22, 3], [2, 44, 0], [2, 44, 1], [2, 44, 2]],
+      [
+        [1, 22, 0],
+        [1, 22, 1],
+        [1, 22, 2],
+        [1, 22, 3],
+        [2, 44, 0],
+        [2, 44, 1],
+        [2, 44, 2],
+      ],
     );
-    assert.ok(events.every((e, i) => i === 0 || e.elapsedMs >= events[i - 1]!.elapsedMs), 'elapsed time counts over the whole run');
-    assert.deepEqual(lines.map((l) => l.split(':')[0]), ['Scale 1/2', 'Cost at iteration 0', 'Cost at iteration 2', 'Cost at iteration 3', 'Scale 2/2', 'Cost at iteration 0', 'Cost at iteration 2']);
+    assert.ok(
+      events.every((e, i) => i === 0 || e.elapsedMs >= events[i - 1]!.elapsedMs),
+      'elapsed time counts over the whole run',
+    );
+    assert.deepEqual(
+      lines.map((l) => l.split(':')[0]),
+      [
+        'Scale 1/2',
+        'Cost at iteration 0',
+        'Cost at iteration 2',
+        'Cost at iteration 3',
+        'Scale 2/2',
+        'Cost at iteration 0',
+        'Cost at iteration 2',
+      ],
+    );
     const [b, costB] = await run();
     assert.equal(costA, costB);
     assert.deepEqual(a.dataSync(), b.dataSync());
@@ -71,7 +107,12 @@ describe('coarse-to-fine stylize', () => {
     // The best image at the end of scale 1 and the image scale 2 starts from, copied out of the run.
     const seen: { previous?: Float32Array; start?: Float32Array } = {};
     const [result] = await stylize(style, content, {
-      model, size: 44, scales: [22], iterations: [3, 1], optimizer: 'lbfgs', checkpointEvery: 3,
+      model,
+      size: 44,
+      scales: [22],
+      iterations: [3, 1],
+      optimizer: 'lbfgs',
+      checkpointEvery: 3,
       onCheckpoint: ({ scale, state }) => {
         if (scale === 0) seen.previous = state.bestImage.dataSync() as Float32Array;
         else if (state.iteration === 0) seen.start = state.image.dataSync() as Float32Array;
@@ -81,7 +122,10 @@ describe('coarse-to-fine stylize', () => {
     assert.ok(previous && start);
     const [coarse, fine] = [scaleImage(contentTensor, 22), scaleImage(contentTensor, 44)]; // [1, 17, 22, 3], [1, 33, 44, 3]
     const coarseContent = coarse.dataSync();
-    const change = tf.tensor4d(previous.map((v, i) => v - coarseContent[i]!), [1, 17, 22, 3]);
+    const change = tf.tensor4d(
+      previous.map((v, i) => v - coarseContent[i]!),
+      [1, 17, 22, 3],
+    );
     const upChange = resizeBicubic(change, 33, 44).dataSync();
     const upResult = resizeBicubic(tf.tensor4d(previous, [1, 17, 22, 3]), 33, 44).dataSync();
     const fineContent = fine.dataSync();

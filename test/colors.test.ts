@@ -40,7 +40,6 @@ function stats(data: ArrayLike<number>) {
   return { mean, cov };
 }
 
-
 describe('colour control', () => {
   before(useWasm);
 
@@ -59,16 +58,22 @@ describe('colour control', () => {
     const [o, c, s] = [out, content, styled].map((t) => toYiq(t.dataSync()));
     let kept = 0;
     const data = out.dataSync();
-    assert.ok(data.every((v) => v >= 0 && v <= 1), 'in [0, 1]');
+    assert.ok(
+      data.every((v) => v >= 0 && v <= 1),
+      'in [0, 1]',
+    );
     for (let p = 0; p < n; p++) {
-      assert.ok(Math.abs(o[p]![1]! - c[p]![1]!) < 1e-5 && Math.abs(o[p]![2]! - c[p]![2]!) < 1e-5, `pixel ${p}: chroma ${o[p]} vs ${c[p]}`);
+      assert.ok(
+        Math.abs(o[p]![1]! - c[p]![1]!) < 1e-5 && Math.abs(o[p]![2]! - c[p]![2]!) < 1e-5,
+        `pixel ${p}: chroma ${o[p]} vs ${c[p]}`,
+      );
       if (Math.abs(o[p]![0]! - s[p]![0]!) < 1e-5) kept++;
     }
     assert.ok(kept > n / 4, `the styled luminance is kept where it fits (${kept} of ${n})`);
     tf.dispose([styled, content, out]);
   });
 
-  it('matchColorHistogram gives the style the content\'s colour mean and covariance', () => {
+  it("matchColorHistogram gives the style the content's colour mean and covariance", () => {
     // Mid-range images, so that no value is clipped and the match is exact up to float32.
     const style = tf.tensor3d(Float32Array.from(randomArray(30 * 20 * 3, 3, 90, 160)), [30, 20, 3]);
     const contentData = Float32Array.from(randomArray(25 * 25 * 3, 4, 0, 1));
@@ -86,13 +91,18 @@ describe('colour control', () => {
     const before = stats(style.dataSync());
     got.mean.forEach((m, c) => assert.ok(Math.abs(m - want.mean[c]!) < 1e-3, `mean ${c}: ${m} vs ${want.mean[c]}`));
     got.cov.forEach((row, r) =>
-      row.forEach((v, c) => assert.ok(Math.abs(v - want.cov[r]![c]!) < 1e-2 * Math.max(1, Math.abs(want.cov[r]![c]!)), `cov ${r},${c}: ${v} vs ${want.cov[r]![c]}`)),
+      row.forEach((v, c) =>
+        assert.ok(
+          Math.abs(v - want.cov[r]![c]!) < 1e-2 * Math.max(1, Math.abs(want.cov[r]![c]!)),
+          `cov ${r},${c}: ${v} vs ${want.cov[r]![c]}`,
+        ),
+      ),
     );
     assert.ok(Math.abs(before.cov[0]![1]! - want.cov[0]![1]!) > 10, 'the style started with other statistics');
     tf.dispose([style, content, matched]);
   });
 
-  it('matchLuminance gives the style luminance the content\'s mean and deviation, as a grey image', () => {
+  it("matchLuminance gives the style luminance the content's mean and deviation, as a grey image", () => {
     const style = tf.tensor3d(Float32Array.from(randomArray(16 * 16 * 3, 5, 0, 255)), [16, 16, 3]);
     const content = tf.tensor3d(Float32Array.from(randomArray(16 * 16 * 3, 6, 60, 120)), [16, 16, 3]);
     const out = matchLuminance(style, content).dataSync();
@@ -110,7 +120,7 @@ describe('colour control', () => {
     tf.dispose([style, content, grey]);
   });
 
-  it('--preserve-colors luminance and swap: the output has the content\'s chroma (none does not)', async () => {
+  it("--preserve-colors luminance and swap: the output has the content's chroma (none does not)", async () => {
     const dir = tempDir();
     const contentFile = path.join(IMAGES, 'tubingen.jpg');
     const raw = await readImage(contentFile);
@@ -119,7 +129,19 @@ describe('colour control', () => {
     tf.dispose([raw, scaled]);
     for (const mode of ['luminance', 'swap', 'none']) {
       const out = path.join(dir, `${mode}.png`);
-      const run = nst(['stylize', contentFile, path.join(IMAGES, 'starry_night.jpg'), '-o', out, '--size', '48', '--iterations', '8', '--preserve-colors', mode]);
+      const run = nst([
+        'stylize',
+        contentFile,
+        path.join(IMAGES, 'starry_night.jpg'),
+        '-o',
+        out,
+        '--size',
+        '48',
+        '--iterations',
+        '8',
+        '--preserve-colors',
+        mode,
+      ]);
       assert.equal(run.code, 0, run.stderr);
       const image = await readImage(out);
       const got = toYiq(Array.from(image.dataSync(), (v) => v / 255));
@@ -133,7 +155,7 @@ describe('colour control', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
-  it('--preserve-colors histogram moves the output\'s colours towards the content\'s', async () => {
+  it("--preserve-colors histogram moves the output's colours towards the content's", async () => {
     const dir = tempDir();
     const contentFile = path.join(IMAGES, 'tubingen.jpg');
     const raw = await readImage(contentFile);
@@ -143,7 +165,17 @@ describe('colour control', () => {
     for (const mode of ['histogram', 'none']) {
       const out = path.join(dir, `${mode}.png`);
       // Started from the style image the run sees: with histogram, the colour-matched one.
-      const args = ['stylize', contentFile, path.join(IMAGES, 'starry_night.jpg'), '-o', out, '--size', '48', '--iterations', '5'];
+      const args = [
+        'stylize',
+        contentFile,
+        path.join(IMAGES, 'starry_night.jpg'),
+        '-o',
+        out,
+        '--size',
+        '48',
+        '--iterations',
+        '5',
+      ];
       const run = nst([...args, '--init', 'style', '--preserve-colors', mode]);
       assert.equal(run.code, 0, run.stderr);
       const image = await readImage(out);
@@ -151,7 +183,10 @@ describe('colour control', () => {
       image.dispose();
       distance[mode] = Math.hypot(...mean.map((m, c) => m - want[c]!));
     }
-    assert.ok(distance['histogram']! < distance['none']! / 3, `mean colour distance to the content: ${JSON.stringify(distance)}`);
+    assert.ok(
+      distance['histogram']! < distance['none']! / 3,
+      `mean colour distance to the content: ${JSON.stringify(distance)}`,
+    );
     fs.rmSync(dir, { recursive: true });
   });
 });

@@ -40,19 +40,29 @@ describe('costs', () => {
     const gram = gramMatrix(tf.tensor4d(Float32Array.from(f), [1, h, w, c]));
     assert.deepEqual(gram.shape, [1, c, c]);
     const expected = gram64(f, h, w, c);
-    gram.dataSync().forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) <= 1e-5 * Math.max(1, Math.abs(expected[i]!)), `entry ${i}`));
+    gram
+      .dataSync()
+      .forEach((v, i) =>
+        assert.ok(Math.abs(v - expected[i]!) <= 1e-5 * Math.max(1, Math.abs(expected[i]!)), `entry ${i}`),
+      );
     gram.dispose();
   });
 
   it('layerStyleCost is the mean of (G − A)² over the c×c entries', () => {
     const f = f32(randomArray(h * w * c, 2, 0, 3));
     const a = f32(randomArray(c * c, 3));
-    const cost = layerStyleCost(tf.tensor4d(Float32Array.from(f), [1, h, w, c]), tf.tensor3d(Float32Array.from(a), [1, c, c])).dataSync()[0]!;
+    const cost = layerStyleCost(
+      tf.tensor4d(Float32Array.from(f), [1, h, w, c]),
+      tf.tensor3d(Float32Array.from(a), [1, c, c]),
+    ).dataSync()[0]!;
     assert.ok(relDiff(cost, mse64(gram64(f, h, w, c), a)) < 1e-5);
   });
 
   it('styleCost weights the layer costs', () => {
-    const shapes: [number, number, number][] = [[6, 6, 4], [3, 3, 8]];
+    const shapes: [number, number, number][] = [
+      [6, 6, 4],
+      [3, 3, 8],
+    ];
     const fs = shapes.map(([hh, ww, cc], i) => f32(randomArray(hh * ww * cc, 10 + i, 0, 2)));
     const as = shapes.map(([, , cc], i) => f32(randomArray(cc * cc, 20 + i)));
     const weights = [0.25, 0.75];
@@ -61,14 +71,20 @@ describe('costs', () => {
       as.map((a, i) => tf.tensor3d(Float32Array.from(a), [1, shapes[i]![2], shapes[i]![2]])),
       weights,
     ).dataSync()[0]!;
-    const expected = shapes.reduce((s, [hh, ww, cc], i) => s + weights[i]! * mse64(gram64(fs[i]!, hh, ww, cc), as[i]!), 0);
+    const expected = shapes.reduce(
+      (s, [hh, ww, cc], i) => s + weights[i]! * mse64(gram64(fs[i]!, hh, ww, cc), as[i]!),
+      0,
+    );
     assert.ok(relDiff(cost, expected) < 1e-5);
   });
 
   it('contentCost is the mean of (F − P)² over h·w·c', () => {
     const f = f32(randomArray(h * w * c, 4));
     const p = f32(randomArray(h * w * c, 5));
-    const cost = contentCost(tf.tensor4d(Float32Array.from(f), [1, h, w, c]), tf.tensor4d(Float32Array.from(p), [1, h, w, c])).dataSync()[0]!;
+    const cost = contentCost(
+      tf.tensor4d(Float32Array.from(f), [1, h, w, c]),
+      tf.tensor4d(Float32Array.from(p), [1, h, w, c]),
+    ).dataSync()[0]!;
     assert.ok(relDiff(cost, mse64(f, p)) < 1e-5);
   });
 
@@ -84,7 +100,13 @@ describe('costs', () => {
     const f = tf.tensor4d(Float32Array.from(randomArray(h * w * c, 7)), [1, h, w, c]);
     const a = tf.tensor3d(Float32Array.from(randomArray(c * c, 8)), [1, c, c]);
     const before = tf.memory().numTensors;
-    const outputs = [gramMatrix(f), layerStyleCost(f, a), styleCost([f], [a], [1]), contentCost(f, f), variationalCost(f)];
+    const outputs = [
+      gramMatrix(f),
+      layerStyleCost(f, a),
+      styleCost([f], [a], [1]),
+      contentCost(f, f),
+      variationalCost(f),
+    ];
     assert.equal(tf.memory().numTensors, before + outputs.length);
     tf.dispose([...outputs, f, a]);
   });

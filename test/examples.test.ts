@@ -42,7 +42,9 @@ describe('examples/', () => {
 
   it('make-images.mjs draws two photos and two paintings, the same pixels on every run', () => {
     for (const target of ['images', 'again']) {
-      const made = spawnSync(process.execPath, [path.join(EXAMPLES, 'make-images.mjs'), path.join(dir, target)], { encoding: 'utf8' });
+      const made = spawnSync(process.execPath, [path.join(EXAMPLES, 'make-images.mjs'), path.join(dir, target)], {
+        encoding: 'utf8',
+      });
       assert.equal(made.status, 0, made.stderr);
     }
     const expected: Record<string, [number, number]> = {
@@ -53,7 +55,11 @@ describe('examples/', () => {
     };
     for (const [file, size] of Object.entries(expected)) {
       assert.deepEqual(pngSize(path.join(dir, 'images', file)), size, file);
-      assert.deepEqual(fs.readFileSync(path.join(dir, 'images', file)), fs.readFileSync(path.join(dir, 'again', file)), file);
+      assert.deepEqual(
+        fs.readFileSync(path.join(dir, 'images', file)),
+        fs.readFileSync(path.join(dir, 'again', file)),
+        file,
+      );
     }
   });
 
@@ -63,8 +69,14 @@ describe('examples/', () => {
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /batch: 4 done, 0 skipped, 0 failed/);
     const out = path.join(dir, 'batch-out');
-    assert.deepEqual(fs.readdirSync(out).sort(), ['house-dots.png', 'house-swirls.png', 'landscape-dots.png', 'landscape-swirls.png']);
-    for (const file of fs.readdirSync(out)) assert.deepEqual(pngSize(path.join(out, file)), small[file.split('-')[0]!], file);
+    assert.deepEqual(fs.readdirSync(out).sort(), [
+      'house-dots.png',
+      'house-swirls.png',
+      'landscape-dots.png',
+      'landscape-swirls.png',
+    ]);
+    for (const file of fs.readdirSync(out))
+      assert.deepEqual(pngSize(path.join(out, file)), small[file.split('-')[0]!], file);
     const again = run('batch-folder.sh', [], env);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /batch: 0 done, 4 skipped, 0 failed/);
@@ -75,7 +87,11 @@ describe('examples/', () => {
     const sweep = run('style-sweep.sh', [photo, painting, 'sweep'], { SCALES: '0.5 1', ALPHAS: '1e2' });
     assert.equal(sweep.code, 0, sweep.stderr);
     assert.match(sweep.stderr, /batch: 3 done, 0 skipped, 0 failed/);
-    const names = ['landscape-swirls_alpha-1e2.png', 'landscape-swirls_style-scale-0.5.png', 'landscape-swirls_style-scale-1.png'];
+    const names = [
+      'landscape-swirls_alpha-1e2.png',
+      'landscape-swirls_style-scale-0.5.png',
+      'landscape-swirls_style-scale-1.png',
+    ];
     assert.deepEqual(fs.readdirSync(path.join(dir, 'sweep')).sort(), [...names, 'sweep.csv']);
     for (const name of names) assert.deepEqual(pngSize(path.join(dir, 'sweep', name)), small['landscape']);
   });
@@ -88,7 +104,10 @@ describe('examples/', () => {
       assert.equal(events.code, 0, events.stderr);
       const lines = events.stdout.trim().split('\n');
       assert.match(lines[0]!, /^\s*iteration\s+total cost$/);
-      assert.deepEqual(lines.slice(1, 4).map((line) => line.trim().split(/\s+/)[0]), ['0', '1', '2']);
+      assert.deepEqual(
+        lines.slice(1, 4).map((line) => line.trim().split(/\s+/)[0]),
+        ['0', '1', '2'],
+      );
       for (const line of lines.slice(1, 4)) assert.ok(Number(line.trim().split(/\s+/)[1]) > 0, line);
       assert.match(lines[4]!, new RegExp(`^done: ${out.replace(/[.\\]/g, '\\$&')}, best cost \\d`));
       assert.equal(lines.length, 5);
@@ -96,8 +115,11 @@ describe('examples/', () => {
     });
   }
 
-  it('json-events.sh exits 1 with the error event\'s message', () => {
-    const events = run('json-events.sh', [path.join(dir, 'missing.png'), painting], { STEP: '1', NO_JQ: hasJq ? '' : '1' });
+  it("json-events.sh exits 1 with the error event's message", () => {
+    const events = run('json-events.sh', [path.join(dir, 'missing.png'), painting], {
+      STEP: '1',
+      NO_JQ: hasJq ? '' : '1',
+    });
     assert.equal(events.code, 1);
     assert.match(events.stderr, /json-events\.sh: error \(input\): content image .*missing\.png: file not found/);
   });

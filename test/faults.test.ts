@@ -40,7 +40,12 @@ function input(name: string, bytes: Uint8Array | string): string {
 }
 
 /** A PNG (or JPEG) of `width` × `height` pixels, all `rgb`. */
-function flatImage(width: number, height: number, rgb: number[], mime: 'image/png' | 'image/jpeg' = 'image/png'): Promise<Buffer> {
+function flatImage(
+  width: number,
+  height: number,
+  rgb: number[],
+  mime: 'image/png' | 'image/jpeg' = 'image/png',
+): Promise<Buffer> {
   return jimpImage(Array.from({ length: width * height }, () => [...rgb, 255]).flat(), width, height).getBuffer(mime);
 }
 
@@ -52,10 +57,17 @@ interface Command {
 }
 
 /** `nst stylize` at 32 px, quietly, writing `out` (default out.png) in `dir` (default a new directory). */
-function stylize(extra: string[], { content = contentFile, style = styleFile, out = 'out.png', dir = '' } = {}): Command {
+function stylize(
+  extra: string[],
+  { content = contentFile, style = styleFile, out = 'out.png', dir = '' } = {},
+): Command {
   dir ||= newDir();
   const output = path.join(dir, out);
-  return { dir, output, args: ['stylize', content, style, '-o', output, '--size', '32', '--iterations', '2', '-q', ...extra] };
+  return {
+    dir,
+    output,
+    args: ['stylize', content, style, '-o', output, '--size', '32', '--iterations', '2', '-q', ...extra],
+  };
 }
 
 // Each run is mostly Node's start-up and the loading of the weights, on one core: all the runs
@@ -92,7 +104,9 @@ function assertRefused(result: Run, message: RegExp, { dir }: Command): void {
 }
 
 /** A test per case: the command is refused with the message. */
-function refusals(cases: [name: string, command: Command, message: (command: Command) => RegExp, skip?: string | false][]): void {
+function refusals(
+  cases: [name: string, command: Command, message: (command: Command) => RegExp, skip?: string | false][],
+): void {
   for (const [name, command, message, skip] of cases) {
     const result = skip ? null : later(command);
     it(name, { skip }, async () => assertRefused(await result!(), message(command), command));
@@ -103,7 +117,11 @@ function refusals(cases: [name: string, command: Command, message: (command: Com
 const literal = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 
 const png = await flatImage(48, 48, [200, 60, 30]);
-const jpeg = await jimpImage(Array.from({ length: 48 * 48 * 4 }, (_, i) => (i * 37) % 256), 48, 48).getBuffer('image/jpeg');
+const jpeg = await jimpImage(
+  Array.from({ length: 48 * 48 * 4 }, (_, i) => (i * 37) % 256),
+  48,
+  48,
+).getBuffer('image/jpeg');
 const files = {
   text: input('notes.png', 'this is not an image\n'),
   empty: input('empty.jpg', ''),
@@ -115,11 +133,14 @@ const files = {
   small: input('small.png', png),
   weightsText: input('weights.h5', '<html>Not found</html>\n'),
   // The first megabyte of the real weights: a valid HDF5 superblock, the data cut off.
-  weightsCut: input('cut.h5', await fs.promises.open(WEIGHTS).then(async (handle) => {
-    const { buffer } = await handle.read(Buffer.alloc(1 << 20), 0, 1 << 20, 0);
-    await handle.close();
-    return buffer;
-  })),
+  weightsCut: input(
+    'cut.h5',
+    await fs.promises.open(WEIGHTS).then(async (handle) => {
+      const { buffer } = await handle.read(Buffer.alloc(1 << 20), 0, 1 << 20, 0);
+      await handle.close();
+      return buffer;
+    }),
+  ),
   // Unusual content images: 64×32 as stored, tagged "rotate 90° clockwise"; a single pixel.
   rotated: input('rotated.jpg', withOrientation(await flatImage(64, 32, [200, 100, 50], 'image/jpeg'), 6)),
   onePixel: input('one.png', await flatImage(1, 1, [7, 8, 9])),
@@ -135,7 +156,11 @@ describe('hostile inputs at the command line are refused with one line naming th
       stylize([], { content: files.text }),
       () => literal(`content image ${files.text}: not an image (expected PNG, JPEG, BMP, GIF or TIFF)`),
     ],
-    ['an empty style image', stylize([], { style: files.empty }), () => literal(`style image ${files.empty}: empty file`)],
+    [
+      'an empty style image',
+      stylize([], { style: files.empty }),
+      () => literal(`style image ${files.empty}: empty file`),
+    ],
     [
       'a truncated PNG as the content image',
       stylize([], { content: files.truncatedPng }),
@@ -154,7 +179,10 @@ describe('hostile inputs at the command line are refused with one line naming th
     [
       'a PNG header claiming 40000×40000 px',
       stylize([], { content: files.huge }),
-      () => literal(`content image ${files.huge}: 40000×40000 px is more than the limit of 100,000,000 pixels (raise it with --max-input-pixels)`),
+      () =>
+        literal(
+          `content image ${files.huge}: 40000×40000 px is more than the limit of 100,000,000 pixels (raise it with --max-input-pixels)`,
+        ),
     ],
     // --max-input-pixels reaches every image the command reads.
     ...(['content', 'style', 'init'] as const).map((which): [string, Command, () => RegExp] => [
@@ -182,7 +210,11 @@ describe('hostile inputs at the command line are refused with one line naming th
       ({ output }) => literal(`output image ${output}: unknown extension .webp; use one of .png, .jpg`),
     ],
     // A missing weights file: cli.test.ts; the file's own checks: weights.test.ts.
-    ['a weights file that is not HDF5', stylize(['--weights', files.weightsText]), () => literal(`weights file ${files.weightsText}: not an HDF5 file`)],
+    [
+      'a weights file that is not HDF5',
+      stylize(['--weights', files.weightsText]),
+      () => literal(`weights file ${files.weightsText}: not an HDF5 file`),
+    ],
     [
       'a truncated weights file',
       stylize(['--weights', files.weightsCut]),
@@ -198,7 +230,11 @@ describe('every numeric flag of nst stylize refuses what it cannot take', () => 
   // --tolerance -1, --scales 0, --step equal to --iterations.
   const table: [string, string[], RegExp][] = [
     ['--size', ['-1', '0'], /size must be a positive integer/],
-    ['--size', ['1e9'], /--size 1000000000: working images of up to 1000000000×1000000000 px are more than the limit of 100,000,000 pixels/],
+    [
+      '--size',
+      ['1e9'],
+      /--size 1000000000: working images of up to 1000000000×1000000000 px are more than the limit of 100,000,000 pixels/,
+    ],
     ['--alpha', ['NaN', '1e999'], /alpha must be a non-negative number/],
     ['--beta', ['NaN', '-1', '1e999'], /beta must be a non-negative number/],
     ['--var', ['NaN', '-1', '1e999'], /var must be a non-negative number/],
@@ -215,12 +251,28 @@ describe('every numeric flag of nst stylize refuses what it cannot take', () => 
     ['--seed', ['NaN', '1.5'], /seed must be an integer/],
     ['--threads', ['NaN', '-1', '0', '65'], /threads must be a positive integer, at most 64/],
     ['--style-scale', ['NaN', '-1', '0'], /style-scale must be positive/],
-    ['--style-scale', ['1e6'], /--style-scale 1000000 × --size 32: style images of up to 32000000×32000000 px are more than the limit/],
+    [
+      '--style-scale',
+      ['1e6'],
+      /--style-scale 1000000 × --size 32: style images of up to 32000000×32000000 px are more than the limit/,
+    ],
     ['--save-every', ['NaN', '-1', '0'], /save-every must be a positive integer/],
     ['--max-input-pixels', ['NaN', '-1', '0'], /max-input-pixels must be a positive integer/],
-    ['--max-input-pixels', ['1000'], /--size 32: working images of up to 32×32 px are more than the limit of 1,000 pixels/],
+    [
+      '--max-input-pixels',
+      ['1000'],
+      /--size 32: working images of up to 32×32 px are more than the limit of 1,000 pixels/,
+    ],
   ];
-  refusals(table.flatMap(([flag, values, message]) => values.map((value): [string, Command, () => RegExp] => [`${flag} ${value}`, stylize([`${flag}=${value}`]), () => message])));
+  refusals(
+    table.flatMap(([flag, values, message]) =>
+      values.map((value): [string, Command, () => RegExp] => [
+        `${flag} ${value}`,
+        stylize([`${flag}=${value}`]),
+        () => message,
+      ]),
+    ),
+  );
 });
 
 /** The shape of an image file and the mean of each channel. */
@@ -236,14 +288,26 @@ describe('unusual content images at the command line: the run succeeds at the ri
   const [PNG_GRAY, PNG_RGB, PNG_PALETTE, PNG_RGBA] = [0, 2, 3, 6];
   const rows = (height: number, row: number[]) => new Array<number[]>(height).fill(row);
   const repeat = (width: number, pixel: number[]) => new Array<number[]>(width).fill(pixel).flat();
-  const png = (name: string, width: number, height: number, colorType: number, pixel: number[], bitDepth = 8, chunks: Buffer[] = []) =>
-    input(name, encodePng({ width, bitDepth, colorType, rows: rows(height, repeat(width, pixel)), chunks }));
+  const png = (
+    name: string,
+    width: number,
+    height: number,
+    colorType: number,
+    pixel: number[],
+    bitDepth = 8,
+    chunks: Buffer[] = [],
+  ) => input(name, encodePng({ width, bitDepth, colorType, rows: rows(height, repeat(width, pixel)), chunks }));
   // [name, file, [height, width] of the output at --size 32, mean colour of the output]
   const cases: [string, string, [number, number], number[]][] = [
     ['8-bit grayscale PNG', png('gray.png', 48, 24, PNG_GRAY, [90]), [16, 32], [90, 90, 90]],
     // Alpha 128 over white: 255 · (1 − 128/255) = 127 where the colour is 0.
     ['RGBA PNG, half transparent', png('rgba.png', 24, 48, PNG_RGBA, [0, 0, 255, 128]), [32, 16], [127, 127, 255]],
-    ['palette PNG', png('palette.png', 40, 40, PNG_PALETTE, [1], 8, [pngChunk('PLTE', [255, 0, 0, 30, 160, 60])]), [32, 32], [30, 160, 60]],
+    [
+      'palette PNG',
+      png('palette.png', 40, 40, PNG_PALETTE, [1], 8, [pngChunk('PLTE', [255, 0, 0, 30, 160, 60])]),
+      [32, 32],
+      [30, 160, 60],
+    ],
     // 16-bit samples v read as round(v / 257).
     ['16-bit RGB PNG', png('deep.png', 48, 32, PNG_RGB, be16([0x1234, 0x8080, 0xffff]), 16), [21, 32], [18, 128, 255]],
     // Stored 64×32, it comes out 32 wide and 64 high.
@@ -259,7 +323,10 @@ describe('unusual content images at the command line: the run succeeds at the ri
       const { shape, mean } = await meanColor(command.output);
       assert.deepEqual(shape, [height, width, 3]);
       // Two Adam steps from the content move a pixel by about 2 × 0.01 × 255 at most.
-      assert.ok(mean.every((m, c) => Math.abs(m - color[c]!) < 8), `mean colour ${mean.map(Math.round)}, expected about ${color}`);
+      assert.ok(
+        mean.every((m, c) => Math.abs(m - color[c]!) < 8),
+        `mean colour ${mean.map(Math.round)}, expected about ${color}`,
+      );
     });
   }
 });
@@ -275,16 +342,19 @@ describe('a cost that stops being finite', () => {
     };
     const before = tf.memory().numTensors;
     const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
-    await assert.rejects(optimize({ initial, iterations: 10, evaluate, optimizer: new Adam(0.1) }), (error: unknown) => {
-      assert.ok(error instanceof NonFiniteCostError, String(error));
-      assert.equal(error.message, 'cost became NaN at iteration 3');
-      assert.equal(error.bestCost, 2);
-      // Every step moves the pixels (by 0.1): the best image is the one of iteration 1.
-      assert.deepEqual(Array.from(error.bestImage!.dataSync()), Array.from(seen[1]!.dataSync()));
-      assert.notDeepEqual(Array.from(seen[1]!.dataSync()), Array.from(seen[2]!.dataSync()));
-      error.bestImage!.dispose();
-      return true;
-    });
+    await assert.rejects(
+      optimize({ initial, iterations: 10, evaluate, optimizer: new Adam(0.1) }),
+      (error: unknown) => {
+        assert.ok(error instanceof NonFiniteCostError, String(error));
+        assert.equal(error.message, 'cost became NaN at iteration 3');
+        assert.equal(error.bestCost, 2);
+        // Every step moves the pixels (by 0.1): the best image is the one of iteration 1.
+        assert.deepEqual(Array.from(error.bestImage!.dataSync()), Array.from(seen[1]!.dataSync()));
+        assert.notDeepEqual(Array.from(seen[1]!.dataSync()), Array.from(seen[2]!.dataSync()));
+        error.bestImage!.dispose();
+        return true;
+      },
+    );
     assert.equal(seen.length, 4, 'no evaluation after the NaN');
     tf.dispose([initial, ...seen]);
     assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
@@ -296,7 +366,11 @@ describe('a cost that stops being finite', () => {
   const overflow = stylize(['--beta', '1e39', ...FIRST_LAYER_ONLY]);
   const result = later(overflow);
   it('at the command line, --beta 1e39 overflows float32 at iteration 0: exit 2 naming the flags, no file', async () => {
-    assertRefused(await result(), literal('cost became Infinity at iteration 0, before any step: lower --alpha, --beta or --var'), overflow);
+    assertRefused(
+      await result(),
+      literal('cost became Infinity at iteration 0, before any step: lower --alpha, --beta or --var'),
+      overflow,
+    );
   });
 });
 
@@ -308,7 +382,11 @@ function onFullDisk(handle: fs.promises.FileHandle, room: number): fs.promises.F
     await handle.write(part);
     left -= part.length;
     if (part.length < data.length) {
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
+        code: 'ENOSPC',
+        errno: -28,
+        syscall: 'write',
+      });
     }
   };
   return { writeFile, close: () => handle.close() } as unknown as fs.promises.FileHandle;
@@ -322,10 +400,16 @@ describe('a full disk', () => {
     await writeImage(file, old!);
     const before = fs.readFileSync(file);
     const open = fs.promises.open;
-    const opened = t.mock.method(fs.promises, 'open', async (where: fs.PathLike, flags?: string) => onFullDisk(await open(where, flags), 40));
+    const opened = t.mock.method(fs.promises, 'open', async (where: fs.PathLike, flags?: string) =>
+      onFullDisk(await open(where, flags), 40),
+    );
     const attempts: [string, () => Promise<void>, string][] = [
       ['writeImage', () => writeImage(file, next!), 'output image'],
-      ['writeFileAtomic, in its second part', () => writeFileAtomic(file, [Buffer.alloc(30, 1), Buffer.alloc(30, 2)], 'checkpoint'), 'checkpoint'],
+      [
+        'writeFileAtomic, in its second part',
+        () => writeFileAtomic(file, [Buffer.alloc(30, 1), Buffer.alloc(30, 2)], 'checkpoint'),
+        'checkpoint',
+      ],
     ];
     for (const [name, attempt, what] of attempts) {
       await assert.rejects(attempt(), (error: Error) => {
@@ -344,12 +428,28 @@ describe('SIGTERM during a run', () => {
   it('exits 143 after writing the best image so far', async () => {
     const dir = newDir();
     const output = path.join(dir, 'out.png');
-    const args = ['stylize', contentFile, styleFile, '-o', output, '--size', '40', '--iterations', '5000', '--step', '1', ...FIRST_LAYER_ONLY];
+    const args = [
+      'stylize',
+      contentFile,
+      styleFile,
+      '-o',
+      output,
+      '--size',
+      '40',
+      '--iterations',
+      '5000',
+      '--step',
+      '1',
+      ...FIRST_LAYER_ONLY,
+    ];
     const result = await interrupt(args, 3, 'SIGTERM');
     assert.equal(result.code, 143, result.stderr);
     assert.match(result.stderr, literal(`interrupted: ${output} holds the best image so far`));
     // The image written is the best of the iterations run: its cost is the lowest printed.
-    const printed = result.stdout.trim().split('\n').map((line) => Number(line.match(/^Cost at iteration \d+: (\S+),/)![1]));
+    const printed = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => Number(line.match(/^Cost at iteration \d+: (\S+),/)![1]));
     assert.ok(printed.length > 3 && printed.length < 5000, `stopped after iteration 3 (${printed.length} lines)`);
     assert.equal(Number(result.stderr.match(/best cost (\S+)/)![1]), Math.min(...printed));
     assert.deepEqual((await meanColor(output)).shape, [30, 40, 3]);

@@ -26,7 +26,11 @@ describe('fast gradients', () => {
   const input = () => tf.tensor4d(Float32Array.from(randomArray(36 * 34 * 3, 3, -120, 130)), [1, 36, 34, 3]);
   // A loss that weighs every output element differently, so that no error can cancel out.
   const loss = (model: FeatureModel) => (x: tf.Tensor) =>
-    tf.addN(model.apply(x as tf.Tensor4D).map((f, i) => tf.sum(tf.mul(tf.square(f), tf.randomUniform(f.shape, 0.5, 1.5, 'float32', i))))) as tf.Scalar;
+    tf.addN(
+      model
+        .apply(x as tf.Tensor4D)
+        .map((f, i) => tf.sum(tf.mul(tf.square(f), tf.randomUniform(f.shape, 0.5, 1.5, 'float32', i)))),
+    ) as tf.Scalar;
 
   for (const backend of ['wasm', 'cpu']) {
     it(`agree with the stock gradients within 1e-4 on ${backend}`, async () => {
@@ -60,14 +64,19 @@ describe('gram matrix gradient', () => {
     const weights = Float64Array.from(randomArray(c * c, 32), Math.fround);
     const grad = tf.tidy(() => {
       const W = tf.tensor3d(Float32Array.from(weights), [1, c, c]);
-      return tf.grad((x: tf.Tensor) => tf.sum(tf.mul(gramMatrix(x as tf.Tensor4D), W)))(tf.tensor4d(Float32Array.from(f), [1, h, w, c]));
+      return tf.grad((x: tf.Tensor) => tf.sum(tf.mul(gramMatrix(x as tf.Tensor4D), W)))(
+        tf.tensor4d(Float32Array.from(f), [1, h, w, c]),
+      );
     });
     const got = grad.dataSync();
     for (let p = 0; p < n; p++)
       for (let k = 0; k < c; k++) {
         let want = 0;
         for (let j = 0; j < c; j++) want += (f[p * c + j]! * (weights[k * c + j]! + weights[j * c + k]!)) / n;
-        assert.ok(Math.abs(got[p * c + k]! - want) < 1e-5 * Math.max(1, Math.abs(want)), `[${p}, ${k}]: ${got[p * c + k]} vs ${want}`);
+        assert.ok(
+          Math.abs(got[p * c + k]! - want) < 1e-5 * Math.max(1, Math.abs(want)),
+          `[${p}, ${k}]: ${got[p * c + k]} vs ${want}`,
+        );
       }
     grad.dispose();
   });

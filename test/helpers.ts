@@ -33,7 +33,10 @@ export function nst(args: string[], env: NodeJS.ProcessEnv = {}): Run {
  */
 export function nstAsync(args: string[], onStdout?: (stdout: string, child: ChildProcess) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NST_WEIGHTS: WEIGHTS }, timeout: 300_000 });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, NST_WEIGHTS: WEIGHTS },
+      timeout: 300_000,
+    });
     const run: Run = { code: null, stdout: '', stderr: '' };
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       run.stdout += chunk;

@@ -30,11 +30,20 @@ describe('LBFGS', () => {
     const initial = tf.fill([1, 8, 8, 3], 0.5) as tf.Tensor4D;
     const events: ProgressEvent[] = [];
     const before = tf.memory().numTensors;
-    const result = await optimize({ initial, iterations: 60, evaluate: problem.evaluate, optimizer: new LBFGS(5, 1e-9), onProgress: (e) => void events.push(e) });
+    const result = await optimize({
+      initial,
+      iterations: 60,
+      evaluate: problem.evaluate,
+      optimizer: new LBFGS(5, 1e-9),
+      onProgress: (e) => void events.push(e),
+    });
     assert.equal(tf.memory().numTensors, before + 1, 'only the best image is left');
     const costs = events.map((e) => e.costs.total);
     costs.slice(1).forEach((f, i) => assert.ok(f < costs[i]!, `iteration ${i + 1}: ${f} < ${costs[i]}`));
-    assert.ok(events.every((e, i) => i === 0 || e.evaluations > events[i - 1]!.evaluations), 'evaluations are counted');
+    assert.ok(
+      events.every((e, i) => i === 0 || e.evaluations > events[i - 1]!.evaluations),
+      'evaluations are counted',
+    );
     // A final line search that finds no decrease (float32 at the optimum) still counts.
     assert.ok(result.evaluations >= events[events.length - 1]!.evaluations);
     const x = result.bestImage.dataSync();
@@ -54,7 +63,12 @@ describe('LBFGS', () => {
   it('stops on its tolerance before the budget', async () => {
     const problem = boundedQuadratic(4);
     const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
-    const result = await optimize({ initial, iterations: 500, evaluate: problem.evaluate, optimizer: new LBFGS(10, 1e-4) });
+    const result = await optimize({
+      initial,
+      iterations: 500,
+      evaluate: problem.evaluate,
+      optimizer: new LBFGS(10, 1e-4),
+    });
     assert.equal(result.reason, 'converged');
     assert.ok(result.iterations < 500, `${result.iterations} iterations`);
     tf.dispose([initial, result.bestImage]);
@@ -65,7 +79,10 @@ describe('LBFGS', () => {
 describe('NST with L-BFGS', () => {
   let nst: NST;
   let model: FeatureModel;
-  const image = (h: number, w: number, seed: number) => ({ data: randomArray(h * w * 3, seed, 0, 255).map(Math.round), shape: [h, w, 3] });
+  const image = (h: number, w: number, seed: number) => ({
+    data: randomArray(h * w * 3, seed, 0, 255).map(Math.round),
+    shape: [h, w, 3],
+  });
   before(async () => {
     await useWasm();
     model = await FeatureModel.load(WEIGHTS, [...NST.styleLayers, NST.contentLayer], 'avg');
@@ -76,14 +93,22 @@ describe('NST with L-BFGS', () => {
     model.dispose();
   });
 
-  it('lowers the style transfer cost below Adam\'s for the same iterations, in [0, 1], leaking nothing', async () => {
+  it("lowers the style transfer cost below Adam's for the same iterations, in [0, 1], leaking nothing", async () => {
     const before = tf.memory().numTensors;
     const events: ProgressEvent[] = [];
-    const [best, cost] = await nst.generateImage({ iterations: 6, optimizer: 'lbfgs', init: 'style', onProgress: (e) => void events.push(e) });
+    const [best, cost] = await nst.generateImage({
+      iterations: 6,
+      optimizer: 'lbfgs',
+      init: 'style',
+      onProgress: (e) => void events.push(e),
+    });
     assert.equal(tf.memory().numTensors, before + 1);
     assert.ok(best.dataSync().every((v) => v >= 0 && v <= 1));
     assert.ok(cost < events[0]!.costs.total, `${cost} < ${events[0]!.costs.total}`);
-    assert.ok(events.slice(1).every((e, i) => e.costs.total < events[i]!.costs.total), 'monotone');
+    assert.ok(
+      events.slice(1).every((e, i) => e.costs.total < events[i]!.costs.total),
+      'monotone',
+    );
     const [adamBest, adamCost] = await nst.generateImage({ iterations: 6, init: 'style' });
     assert.ok(cost < adamCost, `L-BFGS ${cost} < Adam ${adamCost}`);
     tf.dispose([best, adamBest]);
@@ -97,6 +122,7 @@ describe('NST with L-BFGS', () => {
       [{ init: 'photo' }, 'RangeError', 'init must be content, noise, style or an image'],
       [{ init: { data: [1], shape: [1, 1] } }, 'TypeError', 'init must be an array or tensor with shape (h, w, 3)'],
     ];
-    for (const [options, name, message] of cases) await assert.rejects(nst.generateImage({ iterations: 1, ...options }), { name, message });
+    for (const [options, name, message] of cases)
+      await assert.rejects(nst.generateImage({ iterations: 1, ...options }), { name, message });
   });
 });

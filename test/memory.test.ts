@@ -29,16 +29,29 @@ async function shapes(): Promise<[number[], number[]]> {
   return result;
 }
 
-const plan: Omit<RunPlan, 'size'> = { contentShape: [768, 1024, 3], styleShapes: [[640, 1024, 3]], backend: 'wasm', threads: 2 };
+const plan: Omit<RunPlan, 'size'> = {
+  contentShape: [768, 1024, 3],
+  styleShapes: [[640, 1024, 3]],
+  backend: 'wasm',
+  threads: 2,
+};
 const at = (size: number, p: Omit<RunPlan, 'size'> = plan) => {
   const [height, width] = scaledSize(p.contentShape[0]!, p.contentShape[1]!, size);
-  return { ...p, height, width, styleSizes: [scaledSize(p.styleShapes![0]![0]!, p.styleShapes![0]![1]!, size)] as [number, number][] };
+  return {
+    ...p,
+    height,
+    width,
+    styleSizes: [scaledSize(p.styleShapes![0]![0]!, p.styleShapes![0]![1]!, size)] as [number, number][],
+  };
 };
 
 describe('memory estimate', () => {
   it('follows the network: layer outputs and weights up to the deepest layer', () => {
     // 512×384: the activations bench/README.md counts (≈ 253 MB); 15.3 M parameters to block5_conv2.
-    assert.equal(networkBytes(384, 512).outputs, 4 * 384 * 512 * (64 * 2 + 16 + 128 * 2 / 4 + 8 + 256 * 4 / 16 + 4 + 512 * 4 / 64 + 2 + 512 * 2 / 256));
+    assert.equal(
+      networkBytes(384, 512).outputs,
+      4 * 384 * 512 * (64 * 2 + 16 + (128 * 2) / 4 + 8 + (256 * 4) / 16 + 4 + (512 * 4) / 64 + 2 + (512 * 2) / 256),
+    );
     assert.equal(networkBytes(1, 1).weights, 4 * 15304768);
     assert.ok(networkBytes(64, 64, 'block4_conv1').weights < networkBytes(64, 64).weights);
     assert.throws(() => networkBytes(8, 8, 'block6_conv1'), /unknown VGG19 layer/);
@@ -50,19 +63,35 @@ describe('memory estimate', () => {
       // One iteration evaluates twice, the second time with Adam's state.
       const measured = measurePeak({ size, iterations: 1 });
       const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
-      const estimate = estimateMemory({ height, width, styleSizes: [scaledSize(styleShape[0]!, styleShape[1]!, size)], threads: measured.threads });
+      const estimate = estimateMemory({
+        height,
+        width,
+        styleSizes: [scaledSize(styleShape[0]!, styleShape[1]!, size)],
+        threads: measured.threads,
+      });
       const error = (estimate - measured.peakRss) / measured.peakRss;
-      t.diagnostic(`${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB (${(100 * error).toFixed(1)}%)`);
-      assert.ok(Math.abs(error) < 0.25, `${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB`);
+      t.diagnostic(
+        `${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB (${(100 * error).toFixed(1)}%)`,
+      );
+      assert.ok(
+        Math.abs(error) < 0.25,
+        `${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB`,
+      );
     }
   });
 
   it('grows with the size and the optimiser state', () => {
     assert.ok(estimateMemory(at(512)) > estimateMemory(at(256)));
-    assert.ok(estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 100 }) > estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 10 }));
+    assert.ok(
+      estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 100 }) >
+        estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 10 }),
+    );
     assert.ok(estimateMemory({ ...at(512), optimizer: 'lbfgs', history: 10 }) > estimateMemory(at(512)));
     // A small image with a large style image: the targets' forward passes set the peak.
-    assert.ok(estimateMemory({ height: 32, width: 512, styleSizes: [[2048, 2048]] }) > estimateMemory({ height: 32, width: 512 }));
+    assert.ok(
+      estimateMemory({ height: 32, width: 512, styleSizes: [[2048, 2048]] }) >
+        estimateMemory({ height: 32, width: 512 }),
+    );
   });
 });
 
@@ -75,7 +104,10 @@ describe('memory guard', () => {
       () => checkMemory({ ...plan, size: 2048 }, limited),
       (error: Error) => error instanceof InputError && Boolean((message = error.message)),
     );
-    const match = /^a 2048 px run needs about \d+\.\d GB but about 3\.0 GB is available \(MemAvailable\); the largest --size that fits is (\d+) \(or pass --no-memory-check\)$/.exec(message);
+    const match =
+      /^a 2048 px run needs about \d+\.\d GB but about 3\.0 GB is available \(MemAvailable\); the largest --size that fits is (\d+) \(or pass --no-memory-check\)$/.exec(
+        message,
+      );
     assert.ok(match, message);
     const largest = Number(match[1]);
     assert.ok(largest > 64 && largest < 2048);
@@ -86,7 +118,10 @@ describe('memory guard', () => {
 
   it('caps the wasm heap at 4 GiB however much memory there is', () => {
     const plenty: AvailableMemory = { bytes: 1e13, source: 'MemAvailable', wasmHeap: WASM_HEAP_LIMIT };
-    assert.throws(() => checkMemory({ ...plan, size: 2048 }, plenty), /wasm heap, which cannot grow past 4 GiB \(wasm: 4 GiB address space\); the largest --size that fits is \d+/);
+    assert.throws(
+      () => checkMemory({ ...plan, size: 2048 }, plenty),
+      /wasm heap, which cannot grow past 4 GiB \(wasm: 4 GiB address space\); the largest --size that fits is \d+/,
+    );
     const largest = largestFittingSize(plan, plenty);
     assert.ok(estimateWasmHeap(at(largest)) <= WASM_HEAP_LIMIT);
     assert.ok(estimateWasmHeap(at(largest + 1)) > WASM_HEAP_LIMIT);
@@ -100,10 +135,23 @@ describe('memory guard', () => {
   it('the command refuses a run too big for the wasm heap before loading the model, with one line', () => {
     const dir = tempDir();
     const out = path.join(dir, 'out.png');
-    const args = ['stylize', path.join(IMAGES, 'tubingen.jpg'), path.join(IMAGES, 'starry_night.jpg'), '-o', out, '--size', '3000', '--backend', 'wasm'];
+    const args = [
+      'stylize',
+      path.join(IMAGES, 'tubingen.jpg'),
+      path.join(IMAGES, 'starry_night.jpg'),
+      '-o',
+      out,
+      '--size',
+      '3000',
+      '--backend',
+      'wasm',
+    ];
     const run = nst(args);
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr, /^nst: a 3000 px run needs about [\d.]+ GB.*; the largest --size that fits is \d+ \(or pass --no-memory-check\)\n$/);
+    assert.match(
+      run.stderr,
+      /^nst: a 3000 px run needs about [\d.]+ GB.*; the largest --size that fits is \d+ \(or pass --no-memory-check\)\n$/,
+    );
     const largest = Number(/fits is (\d+)/.exec(run.stderr)![1]);
     assert.ok(largest > 256 && largest < 3000, String(largest));
     assert.deepEqual(fs.readdirSync(dir), []);

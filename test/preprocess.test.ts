@@ -276,7 +276,10 @@ describe('readImage and writeImage', () => {
     it(`writes and reads back ${ext} exactly, leaving no temporary file`, async () => {
       const dir = await fs.promises.mkdtemp(path.join(tmp, `${ext}-`));
       const bytes = rgbOf(testBitmap(6, 4, 5));
-      const image = tf.tensor4d(bytes.map((v) => v / 255), [1, 4, 6, 3]);
+      const image = tf.tensor4d(
+        bytes.map((v) => v / 255),
+        [1, 4, 6, 3],
+      );
       const file = path.join(dir, `out.${ext}`);
       await writeImage(file, image);
       assert.deepEqual(await fs.promises.readdir(dir), [`out.${ext}`]);
@@ -355,7 +358,10 @@ describe('readImage and writeImage', () => {
       await assertUnreadable(truncated, new RegExp(`: truncated ${format} file \\(`));
       const headerOnly = path.join(tmp, `header-only.${format}`);
       await fs.promises.writeFile(headerOnly, bytes.subarray(0, 14));
-      await assertUnreadable(headerOnly, new RegExp(`: not a readable image \\(cut short or corrupt ${format} header\\)$`));
+      await assertUnreadable(
+        headerOnly,
+        new RegExp(`: not a readable image \\(cut short or corrupt ${format} header\\)$`),
+      );
     }
     await assertUnreadable(tmp, /cannot read/); // a directory
   });
@@ -532,7 +538,10 @@ describe('readImage: unusual and hostile files', () => {
   });
 
   it('refuses a PNG header of width or height 0', async () => {
-    for (const [width, height] of [[0, 4], [4, 0]]) {
+    for (const [width, height] of [
+      [0, 4],
+      [4, 0],
+    ]) {
       const rows = new Array(height).fill(new Array(3 * width).fill(0));
       const png = encodePng({ width, height, bitDepth: 8, colorType: 2, rows });
       const file = await writeTemp(`empty-${width}x${height}.png`, png);
@@ -554,7 +563,11 @@ describe('readImage: unusual and hostile files', () => {
   it('readImageHeader: BMP stored top-down, big-endian TIFF, the largest TIFF page', () => {
     const bmp = bmpStart(30, -20); // negative height: rows stored top-down
     assert.deepEqual(readImageHeader(bmp), { format: 'BMP', width: 30, height: 20, complete: true });
-    const pages: Array<[number, number]> = [[10, 10], [300, 200], [50, 50]];
+    const pages: Array<[number, number]> = [
+      [10, 10],
+      [300, 200],
+      [50, 50],
+    ];
     for (const littleEndian of [true, false]) {
       const header = readImageHeader(tiffStart(pages, littleEndian));
       assert.deepEqual(header, { format: 'TIFF', width: 300, height: 200, complete: true });
@@ -605,7 +618,15 @@ describe('readImage: unusual and hostile files', () => {
     ['gray, 4 bits', { width: 2, bitDepth: 4, colorType: GRAY, rows: [[0x5f]] }, [85, 85, 85, 255, 255, 255]],
     [
       'gray, 8 bits, 2 rows',
-      { width: 2, bitDepth: 8, colorType: GRAY, rows: [[0, 90], [200, 255]] },
+      {
+        width: 2,
+        bitDepth: 8,
+        colorType: GRAY,
+        rows: [
+          [0, 90],
+          [200, 255],
+        ],
+      },
       [0, 0, 0, 90, 90, 90, 200, 200, 200, 255, 255, 255],
     ],
     [
@@ -629,7 +650,11 @@ describe('readImage: unusual and hostile files', () => {
       [18, 128, 255, 254, 1, 0],
     ],
     // alpha 0x8080 is 128/255: 255 * a + 255 * (1 - a) = 255 and 0 * a + 255 * (1 - a) = 127
-    ['RGBA, 16 bits', { width: 1, bitDepth: 16, colorType: RGBA, rows: [be16([0xffff, 0, 0, 0x8080])] }, [255, 127, 127]],
+    [
+      'RGBA, 16 bits',
+      { width: 1, bitDepth: 16, colorType: RGBA, rows: [be16([0xffff, 0, 0, 0x8080])] },
+      [255, 127, 127],
+    ],
     [
       'palette, 8 bits',
       { width: 4, bitDepth: 8, colorType: PALETTE, rows: [[2, 0, 1, 2]], chunks: [palette] },
@@ -656,10 +681,19 @@ describe('readImage: unusual and hostile files', () => {
   }
 
   it('reads a grayscale JPEG', async () => {
-    const file = await writeTemp('gray.jpg', encodeFlatJpeg(16, 8, 1, (bx) => [77, 200][bx]));
+    const file = await writeTemp(
+      'gray.jpg',
+      encodeFlatJpeg(16, 8, 1, (bx) => [77, 200][bx]),
+    );
     const { shape, values } = await readPixels(file);
     assert.deepEqual(shape, [8, 16, 3]);
-    assert.deepEqual([values.slice(0, 3), values.slice(-3)], [[77, 77, 77], [200, 200, 200]]);
+    assert.deepEqual(
+      [values.slice(0, 3), values.slice(-3)],
+      [
+        [77, 77, 77],
+        [200, 200, 200],
+      ],
+    );
   });
 
   it('converts an Adobe CMYK or YCCK JPEG to RGB; refuses 4 components without the Adobe marker', async () => {
@@ -668,14 +702,23 @@ describe('readImage: unusual and hostile files', () => {
       [255, 128, 0, 200],
       [40, 255, 255, 255],
     ];
-    const cmyk = await writeTemp('cmyk.jpg', encodeFlatJpeg(16, 8, 4, (bx, _, c) => stored[bx][c], 0));
+    const cmyk = await writeTemp(
+      'cmyk.jpg',
+      encodeFlatJpeg(16, 8, 4, (bx, _, c) => stored[bx][c], 0),
+    );
     const expected = stored.map(([c, m, y, k]) => [c, m, y].map((v) => (v * k) / 255));
     const { values } = await readPixels(cmyk);
     assertClose([...values.slice(0, 3), ...values.slice(-3)], expected.flat(), 1, 'CMYK');
     // YCCK: YCbCr gives the inverted CMY; with Cb = Cr = 128 that is Y, so R = G = B = (255 - Y) * sK / 255.
-    const ycck = await writeTemp('ycck.jpg', encodeFlatJpeg(8, 8, 4, (_, __, c) => [55, 128, 128, 200][c], 2));
+    const ycck = await writeTemp(
+      'ycck.jpg',
+      encodeFlatJpeg(8, 8, 4, (_, __, c) => [55, 128, 128, 200][c], 2),
+    );
     assertClose((await readPixels(ycck)).values.slice(0, 3), new Array(3).fill((200 * 200) / 255), 1, 'YCCK');
-    const plain = await writeTemp('cmyk-plain.jpg', encodeFlatJpeg(8, 8, 4, () => 128));
+    const plain = await writeTemp(
+      'cmyk-plain.jpg',
+      encodeFlatJpeg(8, 8, 4, () => 128),
+    );
     await assertUnreadable(plain, /: CMYK JPEG without an Adobe marker is not supported; convert it to RGB$/);
   });
 
@@ -683,7 +726,9 @@ describe('readImage: unusual and hostile files', () => {
     // 24×16: a red block at the top left, grey elsewhere. Rotated, the image is 16×24.
     const w = 24;
     const topLeft = (p: number) => p % w < 8 && p < 8 * w;
-    const rgba = Array.from({ length: w * 16 }, (_, p) => (topLeft(p) ? [255, 0, 0, 255] : [128, 128, 128, 255])).flat();
+    const rgba = Array.from({ length: w * 16 }, (_, p) =>
+      topLeft(p) ? [255, 0, 0, 255] : [128, 128, 128, 255],
+    ).flat();
     const jpeg = await jimpImage(rgba, w, 16).getBuffer('image/jpeg');
     // Orientation: [width, height] after rotation and the [row, column] of the red 8×8 block.
     const cases: Array<[number, [number, number], [number, number]]> = [
@@ -733,13 +778,17 @@ describe('checkOutputPath', () => {
     assert.throws(() => checkOutputPath(dir), InputError);
   });
 
-  it('rejects a directory that is not writable', { skip: process.getuid?.() === 0 && 'root may write anywhere' }, async () => {
-    const dir = await fs.promises.mkdtemp(path.join(tmp, 'ro-'));
-    await fs.promises.chmod(dir, 0o555);
-    try {
-      assert.throws(() => checkOutputPath(path.join(dir, 'out.png')), /not writable/);
-    } finally {
-      await fs.promises.chmod(dir, 0o755);
-    }
-  });
+  it(
+    'rejects a directory that is not writable',
+    { skip: process.getuid?.() === 0 && 'root may write anywhere' },
+    async () => {
+      const dir = await fs.promises.mkdtemp(path.join(tmp, 'ro-'));
+      await fs.promises.chmod(dir, 0o555);
+      try {
+        assert.throws(() => checkOutputPath(path.join(dir, 'out.png')), /not writable/);
+      } finally {
+        await fs.promises.chmod(dir, 0o755);
+      }
+    },
+  );
 });

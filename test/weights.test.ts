@@ -155,7 +155,10 @@ describe('locateWeights', () => {
 
     assert.deepEqual(locateWeights(flag, env), { path: flag, source: 'flag' });
     assert.deepEqual(locateWeights(undefined, env), { path: fromEnv, source: 'env' });
-    assert.deepEqual(locateWeights(undefined, { XDG_CACHE_HOME: env.XDG_CACHE_HOME }), { path: cached, source: 'cache' });
+    assert.deepEqual(locateWeights(undefined, { XDG_CACHE_HOME: env.XDG_CACHE_HOME }), {
+      path: cached,
+      source: 'cache',
+    });
     assert.equal(locateWeights(undefined, { XDG_CACHE_HOME: path.join(dir, 'empty') }), null);
     // A file already in place is used without any download.
     assert.deepEqual(await ensureWeights({ env }), { path: fromEnv, source: 'env' });
@@ -165,7 +168,10 @@ describe('locateWeights', () => {
     const dir = await tempDir();
     const missing = path.join(dir, 'missing.h5');
     const env = { XDG_CACHE_HOME: dir };
-    assert.throws(() => locateWeights(missing, env), (err: unknown) => err instanceof InputError && /no such file/.test(err.message));
+    assert.throws(
+      () => locateWeights(missing, env),
+      (err: unknown) => err instanceof InputError && /no such file/.test(err.message),
+    );
     assert.throws(() => locateWeights(undefined, { ...env, NST_WEIGHTS: missing }), InputError);
     assert.throws(() => locateWeights(dir, env), InputError);
   });
@@ -181,7 +187,10 @@ describe('readConvWeights on the shared VGG19 file', { skip: skipShared }, () =>
     const specs = VGG19_CONV_SPECS.slice(0, 14);
     assert.equal(specs.at(-1)?.name, 'block5_conv2');
     const layers = await readConvWeights(SHARED, specs);
-    assert.deepEqual(layers.map((l) => l.name), specs.map((s) => s.name));
+    assert.deepEqual(
+      layers.map((l) => l.name),
+      specs.map((s) => s.name),
+    );
     let parameters = 0;
     for (const [i, layer] of layers.entries()) {
       const [h, w, cin, cout] = specs[i].shape;
@@ -193,7 +202,10 @@ describe('readConvWeights on the shared VGG19 file', { skip: skipShared }, () =>
     assert.equal(parameters, 15_304_768);
     const first = layers[0].kernel.subarray(0, 16);
     assert.ok(first.every(Number.isFinite));
-    assert.ok(first.some((v) => v !== 0), 'kernel should not be all zeros');
+    assert.ok(
+      first.some((v) => v !== 0),
+      'kernel should not be all zeros',
+    );
   });
 
   test('verifyWeightsFile checks all 16 conv layers', async () => {
@@ -216,7 +228,10 @@ describe('readConvWeights on the shared VGG19 file', { skip: skipShared }, () =>
     } finally {
       await handle.close();
     }
-    await rejectsInput(readConvWeights(file, VGG19_CONV_SPECS), /^weights file .*truncated\.h5: file is truncated or corrupt/);
+    await rejectsInput(
+      readConvWeights(file, VGG19_CONV_SPECS),
+      /^weights file .*truncated\.h5: file is truncated or corrupt/,
+    );
   });
 });
 
@@ -277,7 +292,10 @@ describe('readConvWeights on bad files', () => {
   test('a bias of the wrong shape', async () => {
     const file = path.join(await tempDir(), 'w.h5');
     await writeKerasFile(file, [{ name: 'block1_conv1', kernel: [3, 3, 3, 64], bias: [63] }]);
-    await rejectsInput(readConvWeights(file, first2), `weights file ${file}: layer block1_conv1 bias has shape [63], expected [64]`);
+    await rejectsInput(
+      readConvWeights(file, first2),
+      `weights file ${file}: layer block1_conv1 bias has shape [63], expected [64]`,
+    );
   });
 
   test('float64 instead of float32', async () => {
