@@ -1,8 +1,8 @@
 // Time for coarse-to-fine to reach a cost (run from the repository root after npm run build):
 //   node bench/coarse-to-fine.mjs 2989893.75 lbfgs 64,128 150,75,1000
-import { selectBackend } from '../dist/src/backend.js';
-import { stylize } from '../dist/src/coarse.js';
-import { readImage } from '../dist/src/preprocess.js';
+import { selectBackend } from '../dist/src/engine/tfjs/backend.js';
+import { stylize } from '../dist/src/core/stylize.js';
+import { readImage } from '../dist/src/io/images.js';
 const [target, optimizer, scales, iterations] = process.argv.slice(2);
 await selectBackend('wasm', 2);
 const content = await readImage('../shared/images/tubingen.jpg');

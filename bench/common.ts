@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { NST } from '../src/nst.js';
-import { readImage, scaleImage } from '../src/preprocess.js';
-import { readConvWeights, VGG19_CONV_SPECS } from '../src/weights.js';
+import { readImage, scaleImage } from '../src/io/images.js';
+import { readConvWeights, VGG19_CONV_SPECS } from '../src/io/weights.js';
 
 export const WEIGHTS = path.resolve(process.env['NST_WEIGHTS'] ?? '../shared/weights/vgg19_notop_reconstructed.h5');
 export const IMAGES = path.resolve(path.dirname(WEIGHTS), '../images');

@@ -7,9 +7,9 @@
 // and the JavaScript backend at 128 px.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { selectBackend } from '../src/backend.js';
-import { estimateMemory, estimateWasmHeap, MEMORY_MODEL, networkBytes, type RunShape } from '../src/memory.js';
-import { readImage, scaledSize } from '../src/preprocess.js';
+import { selectBackend } from '../src/engine/tfjs/backend.js';
+import { estimateMemory, estimateWasmHeap, MEMORY_MODEL, networkBytes, type RunShape } from '../src/engine/memory.js';
+import { readImage, scaledSize } from '../src/io/images.js';
 import { CONTENT, machine, measurePeak, STYLE, table, type PeakResult, type PeakRun } from './common.js';
 
 const args = process.argv.slice(2);

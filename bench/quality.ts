@@ -8,9 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAMES, defaultThreads, selectBackend, type BackendName } from '../src/backend.js';
-import { stylize, type StylizeOptions } from '../src/coarse.js';
-import { readImage } from '../src/preprocess.js';
+import { BACKEND_NAMES, defaultThreads, selectBackend, type BackendName } from '../src/engine/tfjs/backend.js';
+import { stylize, type StylizeOptions } from '../src/core/stylize.js';
+import { readImage } from '../src/io/images.js';
 import {
   CONTENT,
   ensureTorch,

@@ -16,8 +16,8 @@ export {
   type StylizeOptions,
   type Checkpoint,
   type RunSettings,
-} from './coarse.js';
-export { saveCheckpoint, loadCheckpoint, disposeCheckpoint } from './checkpoint.js';
+} from './core/stylize.js';
+export { saveCheckpoint, loadCheckpoint, disposeCheckpoint } from './core/checkpoint.js';
 export {
   PRESERVE_COLORS,
   luminance,
@@ -28,9 +28,9 @@ export {
   rgbToYiq,
   yiqToRgb,
   type PreserveColors,
-} from './color.js';
-export { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './features.js';
-export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } from './costs.js';
+} from './core/color.js';
+export { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './engine/tfjs/features.js';
+export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } from './engine/tfjs/costs.js';
 export {
   Adam,
   LBFGS,
@@ -46,7 +46,7 @@ export {
   type ProgressEvent,
   type StepResult,
   type StopReason,
-} from './optimizer.js';
+} from './optim/optimizer.js';
 export {
   readImage,
   writeImage,
@@ -56,9 +56,15 @@ export {
   vggPreprocess,
   checkOutputPath,
   checkWritable,
-} from './preprocess.js';
-export { ensureWeights, locateWeights, readConvWeights, verifyWeightsFile } from './weights.js';
-export { selectBackend, describeBackend, BACKEND_NAMES, type BackendName, type BackendInfo } from './backend.js';
+} from './io/images.js';
+export { ensureWeights, locateWeights, readConvWeights, verifyWeightsFile } from './io/weights.js';
+export {
+  selectBackend,
+  describeBackend,
+  BACKEND_NAMES,
+  type BackendName,
+  type BackendInfo,
+} from './engine/tfjs/backend.js';
 export {
   availableMemory,
   checkMemory,
@@ -71,5 +77,5 @@ export {
   type AvailableMemory,
   type RunPlan,
   type RunShape,
-} from './memory.js';
+} from './engine/memory.js';
 export { InputError } from './errors.js';

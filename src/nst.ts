@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import * as costs from './costs.js';
-import { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './features.js';
-import { Adam, LBFGS, optimize, type Costs, type LoopState, type Optimizer, type ProgressEvent } from './optimizer.js';
-import { resizeBicubic, scaleImage, vggPreprocess } from './preprocess.js';
-import { ensureWeights } from './weights.js';
+import * as costs from './engine/tfjs/costs.js';
+import { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './engine/tfjs/features.js';
+import {
+  Adam,
+  LBFGS,
+  optimize,
+  type Costs,
+  type LoopState,
+  type Optimizer,
+  type ProgressEvent,
+} from './optim/optimizer.js';
+import { resizeBicubic, scaleImage, vggPreprocess } from './io/images.js';
+import { ensureWeights } from './io/weights.js';
 
 /**
  * An image as the library takes it: a tf.Tensor3D or a plain `{ data, shape }` object, shape

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/engine/tfjs/backend.js';
 
 /** The shared VGG19 weights (CI sets NST_WEIGHTS; the default is the checkout's neighbour). */
 export const WEIGHTS = path.resolve(process.env['NST_WEIGHTS'] ?? '../shared/weights/vgg19_notop_reconstructed.h5');

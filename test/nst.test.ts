@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { NST } from '../src/nst.js';
-import { FeatureModel } from '../src/features.js';
-import { readConvWeights } from '../src/weights.js';
+import { FeatureModel } from '../src/engine/tfjs/features.js';
+import { readConvWeights } from '../src/io/weights.js';
 import { randomArray, relDiff, useWasm, WEIGHTS } from './helpers.js';
 
 /** A small RGB image with values 0..255 as the library takes it. */

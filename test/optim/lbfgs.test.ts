@@ -1,10 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { NST } from '../src/nst.js';
-import { FeatureModel } from '../src/features.js';
-import { LBFGS, optimize, type Evaluation, type ProgressEvent } from '../src/optimizer.js';
-import { randomArray, useWasm, WEIGHTS } from './helpers.js';
+import { NST } from '../../src/nst.js';
+import { FeatureModel } from '../../src/engine/tfjs/features.js';
+import { LBFGS, optimize, type Evaluation, type ProgressEvent } from '../../src/optim/optimizer.js';
+import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
 
 /** f(x) = Σ wᵢ (xᵢ − cᵢ)², with targets outside [0, 1] too: the bounded optimum is clip(c, 0, 1). */
 function boundedQuadratic(n: number) {

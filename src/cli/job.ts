@@ -1,16 +1,16 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendInfo } from './backend.js';
-import { saveCheckpoint } from './checkpoint.js';
-import { checkStylizeOptions, stylize, type Checkpoint, type RunSettings } from './coarse.js';
-import { InputError } from './errors.js';
+import type { BackendInfo } from '../engine/tfjs/backend.js';
+import { saveCheckpoint } from '../core/checkpoint.js';
+import { checkStylizeOptions, stylize, type Checkpoint, type RunSettings } from '../core/stylize.js';
+import { InputError } from '../errors.js';
 import type { Events } from './events.js';
-import type { FeatureModel } from './features.js';
+import type { FeatureModel } from '../engine/tfjs/features.js';
 import { runOptions, type RunFlags } from './flags.js';
-import { checkMemory } from './memory.js';
-import { modelOutputs, NST, type StyleCache } from './nst.js';
-import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
-import { checkOutputPath, checkWritable, readImage, writeImage } from './preprocess.js';
+import { checkMemory } from '../engine/memory.js';
+import { modelOutputs, NST, type StyleCache } from '../nst.js';
+import { NonFiniteCostError, type ProgressEvent } from '../optim/optimizer.js';
+import { checkOutputPath, checkWritable, readImage, writeImage } from '../io/images.js';
 
 /** One run of the command: a content image, its style images, where the result goes, and how. */
 export interface Job {

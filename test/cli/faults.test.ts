@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, NonFiniteCostError, optimize, type Evaluation } from '../src/optimizer.js';
-import { readImage, writeFileAtomic, writeImage } from '../src/preprocess.js';
-import { interrupt, IMAGES, nstAsync, tempDir, useWasm, WEIGHTS, type Run } from './helpers.js';
-import { be16, encodePng, jimpImage, pngChunk, withOrientation } from './images.js';
+import { Adam, NonFiniteCostError, optimize, type Evaluation } from '../../src/optim/optimizer.js';
+import { readImage, writeFileAtomic, writeImage } from '../../src/io/images.js';
+import { interrupt, IMAGES, nstAsync, tempDir, useWasm, WEIGHTS, type Run } from '../helpers.js';
+import { be16, encodePng, jimpImage, pngChunk, withOrientation } from '../images.js';
 
 const contentFile = path.join(IMAGES, 'tubingen.jpg'); // 1024×768
 const styleFile = path.join(IMAGES, 'starry_night.jpg');

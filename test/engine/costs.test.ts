@@ -1,8 +1,8 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { contentCost, gramMatrix, layerStyleCost, styleCost, variationalCost } from '../src/costs.js';
-import { randomArray, relDiff, useWasm } from './helpers.js';
+import { contentCost, gramMatrix, layerStyleCost, styleCost, variationalCost } from '../../src/engine/tfjs/costs.js';
+import { randomArray, relDiff, useWasm } from '../helpers.js';
 
 // Float64 references, written straight from the definitions, on float32-rounded inputs.
 const f32 = (a: Float64Array) => Float64Array.from(a, Math.fround);

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import type { Checkpoint, RunSettings } from './coarse.js';
-import { InputError } from './errors.js';
-import { writeFileAtomic } from './preprocess.js';
+import type { Checkpoint, RunSettings } from './stylize.js';
+import { InputError } from '../errors.js';
+import { writeFileAtomic } from '../io/images.js';
 
 /**
  * A checkpoint file: the 8 bytes `NSTCKPT1`, a little-endian uint32 with the length of a JSON

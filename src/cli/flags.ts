@@ -1,11 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_NAMES, defaultThreads, type BackendName } from './backend.js';
-import { PRESERVE_COLORS, type PreserveColors } from './color.js';
-import type { Checkpoint, RunSettings, StylizeOptions } from './coarse.js';
-import { InputError } from './errors.js';
-import type { Pooling } from './features.js';
-import { OPTIMIZER_NAMES, type OptimizerName } from './nst.js';
-import { DEFAULT_MAX_INPUT_PIXELS } from './preprocess.js';
+import { BACKEND_NAMES, defaultThreads, type BackendName } from '../engine/tfjs/backend.js';
+import { PRESERVE_COLORS, type PreserveColors } from '../core/color.js';
+import type { Checkpoint, RunSettings, StylizeOptions } from '../core/stylize.js';
+import { InputError } from '../errors.js';
+import type { Pooling } from '../engine/tfjs/features.js';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../nst.js';
+import { DEFAULT_MAX_INPUT_PIXELS } from '../io/images.js';
 
 // The flags of a run, shared by `nst stylize`, `nst batch` and the option columns of a manifest.
 

@@ -3,15 +3,16 @@
  * md5 check, and reading + validating its conv layers with h5wasm.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { InputError } from './errors.js';
+import { InputError } from '../errors.js';
 
 export interface ConvSpec {
   name: string;
@@ -37,8 +38,17 @@ interface WeightsConfig {
   md5: string;
 }
 
-// Compiled code lives in dist/src/, the JSON in weights/ at the package root.
-const config = JSON.parse(readFileSync(new URL('../../weights/vgg19.json', import.meta.url), 'utf8')) as WeightsConfig;
+/** The package's root: the nearest directory above this module with nst's package.json. */
+function packageRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'nst')
+      return dir;
+    if (path.dirname(dir) === dir) throw new Error('nst: cannot find the package root (its package.json)');
+  }
+}
+
+const config = JSON.parse(readFileSync(path.join(packageRoot(), 'weights', 'vgg19.json'), 'utf8')) as WeightsConfig;
 
 export const WEIGHTS_FILE_NAME: string = config.fileName;
 export const WEIGHTS_MD5: string = config.md5.toLowerCase();

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Jimp } from 'jimp';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../../src/errors.js';
 import {
   DEFAULT_MAX_INPUT_PIXELS,
   IMAGE_EXTENSIONS,
@@ -20,8 +20,8 @@ import {
   writeImage,
   type ImageFormat,
   type ReadImageOptions,
-} from '../src/preprocess.js';
-import { be16, encodePng, jimpImage, jpegSegment, pngChunk, withOrientation, type PngSpec } from './images.js';
+} from '../../src/io/images.js';
+import { be16, encodePng, jimpImage, jpegSegment, pngChunk, withOrientation, type PngSpec } from '../images.js';
 
 let tmp = '';
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { InputError } from './errors.js';
-import { readConvWeights, VGG19_CONV_SPECS, type ConvSpec } from './weights.js';
+import { InputError } from '../../errors.js';
+import { readConvWeights, VGG19_CONV_SPECS, type ConvSpec } from '../../io/weights.js';
 
 export type Pooling = 'avg' | 'max';
 

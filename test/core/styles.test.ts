@@ -2,9 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { FeatureModel } from '../src/features.js';
-import { modelOutputs, NST } from '../src/nst.js';
-import { IMAGES, nst, randomArray, relDiff, useWasm, WEIGHTS } from './helpers.js';
+import { FeatureModel } from '../../src/engine/tfjs/features.js';
+import { modelOutputs, NST } from '../../src/nst.js';
+import { IMAGES, nst, randomArray, relDiff, useWasm, WEIGHTS } from '../helpers.js';
 
 const image = (h: number, w: number, seed: number) => ({
   data: Array.from(randomArray(h * w * 3, seed, 0, 255)),

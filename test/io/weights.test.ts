@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../../src/errors.js';
 import {
   VGG19_CONV_SPECS,
   WEIGHTS_FILE_NAME,
@@ -19,7 +19,7 @@ import {
   md5File,
   readConvWeights,
   verifyWeightsFile,
-} from '../src/weights.js';
+} from '../../src/io/weights.js';
 
 const SHARED = path.resolve(process.env.NST_WEIGHTS ?? '../shared/weights/vgg19_notop_reconstructed.h5');
 const skipShared = existsSync(SHARED) ? false : `shared weights not found at ${SHARED}`;

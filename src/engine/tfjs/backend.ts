@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { InputError } from './errors.js';
+import { InputError } from '../../errors.js';
 
 const require = createRequire(import.meta.url);
 

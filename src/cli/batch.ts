@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError } from './errors.js';
+import { InputError } from '../errors.js';
 import { parseRunFlags, type RunFlags } from './flags.js';
 import type { Job } from './job.js';
 

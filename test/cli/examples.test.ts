@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir, WEIGHTS } from './helpers.js';
+import { tempDir, WEIGHTS } from '../helpers.js';
 
 const EXAMPLES = path.resolve('examples');
 const hasJq = spawnSync('jq', ['--version']).status === 0;

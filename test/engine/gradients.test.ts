@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { gramMatrix } from '../src/costs.js';
-import { FeatureModel } from '../src/features.js';
-import { NST } from '../src/nst.js';
-import { selectBackend } from '../src/backend.js';
-import { randomArray, useWasm, WEIGHTS } from './helpers.js';
+import { gramMatrix } from '../../src/engine/tfjs/costs.js';
+import { FeatureModel } from '../../src/engine/tfjs/features.js';
+import { NST } from '../../src/nst.js';
+import { selectBackend } from '../../src/engine/tfjs/backend.js';
+import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
 
 // The hand-written backward passes (conv + ReLU, average pooling) against TensorFlow.js's own.
 describe('fast gradients', () => {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Jimp } from 'jimp';
-import { InputError } from './errors.js';
+import { InputError } from '../errors.js';
 
 /** Output formats by file extension (lower case, no dot); jimp 1.6 can write all of them. */
 const MIME_BY_EXTENSION = {

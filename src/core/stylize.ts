@@ -7,8 +7,8 @@ import {
   PRESERVE_COLORS,
   type PreserveColors,
 } from './color.js';
-import { InputError } from './errors.js';
-import type { FeatureModel } from './features.js';
+import { InputError } from '../errors.js';
+import type { FeatureModel } from '../engine/tfjs/features.js';
 import {
   checkImage,
   checkLayers,
@@ -19,9 +19,9 @@ import {
   type GenerateOptions,
   type ImageInput,
   type NSTOptions,
-} from './nst.js';
-import type { LoopState } from './optimizer.js';
-import { resizeBicubic, scaledSize, scaleImage } from './preprocess.js';
+} from '../nst.js';
+import type { LoopState } from '../optim/optimizer.js';
+import { resizeBicubic, scaledSize, scaleImage } from '../io/images.js';
 
 /**
  * A run's state at the end of an iteration, enough to continue it exactly (see StylizeOptions.resume).

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readImage } from '../src/preprocess.js';
-import { BIN, IMAGES, nst, tempDir, useWasm } from './helpers.js';
+import { readImage } from '../../src/io/images.js';
+import { BIN, IMAGES, nst, tempDir, useWasm } from '../helpers.js';
 
 const content = path.join(IMAGES, 'tubingen.jpg');
 const style = path.join(IMAGES, 'starry_night.jpg');

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
-import { describeBackend, selectBackend, type BackendInfo } from './backend.js';
+import { describeBackend, selectBackend, type BackendInfo } from '../engine/tfjs/backend.js';
 import { DEFAULT_NAME, planJobs } from './batch.js';
-import { disposeCheckpoint, loadCheckpoint } from './checkpoint.js';
-import { checkStylizeOptions } from './coarse.js';
-import { InputError } from './errors.js';
+import { disposeCheckpoint, loadCheckpoint } from '../core/checkpoint.js';
+import { checkStylizeOptions } from '../core/stylize.js';
+import { InputError } from '../errors.js';
 import { Events, type ErrorCode } from './events.js';
 import {
   addProcessOptions,
@@ -16,10 +16,10 @@ import {
   type RunFlags,
 } from './flags.js';
 import { checkJob, DEFAULT_CHECKPOINT_EVERY, runJob, usageError, type Job, type JobContext } from './job.js';
-import { disposeStyleCache } from './nst.js';
-import { NonFiniteCostError, type ProgressEvent } from './optimizer.js';
-import { IMAGE_EXTENSIONS } from './preprocess.js';
-import { ensureWeights, weightsCommand } from './weights.js';
+import { disposeStyleCache } from '../nst.js';
+import { NonFiniteCostError, type ProgressEvent } from '../optim/optimizer.js';
+import { IMAGE_EXTENSIONS } from '../io/images.js';
+import { ensureWeights, weightsCommand } from '../io/weights.js';
 
 interface StylizeFlags extends RunFlags, ProcessFlags {
   output: string;

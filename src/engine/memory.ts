@@ -6,11 +6,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError } from './errors.js';
-import { VGG19_CONV_NAMES } from './features.js';
-import type { OptimizerName } from './nst.js';
-import { scaledSize } from './preprocess.js';
-import { VGG19_CONV_SPECS } from './weights.js';
+import { InputError } from '../errors.js';
+import { VGG19_CONV_NAMES } from './tfjs/features.js';
+import type { OptimizerName } from '../nst.js';
+import { scaledSize } from '../io/images.js';
+import { VGG19_CONV_SPECS } from '../io/weights.js';
 
 const MiB = 2 ** 20;
 

@@ -1,12 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { NST } from '../src/nst.js';
-import { FeatureModel } from '../src/features.js';
-import { scaleSizes, splitIterations, stylize } from '../src/coarse.js';
-import type { ProgressEvent } from '../src/optimizer.js';
-import { resizeBicubic, scaleImage } from '../src/preprocess.js';
-import { randomArray, useWasm, WEIGHTS } from './helpers.js';
+import { NST } from '../../src/nst.js';
+import { FeatureModel } from '../../src/engine/tfjs/features.js';
+import { scaleSizes, splitIterations, stylize } from '../../src/core/stylize.js';
+import type { ProgressEvent } from '../../src/optim/optimizer.js';
+import { resizeBicubic, scaleImage } from '../../src/io/images.js';
+import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
 
 const image = (h: number, w: number, seed: number) => ({
   data: randomArray(h * w * 3, seed, 0, 255).map(Math.round),

@@ -4,15 +4,15 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/backend.js';
-import { outputName, parseCsv, planJobs } from '../src/batch.js';
-import { Events } from '../src/events.js';
-import { addRunOptions, type RunFlags } from '../src/flags.js';
-import { runJob, type JobContext } from '../src/job.js';
-import { disposeStyleCache } from '../src/nst.js';
-import { writeImage } from '../src/preprocess.js';
+import { selectBackend } from '../../src/engine/tfjs/backend.js';
+import { outputName, parseCsv, planJobs } from '../../src/cli/batch.js';
+import { Events } from '../../src/cli/events.js';
+import { addRunOptions, type RunFlags } from '../../src/cli/flags.js';
+import { runJob, type JobContext } from '../../src/cli/job.js';
+import { disposeStyleCache } from '../../src/nst.js';
+import { writeImage } from '../../src/io/images.js';
 import { Command } from 'commander';
-import { BIN, nst, randomArray, tempDir, useWasm, WEIGHTS } from './helpers.js';
+import { BIN, nst, randomArray, tempDir, useWasm, WEIGHTS } from '../helpers.js';
 
 /** The run flags' defaults, as the command sets them. */
 function defaultFlags(): RunFlags {

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { measurePeak } from '../bench/common.js';
-import { InputError } from '../src/errors.js';
+import { measurePeak } from '../../bench/common.js';
+import { InputError } from '../../src/errors.js';
 import {
   availableMemory,
   checkMemory,
@@ -14,9 +14,9 @@ import {
   WASM_HEAP_LIMIT,
   type AvailableMemory,
   type RunPlan,
-} from '../src/memory.js';
-import { readImage, scaledSize } from '../src/preprocess.js';
-import { IMAGES, nst, tempDir, useWasm } from './helpers.js';
+} from '../../src/engine/memory.js';
+import { readImage, scaledSize } from '../../src/io/images.js';
+import { IMAGES, nst, tempDir, useWasm } from '../helpers.js';
 
 /** The images the command runs on in bench/common.ts (tubingen × starry_night). */
 async function shapes(): Promise<[number[], number[]]> {

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
-import { stylize, type Checkpoint, type StylizeOptions } from '../src/coarse.js';
-import type { FeatureModel } from '../src/features.js';
-import { NST } from '../src/nst.js';
-import { readImage } from '../src/preprocess.js';
-import { IMAGES, interrupt, nst, tempDir, useWasm, WEIGHTS } from './helpers.js';
+import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from '../../src/core/checkpoint.js';
+import { stylize, type Checkpoint, type StylizeOptions } from '../../src/core/stylize.js';
+import type { FeatureModel } from '../../src/engine/tfjs/features.js';
+import { NST } from '../../src/nst.js';
+import { readImage } from '../../src/io/images.js';
+import { IMAGES, interrupt, nst, tempDir, useWasm, WEIGHTS } from '../helpers.js';
 
 const contentFile = path.join(IMAGES, 'tubingen.jpg');
 const styleFile = path.join(IMAGES, 'starry_night.jpg');
