@@ -1,8 +1,6 @@
 // Time for coarse-to-fine to reach a cost (run from the repository root after npm run build):
 //   node bench/coarse-to-fine.mjs 2989893.75 lbfgs 64,128 150,75,1000
-import { selectBackend } from '../dist/src/engine/tfjs/backend.js';
-import { stylize } from '../dist/src/core/stylize.js';
-import { readImage } from '../dist/src/io/images.js';
+import { readImage, selectBackend, stylize } from '../dist/src/index.js';
 const [target, optimizer, scales, iterations] = process.argv.slice(2);
 await selectBackend('wasm', 2);
 const content = await readImage('../shared/images/tubingen.jpg');
@@ -18,8 +16,9 @@ await stylize(style, content, {
   optimizer,
   scales: scales.split(',').map(Number),
   iterations: iterations.split(',').map(Number),
+  backend: 'wasm',
+  threads: 2,
   signal: abort.signal,
-  log: () => {},
   onProgress: (e) => {
     n++;
     perScale[e.scale.size] = [e.iteration, ((Date.now() - start) / 1000).toFixed(0), e.costs.total.toExponential(3)];

@@ -4,9 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { NST } from '../src/nst.js';
-import { readImage, scaleImage } from '../src/io/images.js';
-import { readConvWeights, VGG19_CONV_SPECS } from '../src/io/weights.js';
+import { NST, readConvWeights, readImage, scaleImage, VGG19_CONV_SPECS } from '../src/index.js';
 
 export const WEIGHTS = path.resolve(process.env['NST_WEIGHTS'] ?? '../shared/weights/vgg19_notop_reconstructed.h5');
 export const IMAGES = path.resolve(path.dirname(WEIGHTS), '../images');

@@ -1,8 +1,6 @@
 // Time per iteration and peak tensor bytes of computeGrads at a size: node bench/evaluation.mjs 256
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../dist/src/engine/tfjs/backend.js';
-import { NST } from '../dist/src/nst.js';
-import { readImage } from '../dist/src/io/images.js';
+import { NST, readImage, selectBackend } from '../dist/src/index.js';
 const mb = (x) => (x / 2 ** 20).toFixed(0);
 await selectBackend('wasm', 2);
 const c = await readImage('../shared/images/tubingen.jpg');

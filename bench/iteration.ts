@@ -2,9 +2,7 @@
 //   node dist/bench/iteration.js BACKEND THREADS SIZE ITERATIONS WARMUP
 // Runs the real generateImage loop and prints one JSON line.
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type BackendName } from '../src/engine/tfjs/backend.js';
-import { NST } from '../src/nst.js';
-import { readImage } from '../src/io/images.js';
+import { NST, readImage, selectBackend, type BackendName } from '../src/index.js';
 import { CONTENT, median, STYLE, WEIGHTS } from './common.js';
 
 const [backendName, threads, size, iterations, warmup] = process.argv.slice(2);

@@ -7,9 +7,16 @@
 // and the JavaScript backend at 128 px.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { selectBackend } from '../src/engine/tfjs/backend.js';
-import { estimateMemory, estimateWasmHeap, MEMORY_MODEL, networkBytes, type RunShape } from '../src/engine/memory.js';
-import { readImage, scaledSize } from '../src/io/images.js';
+import {
+  estimateMemory,
+  estimateWasmHeap,
+  MEMORY_MODEL,
+  networkBytes,
+  readImage,
+  scaledSize,
+  selectBackend,
+  type RunShape,
+} from '../src/index.js';
 import { CONTENT, machine, measurePeak, STYLE, table, type PeakResult, type PeakRun } from './common.js';
 
 const args = process.argv.slice(2);
@@ -42,7 +49,7 @@ const mib = (bytes: number | null) => (bytes === null ? '—' : (bytes / MiB).to
 const error = (estimate: number, measured: number | null) =>
   measured ? `${(((estimate - measured) / measured) * 100).toFixed(1)}` : '—';
 
-function shapeOf(row: Row): RunShape {
+function shapeOf(row: Row): RunShape & { backend: string; threads?: number } {
   return {
     height: row.height,
     width: row.width,

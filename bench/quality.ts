@@ -8,9 +8,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAMES, defaultThreads, selectBackend, type BackendName } from '../src/engine/tfjs/backend.js';
-import { stylize, type StylizeOptions } from '../src/core/stylize.js';
-import { readImage } from '../src/io/images.js';
+import {
+  defaultThreads,
+  ENGINE_NAMES,
+  readImage,
+  selectBackend,
+  stylize,
+  type EngineName,
+  type StylizeOptions,
+} from '../src/index.js';
 import {
   CONTENT,
   ensureTorch,
@@ -34,8 +40,8 @@ const adamIterations = Number(option('--adam-iterations', '1000'));
 const outFile = option('--out', 'bench/results/quality.json');
 const cap = Number(option('--cap', '1'));
 // The backend nst runs on: wasm (the default, installable everywhere) or tensorflow where tfjs-node is installed.
-const backend = option('--backend', 'wasm') as BackendName;
-if (!BACKEND_NAMES.includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
+const backend = option('--backend', 'wasm') as EngineName;
+if (!ENGINE_NAMES.includes(backend)) throw new Error(`--backend must be one of ${ENGINE_NAMES.join(', ')}`);
 // Loaded first so that a backend that is not installed fails now, not after PyTorch's quarter hour.
 const info = await selectBackend(backend, defaultThreads());
 
@@ -93,10 +99,12 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
     ...options,
     size,
     weights: WEIGHTS,
+    backend,
+    threads: defaultThreads(),
     signal: abort.signal,
     onProgress: (event) => {
       evaluations += 1;
-      const last = !event.scale || event.scale.index === event.scale.count;
+      const last = event.scale.index === event.scale.count;
       if (last) bestCost = Math.min(bestCost, event.costs.total);
       if (last && !reachedAt && event.costs.total <= target) {
         reachedAt = { seconds: (Date.now() - start) / 1000, evaluations };

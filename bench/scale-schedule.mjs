@@ -6,10 +6,7 @@
 // upsampled change of the previous scale); 'upsample' from the previous result upsampled alone. With 1 thread two
 // schedules can run side by side: the evaluation counts, not the times, are what compare.
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../dist/src/engine/tfjs/backend.js';
-import { NST } from '../dist/src/nst.js';
-import { nextScaleStart } from '../dist/src/core/stylize.js';
-import { readImage } from '../dist/src/io/images.js';
+import { nextScaleStart, NST, readImage, selectBackend } from '../dist/src/index.js';
 
 const [threads, sizeList, iterationList, target, start = 'detail'] = process.argv.slice(2);
 await selectBackend('wasm', Number(threads));

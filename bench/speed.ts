@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { defaultThreads, selectBackend } from '../src/engine/tfjs/backend.js';
+import { defaultThreads, selectBackend } from '../src/index.js';
 import { ensureTorch, machine, PEER_SCRIPT, PYTHON, preparePeerData, runJson, table } from './common.js';
 
 const args = process.argv.slice(2);

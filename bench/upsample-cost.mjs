@@ -2,9 +2,7 @@
 // style image itself, shrunk by a factor and upsampled back bicubically, against its own Gram
 // targets at 256 px (run from the repository root after npm run build): node bench/upsample-cost.mjs
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../dist/src/engine/tfjs/backend.js';
-import { NST } from '../dist/src/nst.js';
-import { readImage, resizeBicubic } from '../dist/src/io/images.js';
+import { NST, readImage, resizeBicubic, selectBackend } from '../dist/src/index.js';
 
 await selectBackend('wasm', 2);
 const style = await readImage('../shared/images/starry_night.jpg');

@@ -1,25 +1,35 @@
-// The nst library: the NST class and the pieces it is made of.
-export {
-  NST,
-  OPTIMIZER_NAMES,
-  costLine,
-  type ImageInput,
-  type InitImage,
-  type NSTOptions,
-  type GenerateOptions,
-  type OptimizerName,
-} from './nst.js';
+// The nst library: the seed-compatible NST class, the stylize driver and the pieces they are made of.
+export { NST, costLine, type GenerateOptions, type NSTOptions } from './nst.js';
 export {
   stylize,
-  scaleSizes,
-  splitIterations,
+  checkStylizeOptions,
   type StylizeOptions,
+  type StylizeProgress,
   type Checkpoint,
-  type RunSettings,
 } from './core/stylize.js';
+export {
+  SETTINGS,
+  SETTING_NAMES,
+  SHAPING_NAMES,
+  OPTIMIZER_NAMES,
+  PRESERVE_COLORS,
+  DEFAULT_STYLE_LAYERS,
+  DEFAULT_CONTENT_LAYERS,
+  resolveRunSettings,
+  withDefaults,
+  type OptimizerName,
+  type PreserveColors,
+  type RunOptions,
+  type RunSettings,
+  type Setting,
+  type SettingName,
+  type Settings,
+} from './core/settings.js';
+export { scaleSizes, splitIterations } from './core/schedule.js';
+export { initialImage, nextScaleStart, fingerprint, type ImageInput, type InitImage } from './core/images.js';
+export { resizeBicubic, scaleImage, scaledSize } from './core/resize.js';
 export { saveCheckpoint, loadCheckpoint, disposeCheckpoint } from './core/checkpoint.js';
 export {
-  PRESERVE_COLORS,
   luminance,
   matchLuminance,
   matchColorHistogram,
@@ -27,14 +37,47 @@ export {
   colorStatistics,
   rgbToYiq,
   yiqToRgb,
-  type PreserveColors,
 } from './core/color.js';
-export { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './engine/tfjs/features.js';
-export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } from './engine/tfjs/costs.js';
 export {
-  Adam,
-  LBFGS,
-  optimize,
+  availableMemory,
+  checkMemory,
+  largestFittingSize,
+  MemoryError,
+  type AvailableMemory,
+  type RunPlan,
+} from './core/memory.js';
+export {
+  ENGINE_NAMES,
+  defaultThreads,
+  type Engine,
+  type EngineInfo,
+  type EngineName,
+  type EngineOptions,
+  type Evaluator,
+  type Objective,
+  type TargetImages,
+} from './engine/evaluator.js';
+export { createEngine } from './engine/factory.js';
+export type { MemoryModel, RunShape } from './engine/memory.js';
+export { VGG19_CONV_NAMES, VGG19_CONV_SPECS, VGG19_LAYERS, modelOutputs, type Pooling } from './engine/vgg19.js';
+export { selectBackend, type BackendInfo, type BackendName } from './engine/tfjs/backend.js';
+export { FeatureModel } from './engine/tfjs/features.js';
+export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } from './engine/tfjs/costs.js';
+export { TfjsEngine } from './engine/tfjs/engine.js';
+export {
+  estimateMemory,
+  estimateWasmHeap,
+  networkBytes,
+  tfjsMemoryModel,
+  MEMORY_MODEL,
+  WASM_HEAP_LIMIT,
+} from './engine/tfjs/memory.js';
+export { TfjsEvaluator, computeTargets } from './engine/tfjs/objective.js';
+export { vggPreprocess } from './engine/tfjs/preprocess.js';
+export { Adam } from './optim/adam.js';
+export { LBFGS } from './optim/lbfgs.js';
+export { optimize, type OptimizeOptions } from './optim/loop.js';
+export {
   NonFiniteCostError,
   type Costs,
   type Evaluate,
@@ -46,36 +89,9 @@ export {
   type ProgressEvent,
   type StepResult,
   type StopReason,
-} from './optim/optimizer.js';
-export {
-  readImage,
-  writeImage,
-  writeFileAtomic,
-  scaleImage,
-  resizeBicubic,
-  vggPreprocess,
-  checkOutputPath,
-  checkWritable,
-} from './io/images.js';
+} from './optim/types.js';
+export { readImage, writeImage, checkOutputPath, checkWritable } from './io/images.js';
+export { readImageHeader, IMAGE_EXTENSIONS, DEFAULT_MAX_INPUT_PIXELS, type ImageHeader } from './io/header.js';
+export { writeFileAtomic } from './io/atomic.js';
 export { ensureWeights, locateWeights, readConvWeights, verifyWeightsFile } from './io/weights.js';
-export {
-  selectBackend,
-  describeBackend,
-  BACKEND_NAMES,
-  type BackendName,
-  type BackendInfo,
-} from './engine/tfjs/backend.js';
-export {
-  availableMemory,
-  checkMemory,
-  estimateMemory,
-  estimateWasmHeap,
-  largestFittingSize,
-  networkBytes,
-  MEMORY_MODEL,
-  WASM_HEAP_LIMIT,
-  type AvailableMemory,
-  type RunPlan,
-  type RunShape,
-} from './engine/memory.js';
-export { InputError } from './errors.js';
+export { InputError, type InputErrorDetail } from './errors.js';

@@ -1,24 +1,33 @@
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import * as costs from './engine/tfjs/costs.js';
-import { FeatureModel, VGG19_CONV_NAMES, type Pooling } from './engine/tfjs/features.js';
+import { IMAGE_RULE, initialImage, toRawImage, type ImageInput, type InitImage } from './core/images.js';
+import { scaleImage } from './core/resize.js';
 import {
-  Adam,
-  LBFGS,
-  optimize,
-  type Costs,
-  type LoopState,
-  type Optimizer,
-  type ProgressEvent,
-} from './optim/optimizer.js';
-import { resizeBicubic, scaleImage, vggPreprocess } from './io/images.js';
+  DEFAULT_CONTENT_LAYERS,
+  DEFAULT_STYLE_LAYERS,
+  OPTIMIZER_NAMES,
+  normaliseWeights,
+  SETTINGS,
+  type OptimizerName,
+} from './core/settings.js';
+import { InputError, named } from './errors.js';
+import * as costs from './engine/tfjs/costs.js';
+import { FeatureModel } from './engine/tfjs/features.js';
+import * as objective from './engine/tfjs/objective.js';
+import { modelOutputs, VGG19_CONV_NAMES, type Pooling } from './engine/vgg19.js';
 import { ensureWeights } from './io/weights.js';
+import { Adam } from './optim/adam.js';
+import { LBFGS } from './optim/lbfgs.js';
+import { optimize } from './optim/loop.js';
+import type { Costs, LoopState, Optimizer, ProgressEvent } from './optim/types.js';
 
 /**
- * An image as the library takes it: a tf.Tensor3D or a plain `{ data, shape }` object, shape
- * [h, w, 3], RGB values 0..255 (what readImage returns, or an array from any decoder).
+ * The seed-compatible facade: the NST class of the exercise the tool comes from, with its names,
+ * defaults, messages and return values, pinned by test/nst.test.ts. The work is done by the
+ * TensorFlow.js engine (engine/tfjs/) and the optimisers (optim/).
  */
-export type ImageInput = tf.Tensor3D | { data: ArrayLike<number>; shape: readonly number[] };
+
+export type { ImageInput, InitImage, OptimizerName };
+export { OPTIMIZER_NAMES };
 
 export interface NSTOptions {
   /** Weight of the content cost (default 1e4). */
@@ -29,7 +38,7 @@ export interface NSTOptions {
   var?: number;
   /** Longest side of the working images in pixels (default 512). */
   size?: number;
-  /** Path of the VGG19 weights file; else NST_WEIGHTS, the cache, or a download (see weights.ts). */
+  /** Path of the VGG19 weights file; else NST_WEIGHTS, the cache, or a download (see io/weights.ts). */
   weights?: string;
   /**
    * A loaded model to share between runs (see NST.loadFeatureModel); the NST instance then does not
@@ -48,36 +57,12 @@ export interface NSTOptions {
   styleLayerWeights?: readonly number[];
   /** Pooling between VGG19's blocks: 'avg' (the seed's, default) or 'max' (the network's own). */
   pooling?: Pooling;
-  /**
-   * Gram matrices of style images already computed, to reuse across instances (a batch over many
-   * contents with the same style). Keyed by the scaled style image's pixels, the style layers and
-   * the pooling; filled as styles are seen. The cache owns its tensors: `disposeStyleCache` frees them.
-   */
-  styleCache?: StyleCache;
 }
-
-/** See NSTOptions.styleCache. */
-export type StyleCache = Map<string, tf.Tensor3D[]>;
-
-export function disposeStyleCache(cache: StyleCache): void {
-  for (const grams of cache.values()) tf.dispose(grams);
-  cache.clear();
-}
-
-export type OptimizerName = 'adam' | 'lbfgs';
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'lbfgs'];
-
-/**
- * The initial image: the content image (the seed's choice), uniform noise, the style image
- * stretched to the working size, or any image (values 0..255, any size, stretched bicubically to
- * the working size).
- */
-export type InitImage = 'content' | 'noise' | 'style' | ImageInput;
 
 export interface GenerateOptions {
   /** Optimizer iterations (an L-BFGS iteration may evaluate the cost several times). */
   iterations?: number;
-  /** Print the seed's cost line every `step` iterations and at the last one. */
+  /** Print the seed's cost line every `step` iterations and at the last one (to `log`). */
   step?: number;
   /** 'adam' (the seed's, default) or 'lbfgs' (bounded L-BFGS with a line search). */
   optimizer?: OptimizerName;
@@ -114,77 +99,57 @@ const isRank4 = (x: unknown): x is tf.Tensor4D => x instanceof tf.Tensor && x.ra
 export const costLine = (i: number, c: Costs) =>
   `Cost at iteration ${i}: ${c.total}, content ${c.content}, style ${c.style}, var ${c.variation}`;
 
-/** SHA-256 of tensors' shapes and values: equal for equal images. */
-export function fingerprint(images: readonly tf.Tensor[]): string {
-  const hash = createHash('sha256');
-  for (const image of images) {
-    const data = image.dataSync() as Float32Array;
-    hash.update(image.shape.join('x'));
-    hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  }
-  return hash.digest('hex');
-}
-
-/** An ImageInput as a new float32 tensor [h, w, 3]; a TypeError (naming `name`) if it is not one. */
-export function checkImage(image: unknown, name: string): tf.Tensor3D {
-  const message = `${name} must be an array or tensor with shape (h, w, 3)`;
-  if (image instanceof tf.Tensor) {
-    if (image.rank !== 3 || image.shape[2] !== 3 || image.size === 0) throw new TypeError(message);
-    return tf.cast(image as tf.Tensor3D, 'float32');
-  }
-  const candidate = image as { data?: ArrayLike<number>; shape?: readonly number[] } | null;
-  const shape = candidate?.shape;
-  const data = candidate?.data;
-  if (
-    !Array.isArray(shape) ||
-    shape.length !== 3 ||
-    shape[2] !== 3 ||
-    !shape.every((d) => Number.isInteger(d) && d > 0)
-  ) {
-    throw new TypeError(message);
-  }
-  if (data == null || typeof data.length !== 'number' || data.length !== shape[0] * shape[1] * 3)
-    throw new TypeError(message);
-  return tf.tensor3d(Array.from(data), shape as [number, number, number], 'float32');
+/** An ImageInput as a new float32 tensor [h, w, 3]; the seed's TypeError (naming `name`) if it is not one. */
+function checkImage(image: unknown, name: string): tf.Tensor3D {
+  const raw = toRawImage(image);
+  if (!raw) throw new TypeError(`${name} ${IMAGE_RULE}`);
+  return raw;
 }
 
 function checkWeight(value: unknown, name: string): number {
-  if (!isNumber(value) || value < 0 || !Number.isFinite(value))
+  if (!isNumber(value) || value < 0 || !Number.isFinite(value)) {
     throw new TypeError(`${name} must be a non-negative number`);
+  }
   return value;
 }
 
-/** Non-negative weights, one per item, not all zero, normalised to sum 1 (default: equal). */
-export function normaliseWeights(
+/** The table's weights (normalised to sum 1, default equal), refused as test/nst.test.ts expects: a RangeError naming them. */
+function checkWeights(
   weights: readonly number[] | undefined,
   count: number,
-  name: string,
+  setting: 'styleWeights' | 'styleLayerWeights',
   items: string,
 ): number[] {
-  if (weights === undefined) return Array<number>(count).fill(1 / count);
-  if (!Array.isArray(weights) || weights.length !== count)
-    throw new RangeError(`${name} must have one weight per ${items} (${count})`);
-  if (!weights.every((w) => isNumber(w) && w >= 0 && Number.isFinite(w)))
-    throw new RangeError(`${name} must be non-negative numbers`);
-  const sum = weights.reduce((a, b) => a + b, 0);
-  if (sum <= 0) throw new RangeError(`${name} must not all be zero`);
-  return weights.map((w) => w / sum);
+  const label = setting === 'styleWeights' ? 'style weights' : 'style layer weights';
+  const problem = SETTINGS[setting].check(weights);
+  if (problem) throw new RangeError(named(label, problem));
+  try {
+    return normaliseWeights(weights, count, setting, items);
+  } catch (error) {
+    if (error instanceof InputError) throw new RangeError(named(label, error.detail.problem ?? error.message));
+    throw error;
+  }
 }
 
 /** A list of VGG19 conv layer names, checked. */
-export function checkLayers(layers: readonly string[], name: string): string[] {
+function checkLayers(layers: readonly string[], name: string): string[] {
   if (!Array.isArray(layers) || layers.length === 0) throw new RangeError(`${name} must name at least one layer`);
   for (const layer of layers) {
-    if (!VGG19_CONV_NAMES.includes(layer))
+    if (!VGG19_CONV_NAMES.includes(layer)) {
       throw new RangeError(`${name}: unknown layer ${layer}; use VGG19 conv layers block1_conv1 … block5_conv4`);
+    }
   }
   if (new Set(layers).size !== layers.length) throw new RangeError(`${name} names a layer twice`);
   return [...layers];
 }
 
-/** The model's outputs for these layers: each layer once, in the network's order. */
-export function modelOutputs(styleLayers: readonly string[], contentLayers: readonly string[]): string[] {
-  return VGG19_CONV_NAMES.filter((name) => styleLayers.includes(name) || contentLayers.includes(name));
+/** A decay rate of Adam: the seed's type and range checks, then the settings table's (1 divides by zero). */
+function checkDecay(value: unknown, name: 'beta1' | 'beta2'): number {
+  if (!isNumber(value)) throw new TypeError(`${name} must be a float`);
+  if (value < 0 || value > 1) throw new RangeError(`${name} must be in the range [0, 1]`);
+  const problem = SETTINGS[name].check(value);
+  if (problem) throw new RangeError(`${name} ${problem}`);
+  return value;
 }
 
 /**
@@ -193,14 +158,8 @@ export function modelOutputs(styleLayers: readonly string[], contentLayers: read
  * Call `dispose` when done to release its tensors.
  */
 export class NST {
-  static readonly styleLayers: readonly string[] = [
-    'block1_conv1',
-    'block2_conv1',
-    'block3_conv1',
-    'block4_conv1',
-    'block5_conv1',
-  ];
-  static readonly contentLayer = 'block5_conv2';
+  static readonly styleLayers: readonly string[] = DEFAULT_STYLE_LAYERS;
+  static readonly contentLayer = DEFAULT_CONTENT_LAYERS[0]!;
 
   /** Preprocessed images, [1, h, w, 3] in [0, 1]: the style images (each at styleScale × size) and the content. */
   readonly styleImages: tf.Tensor4D[];
@@ -221,28 +180,27 @@ export class NST {
   contentFeatures: tf.Tensor4D[] = [];
 
   private readonly weightsPath: string | undefined;
-  private readonly styleCache: StyleCache | undefined;
   private ownsModel = false;
 
   /** `styleImage` may be one image or a list of them (blended by `styleWeights`). */
   constructor(styleImage: ImageInput | readonly ImageInput[], contentImage: ImageInput, options: NSTOptions = {}) {
-    const { alpha = 1e4, beta = 1, var: variation = 10, size = 512, styleScale = 1, pooling = 'avg' } = options;
+    const { size = SETTINGS.size.default, styleScale = SETTINGS.styleScale.default } = options;
+    const pooling = options.pooling ?? SETTINGS.pooling.default;
     const styleList = Array.isArray(styleImage) ? (styleImage as readonly ImageInput[]) : [styleImage as ImageInput];
     if (styleList.length === 0) throw new RangeError('at least one style image is needed');
-    this.alpha = checkWeight(alpha, 'alpha');
-    this.beta = checkWeight(beta, 'beta');
-    this.var = checkWeight(variation, 'var');
-    if (!isNumber(styleScale) || styleScale <= 0 || !Number.isFinite(styleScale))
-      throw new RangeError('style scale must be a positive number');
-    if (pooling !== 'avg' && pooling !== 'max') throw new RangeError('pooling must be avg or max');
+    this.alpha = checkWeight(options.alpha ?? SETTINGS.alpha.default, 'alpha');
+    this.beta = checkWeight(options.beta ?? SETTINGS.beta.default, 'beta');
+    this.var = checkWeight(options.var ?? SETTINGS.var.default, 'var');
+    if (SETTINGS.styleScale.check(styleScale)) throw new RangeError('style scale must be a positive number');
+    if (SETTINGS.pooling.check(pooling)) throw new RangeError('pooling must be avg or max');
     this.pooling = pooling;
-    this.styleWeights = normaliseWeights(options.styleWeights, styleList.length, 'style weights', 'style image');
+    this.styleWeights = checkWeights(options.styleWeights, styleList.length, 'styleWeights', 'style image');
     this.styleLayers = checkLayers(options.styleLayers ?? NST.styleLayers, 'style layers');
     this.contentLayers = checkLayers(options.contentLayers ?? [NST.contentLayer], 'content layers');
-    this.styleLayerWeights = normaliseWeights(
+    this.styleLayerWeights = checkWeights(
       options.styleLayerWeights,
       this.styleLayers.length,
-      'style layer weights',
+      'styleLayerWeights',
       'style layer',
     );
     const styleSize = Math.max(1, Math.round(styleScale * size));
@@ -267,7 +225,6 @@ export class NST {
       throw error;
     }
     this.weightsPath = options.weights;
-    this.styleCache = options.styleCache;
     if (options.model) this.model = this.checkModel(options.model);
   }
 
@@ -340,43 +297,35 @@ export class NST {
     return model;
   }
 
-  /** The outputs of `apply` picked by layer name. */
-  private pick(outputs: tf.Tensor4D[], layers: readonly string[]): tf.Tensor4D[] {
-    const names = this.requireModel().outputNames;
-    return layers.map((name) => outputs[names.indexOf(name)]!);
-  }
-
   static gramMatrix(inputLayer: tf.Tensor4D): tf.Tensor3D {
     if (!isRank4(inputLayer)) throw new TypeError('input_layer must be a tensor of rank 4');
     return costs.gramMatrix(inputLayer);
   }
 
-  /** The style targets (per layer, the weighted blend of the style images' Gram matrices) and the content targets. */
+  /** The engine's view of this instance's cost weights and layers. */
+  private get objective() {
+    return {
+      alpha: this.alpha,
+      beta: this.beta,
+      variation: this.var,
+      styleLayers: this.styleLayers,
+      contentLayers: this.contentLayers,
+      styleLayerWeights: this.styleLayerWeights,
+      pooling: this.pooling,
+    };
+  }
+
+  private get targets(): objective.Targets {
+    return { style: this.gramStyleFeatures, content: this.contentFeatures };
+  }
+
+  /** The seed's name for computing the targets: per style layer the weighted blend of the style images' Gram matrices, and the content targets. */
   generateFeatures(): void {
-    const model = this.requireModel();
-    let grams: tf.Tensor3D[] = [];
-    try {
-      this.styleImages.forEach((image, i) => {
-        const weight = this.styleWeights[i]!;
-        const own = this.styleGrams(image);
-        const next = tf.tidy(() =>
-          own.map((gram, l) => {
-            const g = tf.mul(gram, weight) as tf.Tensor3D;
-            return grams[l] ? (tf.add(grams[l]!, g) as tf.Tensor3D) : g;
-          }),
-        );
-        if (!this.styleCache) tf.dispose(own);
-        tf.dispose(grams);
-        grams = next;
-      });
-    } catch (error) {
-      tf.dispose(grams);
-      throw error;
-    }
-    const content = tf.tidy(() => this.pick(model.apply(vggPreprocess(this.contentImage)), this.contentLayers));
+    const images = { content: this.contentImage, styles: this.styleImages, styleWeights: this.styleWeights };
+    const targets = objective.computeTargets(this.requireModel(), this.objective, images);
     this.disposeTargets();
-    this.gramStyleFeatures = grams;
-    this.contentFeatures = content;
+    this.gramStyleFeatures = targets.style;
+    this.contentFeatures = targets.content;
   }
 
   layerStyleCost(styleOutput: tf.Tensor4D, gramTarget: tf.Tensor3D): tf.Scalar {
@@ -388,31 +337,18 @@ export class NST {
     return costs.layerStyleCost(styleOutput, gramTarget);
   }
 
-  /** The Gram matrices of one style image at the style layers: from the cache when there is one (then the cache's). */
-  private styleGrams(image: tf.Tensor4D): tf.Tensor3D[] {
-    const model = this.requireModel();
-    const compute = () =>
-      tf.tidy(() => this.pick(model.apply(vggPreprocess(image)), this.styleLayers).map((f) => costs.gramMatrix(f)));
-    if (!this.styleCache) return compute();
-    const key = `${fingerprint([image])} ${this.styleLayers.join(',')} ${this.pooling}`;
-    let grams = this.styleCache.get(key);
-    if (!grams) this.styleCache.set(key, (grams = compute()));
-    return grams;
-  }
-
   /** The layer style costs weighted by the style layer weights (the seed: each 1 / number of layers). */
   styleCost(styleOutputs: tf.Tensor4D[]): tf.Scalar {
     const l = this.styleLayers.length;
-    if (!Array.isArray(styleOutputs) || styleOutputs.length !== l)
+    if (!Array.isArray(styleOutputs) || styleOutputs.length !== l) {
       throw new TypeError(`style_outputs must be a list with a length of ${l}`);
-    return tf.tidy(
-      () =>
-        tf.addN(
-          styleOutputs.map((output, i) =>
-            tf.mul(this.layerStyleCost(output, this.gramStyleFeatures[i]!), this.styleLayerWeights[i]!),
-          ),
-        ) as tf.Scalar,
-    );
+    }
+    return tf.tidy(() => {
+      const weighted = styleOutputs.map((output, i) =>
+        tf.mul(this.layerStyleCost(output, this.gramStyleFeatures[i]!), this.styleLayerWeights[i]!),
+      );
+      return tf.addN(weighted) as tf.Scalar;
+    });
   }
 
   contentCost(contentOutput: tf.Tensor4D): tf.Scalar {
@@ -431,34 +367,13 @@ export class NST {
   /** [J, J_content, J_style, J_var] with J = α·J_content + β·J_style + var·J_var. */
   totalCost(generatedImage: tf.Tensor4D): [tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar] {
     this.checkGenerated(generatedImage);
-    const model = this.requireModel();
-    return tf.tidy(() => {
-      const outputs = model.apply(vggPreprocess(generatedImage));
-      const jStyle = this.styleCost(this.pick(outputs, this.styleLayers));
-      const contentOutputs = this.pick(outputs, this.contentLayers);
-      const jContent =
-        contentOutputs.length === 1
-          ? this.contentCost(contentOutputs[0]!)
-          : (tf.div(
-              tf.addN(contentOutputs.map((o, i) => costs.contentCost(o, this.contentFeatures[i]!))),
-              contentOutputs.length,
-            ) as tf.Scalar);
-      const jVar = costs.variationalCost(generatedImage);
-      const j = tf.addN([tf.mul(jContent, this.alpha), tf.mul(jStyle, this.beta), tf.mul(jVar, this.var)]) as tf.Scalar;
-      return [j, jContent, jStyle, jVar];
-    });
+    return objective.totalCost(this.requireModel(), this.objective, this.targets, generatedImage);
   }
 
   /** [gradient of J w.r.t. the image, J, J_content, J_style, J_var]. */
   computeGrads(generatedImage: tf.Tensor4D): [tf.Tensor4D, tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar] {
     this.checkGenerated(generatedImage);
-    let parts: tf.Scalar[] = [];
-    const { value, grad } = tf.valueAndGrad((x: tf.Tensor4D) => {
-      const [j, ...rest] = this.totalCost(x);
-      parts = rest.map((t) => tf.keep(t));
-      return j;
-    })(generatedImage);
-    return [grad as tf.Tensor4D, value, parts[0]!, parts[1]!, parts[2]!];
+    return objective.computeGrads(this.requireModel(), this.objective, this.targets, generatedImage);
   }
 
   /**
@@ -466,46 +381,25 @@ export class NST {
    * [0, 1]), and returns the image with the lowest total cost ([h, w, 3] in [0, 1]) and that cost.
    */
   async generateImage(options: GenerateOptions = {}): Promise<[tf.Tensor3D, number]> {
-    const {
-      iterations = 1000,
-      step,
-      optimizer = 'adam',
-      lr = 0.01,
-      beta1 = 0.9,
-      beta2 = 0.99,
-      history = 100,
-      tolerance = 1e-6,
-      init = 'content',
-      seed,
-    } = options;
-    if (!Number.isInteger(iterations)) throw new TypeError('iterations must be an integer');
-    if (iterations <= 0) throw new RangeError('iterations must be positive');
-    if (step !== undefined && !Number.isInteger(step)) throw new TypeError('step must be an integer');
-    if (step !== undefined && (step <= 0 || step >= iterations))
-      throw new RangeError('step must be positive and less than iterations');
-    if (!OPTIMIZER_NAMES.includes(optimizer)) throw new RangeError(`optimizer must be ${OPTIMIZER_NAMES.join(' or ')}`);
-    if (!isNumber(lr)) throw new TypeError('lr must be a number');
-    if (lr <= 0 || !Number.isFinite(lr)) throw new RangeError('lr must be positive');
-    if (!isNumber(beta1)) throw new TypeError('beta1 must be a float');
-    if (beta1 < 0 || beta1 > 1) throw new RangeError('beta1 must be in the range [0, 1]');
-    if (!isNumber(beta2)) throw new TypeError('beta2 must be a float');
-    if (beta2 < 0 || beta2 > 1) throw new RangeError('beta2 must be in the range [0, 1]');
-    if (!Number.isInteger(history)) throw new TypeError('history must be an integer');
-    if (history <= 0) throw new RangeError('history must be positive');
-    if (!isNumber(tolerance)) throw new TypeError('tolerance must be a number');
-    if (tolerance < 0 || !Number.isFinite(tolerance)) throw new RangeError('tolerance must be a non-negative number');
-    if (seed !== undefined && !Number.isInteger(seed)) throw new TypeError('seed must be an integer');
+    const { step, init = 'content', seed } = options;
+    const algorithm = this.checkGenerateOptions(options);
+    const iterations = options.iterations ?? (SETTINGS.iterations.default as number);
     this.requireTargets();
-
-    const log = options.log ?? ((line: string) => console.log(line));
-    const initial = this.initialImage(init, seed);
-    const algorithm: Optimizer = optimizer === 'lbfgs' ? new LBFGS(history, tolerance) : new Adam(lr, beta1, beta2);
+    const log = options.log ?? ((line: string) => console.log(line)); // the seed prints its lines
+    let initial: tf.Tensor4D;
+    try {
+      initial = this.initialImage(init, seed);
+    } catch (error) {
+      algorithm.dispose();
+      throw error;
+    }
+    const evaluator = new objective.TfjsEvaluator(this.requireModel(), this.objective, this.targets, false);
     try {
       const result = await optimize({
         initial,
         iterations,
         optimizer: algorithm,
-        evaluate: (image) => this.evaluate(image),
+        evaluate: (image) => evaluator.evaluate(image),
         shouldStop: () => options.signal?.aborted ?? false,
         onProgress: (event) => {
           const { iteration: i } = event;
@@ -523,23 +417,44 @@ export class NST {
     }
   }
 
+  /** The seed's checks of generateImage's options, then the optimizer they ask for. */
+  private checkGenerateOptions(options: GenerateOptions): Optimizer {
+    const d = <K extends 'lr' | 'history' | 'tolerance'>(k: K) => SETTINGS[k].default;
+    const { iterations = 1000, step, optimizer = 'adam', lr = d('lr'), history = d('history') } = options;
+    const {
+      beta1 = SETTINGS.beta1.default,
+      beta2 = SETTINGS.beta2.default,
+      tolerance = d('tolerance'),
+      seed,
+    } = options;
+    if (!Number.isInteger(iterations)) throw new TypeError('iterations must be an integer');
+    if (iterations <= 0) throw new RangeError('iterations must be positive');
+    if (step !== undefined && !Number.isInteger(step)) throw new TypeError('step must be an integer');
+    if (step !== undefined && (step <= 0 || step >= iterations)) {
+      throw new RangeError('step must be positive and less than iterations');
+    }
+    if (!OPTIMIZER_NAMES.includes(optimizer)) throw new RangeError(`optimizer must be ${OPTIMIZER_NAMES.join(' or ')}`);
+    if (!isNumber(lr)) throw new TypeError('lr must be a number');
+    if (lr <= 0 || !Number.isFinite(lr)) throw new RangeError('lr must be positive');
+    checkDecay(beta1, 'beta1');
+    checkDecay(beta2, 'beta2');
+    if (!Number.isInteger(history)) throw new TypeError('history must be an integer');
+    if (history <= 0) throw new RangeError('history must be positive');
+    if (!isNumber(tolerance)) throw new TypeError('tolerance must be a number');
+    if (tolerance < 0 || !Number.isFinite(tolerance)) throw new RangeError('tolerance must be a non-negative number');
+    if (seed !== undefined && !Number.isInteger(seed)) throw new TypeError('seed must be an integer');
+    return optimizer === 'lbfgs' ? new LBFGS(history, tolerance) : new Adam(lr, beta1, beta2);
+  }
+
   /** The starting image, [1, h, w, 3] in [0, 1] at the content image's working size. */
   initialImage(init: InitImage = 'content', seed?: number): tf.Tensor4D {
-    const shape = this.contentImage.shape;
-    if (init === 'content') return this.contentImage.clone();
-    if (init === 'noise') return tf.randomUniform(shape, 0, 1, 'float32', seed) as tf.Tensor4D;
-    if (init === 'style')
-      return tf.tidy(() => tf.clipByValue(resizeBicubic(this.styleImage, shape[1], shape[2]), 0, 1));
+    if (init === 'content' || init === 'noise' || init === 'style') {
+      return initialImage(init, this.contentImage, this.styleImage, seed);
+    }
     if (typeof init === 'string') throw new RangeError('init must be content, noise, style or an image');
     const raw = checkImage(init, 'init');
     try {
-      return tf.tidy(() =>
-        tf.clipByValue(
-          tf.div<tf.Tensor4D>(resizeBicubic(tf.expandDims(raw, 0) as tf.Tensor4D, shape[1], shape[2]), 255),
-          0,
-          1,
-        ),
-      );
+      return initialImage(raw, this.contentImage, this.styleImage);
     } finally {
       raw.dispose();
     }
@@ -554,15 +469,6 @@ export class NST {
     this.model = null;
   }
 
-  /** One optimisation step's worth of work: the gradient and the costs as numbers. */
-  private evaluate(image: tf.Tensor4D): { grads: tf.Tensor4D; costs: Costs } {
-    const [grads, ...parts] = this.computeGrads(image);
-    const stacked = tf.stack(parts);
-    const [total, content, style, variation] = stacked.dataSync();
-    tf.dispose([stacked, ...parts]);
-    return { grads, costs: { total: total!, content: content!, style: style!, variation: variation! } };
-  }
-
   private checkGenerated(generatedImage: tf.Tensor4D): void {
     if (!(generatedImage instanceof tf.Tensor) || !sameShape(generatedImage.shape, this.contentImage.shape)) {
       throw new TypeError(`generated_image must be a tensor of shape ${shapeText(this.contentImage.shape)}`);
@@ -575,8 +481,9 @@ export class NST {
   }
 
   private requireTargets(): tf.Tensor4D {
-    if (!this.contentFeature)
+    if (!this.contentFeature) {
       throw new Error('the targets are not computed: call generateFeatures() or use NST.create()');
+    }
     return this.contentFeature;
   }
 

@@ -1,18 +1,28 @@
+/**
+ * One job of the command: a content image, its style images, where the result goes. Read the
+ * inputs, guard the memory, run, write: snapshots, checkpoints and the output atomically, with
+ * the JSON events of each step.
+ */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendInfo } from '../engine/tfjs/backend.js';
 import { saveCheckpoint } from '../core/checkpoint.js';
-import { checkStylizeOptions, stylize, type Checkpoint, type RunSettings } from '../core/stylize.js';
-import { InputError } from '../errors.js';
-import type { Events } from './events.js';
-import type { FeatureModel } from '../engine/tfjs/features.js';
-import { runOptions, type RunFlags } from './flags.js';
-import { checkMemory } from '../engine/memory.js';
-import { modelOutputs, NST, type StyleCache } from '../nst.js';
-import { NonFiniteCostError, type ProgressEvent } from '../optim/optimizer.js';
+import { checkMemory } from '../core/memory.js';
+import { type RunSettings } from '../core/settings.js';
+import {
+  checkStylizeOptions,
+  stylize,
+  type Checkpoint,
+  type StylizeOptions,
+  type StylizeProgress,
+} from '../core/stylize.js';
+import type { Engine } from '../engine/evaluator.js';
+import { modelOutputs } from '../engine/vgg19.js';
+import { InputError, settingError } from '../errors.js';
 import { checkOutputPath, checkWritable, readImage, writeImage } from '../io/images.js';
+import { NonFiniteCostError } from '../optim/types.js';
+import type { Events } from './events.js';
+import { DEFAULT_CHECKPOINT_EVERY, type RunFlags } from './flags.js';
 
-/** One run of the command: a content image, its style images, where the result goes, and how. */
 export interface Job {
   content: string;
   styles: string[];
@@ -22,23 +32,26 @@ export interface Job {
   index?: number;
 }
 
-/** What the jobs of one process share: the backend, the weights, the loaded models and style targets. */
+/** What the jobs of one process share: the engine (with its models and style targets), the signal, the events. */
 export interface JobContext {
-  backend: BackendInfo;
-  weights: string;
-  /** Loaded models by their outputs and pooling: a batch loads each once. */
-  models: Map<string, FeatureModel>;
-  /** Gram matrices of the style images seen so far (see NSTOptions.styleCache). */
-  styleCache: StyleCache;
+  engine: Engine;
   /** Ctrl-C: ends the run between iterations with the best image so far. */
   signal: AbortSignal;
   events: Events;
   memoryCheck: boolean;
-  /** Where `--step` cost lines go (not printed when absent). */
-  log?: (line: string) => void;
-  onProgress?: (event: ProgressEvent) => void;
-  /** Called once the job's inputs are read and checked, before the model loads: the time for messages. */
+}
+
+/** What the caller of one job hears of it. */
+export interface JobHooks {
+  /** The job's inputs are read and checked, the run is about to start: the time for messages. */
   onStart?: () => void;
+  onProgress?: (event: StylizeProgress) => void;
+}
+
+/** Where a job's run state is saved, or which saved state it continues. */
+export interface JobCheckpoint {
+  file?: string;
+  resume?: Checkpoint;
 }
 
 export interface JobResult {
@@ -52,38 +65,46 @@ export interface JobResult {
   interrupted: boolean;
 }
 
-/** Checkpoints are written this often when --save-every is not given. */
-export const DEFAULT_CHECKPOINT_EVERY = 100;
-
 /** `out.png` → `out_000100.png`: the name of the snapshot taken at `iteration`. */
 export function snapshotPath(output: string, iteration: number): string {
   const ext = path.extname(output);
-  return path.join(path.dirname(output), `${path.basename(output, ext)}_${String(iteration).padStart(6, '0')}${ext}`);
+  const name = `${path.basename(output, ext)}_${String(iteration).padStart(6, '0')}${ext}`;
+  return path.join(path.dirname(output), name);
 }
 
-/** Library argument errors (RangeError, TypeError) are usage errors of the command. */
-export function usageError(error: unknown): unknown {
-  return error instanceof RangeError || error instanceof TypeError ? new InputError(error.message) : error;
+/** The library's options of a job's run (images, callbacks and the engine come separately). */
+function runOptions(flags: RunFlags): StylizeOptions {
+  const { reportEvery, maxInputPixels, init, ...run } = flags;
+  return run;
+}
+
+const isInitKeyword = (init: string): init is 'content' | 'noise' | 'style' =>
+  init === 'content' || init === 'noise' || init === 'style';
+
+/** Checks run flags for `styleCount` style images (and a checkpoint to resume): an InputError names the first problem. */
+export function checkRunFlags(flags: RunFlags, styleCount: number, resume?: Checkpoint): RunSettings {
+  // An init file is recorded as 'image', as the library records an image given as `init`.
+  const init = isInitKeyword(flags.init) ? flags.init : 'image';
+  const settings = checkStylizeOptions({ ...runOptions(flags), init, resume }, styleCount);
+  const every = flags.reportEvery;
+  if (every !== undefined && every >= Math.max(...settings.iterations)) {
+    throw settingError('reportEvery', 'must be positive and less than iterations');
+  }
+  checkWorkingSize(flags);
+  return settings;
 }
 
 /** Checks a job's settings and paths before any work: an InputError names the first problem. */
-export function checkJob(job: Job, checkpoint?: { file?: string; resume?: Checkpoint }): RunSettings {
-  const options = { ...runOptions(job.flags), resume: checkpoint?.resume };
-  let settings: RunSettings;
-  try {
-    settings = checkStylizeOptions(options, job.styles.length);
-  } catch (error) {
-    throw usageError(error);
-  }
-  checkWorkingSize(job.flags);
+export function checkJob(job: Job, checkpoint: JobCheckpoint = {}): RunSettings {
+  const settings = checkRunFlags(job.flags, job.styles.length, checkpoint.resume);
   checkOutputPath(job.output);
-  if (checkpoint?.file) checkWritable(checkpoint.file, 'checkpoint');
+  if (checkpoint.file) checkWritable(checkpoint.file, 'checkpoint');
   return settings;
 }
 
 /**
- * The working images are at most --size px on each side, the style images --style-scale × --size:
- * their area must be within --max-input-pixels too, so that a mistyped size is refused at once
+ * The working images are at most `size` px on each side, the style images styleScale × size:
+ * their area must be within maxInputPixels too, so that a mistyped size is refused at once
  * rather than filling the memory.
  */
 function checkWorkingSize(flags: RunFlags): void {
@@ -95,163 +116,169 @@ function checkWorkingSize(flags: RunFlags): void {
   for (const [what, side] of sides) {
     if (side * side > flags.maxInputPixels) {
       const limit = flags.maxInputPixels.toLocaleString('en-US');
-      throw new InputError(
-        `${what} of up to ${side}×${side} px are more than the limit of ${limit} pixels (raise it with --max-input-pixels)`,
-      );
+      throw new InputError(`${what} of up to ${side}×${side} px are more than the limit of ${limit} pixels`, {
+        setting: 'maxInputPixels',
+      });
     }
   }
 }
 
+/** The images of a job, read and checked against the pixel limit. */
+interface Inputs {
+  content: tf.Tensor3D;
+  styles: tf.Tensor3D[];
+  init: 'content' | 'noise' | 'style' | tf.Tensor3D;
+  /** Every tensor above, to release. */
+  all: tf.Tensor3D[];
+}
+
+const styleLabel = (job: Job, i: number) => (job.styles.length > 1 ? `style image ${i + 1}` : 'style image');
+
+async function readInputs(job: Job): Promise<Inputs> {
+  const all: tf.Tensor3D[] = [];
+  const read = async (file: string, label: string) => {
+    const image = await readImage(file, label, { maxInputPixels: job.flags.maxInputPixels });
+    all.push(image);
+    return image;
+  };
+  try {
+    const content = await read(job.content, 'content image');
+    const styles: tf.Tensor3D[] = [];
+    for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(job, i)));
+    const { init } = job.flags;
+    return { content, styles, init: isInitKeyword(init) ? init : await read(init, 'init image'), all };
+  } catch (error) {
+    tf.dispose(all);
+    throw error;
+  }
+}
+
+/** The memory guard on the images as read (skipped with --no-memory-check). */
+function guardMemory(context: JobContext, settings: RunSettings, inputs: Inputs): void {
+  if (!context.memoryCheck) return;
+  const plan = {
+    size: settings.size,
+    contentShape: inputs.content.shape,
+    styleShapes: inputs.styles.map((s) => s.shape),
+    styleScale: settings.styleScale,
+    deepestLayer: modelOutputs(settings.styleLayers, settings.contentLayers).at(-1),
+    optimizer: settings.optimizer,
+    history: settings.history,
+  };
+  checkMemory(plan, context.engine.memory);
+}
+
+/** The run of a job: its best image (the caller's), cost and evaluations, or the failure that stopped it after writing that image. */
+async function run(
+  job: Job,
+  context: JobContext,
+  hooks: JobHooks,
+  inputs: Inputs,
+  checkpoint: JobCheckpoint,
+): Promise<{ image: tf.Tensor3D; bestCost: number; evaluations: number; failure: NonFiniteCostError | null }> {
+  const { events } = context;
+  const jobField = job.index === undefined ? {} : { job: job.index };
+  const every = job.flags.reportEvery ?? 10;
+  let evaluations = 0;
+  try {
+    const [image, bestCost] = await stylize(inputs.styles, inputs.content, {
+      ...runOptions(job.flags),
+      engine: context.engine,
+      init: inputs.init,
+      signal: context.signal,
+      imageNames: {
+        content: `content image ${job.content}`,
+        styles: job.styles.map((file, i) => `${styleLabel(job, i)} ${file}`),
+      },
+      resume: checkpoint.resume,
+      checkpointEvery: checkpoint.file ? (job.flags.snapshotEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
+      onCheckpoint: checkpoint.file
+        ? async (state) => {
+            await saveCheckpoint(checkpoint.file!, state);
+            const fields = { iteration: state.state.iteration, scale: state.scale + 1, path: checkpoint.file };
+            events.emit('checkpoint', { ...jobField, ...fields });
+          }
+        : undefined,
+      onSnapshot: async (snapshot, iteration) => {
+        const file = snapshotPath(job.output, iteration);
+        await writeImage(file, snapshot);
+        events.emit('snapshot', { ...jobField, iteration, path: file });
+      },
+      onProgress: (e) => {
+        evaluations = e.run.evaluations;
+        if (e.iteration % every === 0 || e.iteration === e.iterations) {
+          const { iteration, iterations, scale, costs, bestCost: best, elapsedMs } = e;
+          events.emit('progress', {
+            ...jobField,
+            iteration,
+            iterations,
+            scale,
+            costs,
+            bestCost: best,
+            evaluations,
+            elapsedMs,
+          });
+        }
+        hooks.onProgress?.(e);
+      },
+    });
+    return { image, bestCost, evaluations, failure: null };
+  } catch (error) {
+    if (!(error instanceof NonFiniteCostError)) throw error;
+    // Before any step, only the settings can be at fault: weights so large that the cost overflows.
+    if (!error.bestImage) {
+      throw new InputError(
+        `${error.message}, before any step: lower --alpha, --beta or --var (the cost must fit in float32)`,
+      );
+    }
+    const image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
+    error.bestImage.dispose();
+    return { image, bestCost: error.bestCost, evaluations, failure: error };
+  }
+}
+
 /**
- * Runs one job: reads its images, checks the memory it needs, optimises (with the shared model and
- * style targets), writes snapshots, checkpoints and the output atomically, and reports events.
- * A non-finite cost still writes the best image before the NonFiniteCostError is rethrown.
+ * Runs one job with its settings as checkJob resolved them: reads its images, checks the memory
+ * it needs, optimises (on the shared engine), writes snapshots, checkpoints and the output
+ * atomically, and reports events. A non-finite cost still writes the best image before the
+ * NonFiniteCostError is rethrown.
  */
 export async function runJob(
   job: Job,
+  settings: RunSettings,
   context: JobContext,
-  checkpoint: { file?: string; resume?: Checkpoint } = {},
+  hooks: JobHooks = {},
+  checkpoint: JobCheckpoint = {},
 ): Promise<JobResult> {
-  const { flags } = job;
-  const { events, signal } = context;
-  const settings = checkJob(job, checkpoint);
-  const read = (file: string, label: string) => readImage(file, label, { maxInputPixels: flags.maxInputPixels });
-  const images: tf.Tensor3D[] = [];
+  const inputs = await readInputs(job);
   try {
-    const content = await read(job.content, 'content image');
-    images.push(content);
-    const styleLabel = (i: number) => (job.styles.length > 1 ? `style image ${i + 1}` : 'style image');
-    const styles: tf.Tensor3D[] = [];
-    for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(i)));
-    images.push(...styles);
-    const keyword = ['content', 'noise', 'style'].includes(flags.init);
-    const init = keyword ? (flags.init as 'content' | 'noise' | 'style') : await read(flags.init, 'init image');
-    if (typeof init !== 'string') images.push(init);
-    if (context.memoryCheck) {
-      checkMemory({
-        size: settings.size,
-        contentShape: content.shape,
-        styleShapes: styles.map((s) => s.shape),
-        styleScale: settings.styleScale,
-        deepestLayer: modelOutputs(settings.styleLayers, settings.contentLayers).at(-1),
-        optimizer: settings.optimizer === 'lbfgs' ? 'lbfgs' : 'adam',
-        history: settings.history,
-        backend: context.backend.name,
-        threads: context.backend.threads,
-      });
-    }
-    context.onStart?.();
-    const model = await sharedModel(context, settings);
-
+    guardMemory(context, settings, inputs);
+    hooks.onStart?.();
     const jobField = job.index === undefined ? {} : { job: job.index };
-    events.emit('start', {
-      ...jobField,
-      content: job.content,
-      styles: job.styles,
-      output: job.output,
-      backend: context.backend.name,
-      settings,
-    });
-    const every = flags.step ?? 10;
-    let evaluations = 0;
-    const evaluationsPerScale = settings.scales.map(() => 0);
+    const { content, styles, output } = job;
+    context.events.emit('start', { ...jobField, content, styles, output, backend: context.engine.info.name, settings });
     const start = Date.now();
-    let image: tf.Tensor3D;
-    let bestCost: number;
-    let failure: NonFiniteCostError | null = null;
-    try {
-      [image, bestCost] = await stylize(styles, content, {
-        ...runOptions(flags),
-        model,
-        styleCache: context.styleCache,
-        init,
-        signal,
-        imageNames: {
-          content: `content image ${job.content}`,
-          styles: job.styles.map((file, i) => `${styleLabel(i)} ${file}`),
-        },
-        resume: checkpoint.resume,
-        checkpointEvery: checkpoint.file ? (flags.saveEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
-        onCheckpoint: checkpoint.file
-          ? async (state) => {
-              await saveCheckpoint(checkpoint.file!, state);
-              events.emit('checkpoint', {
-                ...jobField,
-                iteration: state.state.iteration,
-                scale: state.scale + 1,
-                path: checkpoint.file,
-              });
-            }
-          : undefined,
-        onSnapshot: async (snapshot, iteration) => {
-          const file = snapshotPath(job.output, iteration);
-          await writeImage(file, snapshot);
-          events.emit('snapshot', { ...jobField, iteration, path: file });
-        },
-        log: context.log ?? (() => {}),
-        onProgress: (e) => {
-          evaluationsPerScale[(e.scale?.index ?? 1) - 1] = e.evaluations;
-          evaluations = evaluationsPerScale.reduce((a, b) => a + b, 0);
-          if (e.iteration % every === 0 || e.iteration === e.iterations) {
-            events.emit('progress', {
-              ...jobField,
-              iteration: e.iteration,
-              iterations: e.iterations,
-              scale: e.scale ?? null,
-              costs: e.costs,
-              bestCost: e.bestCost,
-              evaluations,
-              elapsedMs: e.elapsedMs,
-            });
-          }
-          context.onProgress?.(e);
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof NonFiniteCostError)) throw usageError(error);
-      // Before any step, only the settings can be at fault: weights so large that the cost overflows.
-      if (!error.bestImage)
-        throw new InputError(
-          `${error.message}, before any step: lower --alpha, --beta or --var (the cost must fit in float32)`,
-        );
-      failure = error;
-      image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
-      bestCost = error.bestCost;
-      error.bestImage.dispose();
-    }
+    const { image, bestCost, evaluations, failure } = await run(job, context, hooks, inputs, checkpoint);
+    const [height, width] = image.shape;
     try {
       await writeImage(job.output, image);
     } finally {
       image.dispose();
     }
     if (failure) throw failure;
+    const elapsedMs = Date.now() - start;
     const result: JobResult = {
-      output: job.output,
-      width: image.shape[1],
-      height: image.shape[0],
+      output,
+      width,
+      height,
       bestCost,
       evaluations,
-      elapsedMs: Date.now() - start,
-      interrupted: signal.aborted,
+      elapsedMs,
+      interrupted: context.signal.aborted,
     };
-    events.emit('done', { ...jobField, ...result });
+    context.events.emit('done', { ...jobField, ...result });
     return result;
   } finally {
-    tf.dispose(images);
+    tf.dispose(inputs.all);
   }
-}
-
-/** The model for these settings, loaded once per process. */
-async function sharedModel(context: JobContext, settings: RunSettings): Promise<FeatureModel> {
-  const key = `${modelOutputs(settings.styleLayers, settings.contentLayers).join(',')} ${settings.pooling}`;
-  let model = context.models.get(key);
-  if (!model) {
-    model = await NST.loadFeatureModel(context.weights, {
-      styleLayers: settings.styleLayers,
-      contentLayers: settings.contentLayers,
-      pooling: settings.pooling === 'max' ? 'max' : 'avg',
-    });
-    context.models.set(key, model);
-  }
-  return model;
 }

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import type { Checkpoint, RunSettings } from './stylize.js';
+import type { RunSettings } from './settings.js';
+import type { Checkpoint } from './stylize.js';
 import { InputError } from '../errors.js';
-import { writeFileAtomic } from '../io/images.js';
+import { writeFileAtomic } from '../io/atomic.js';
 
 /**
  * A checkpoint file: the 8 bytes `NSTCKPT1`, a little-endian uint32 with the length of a JSON

@@ -1,4 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import type { PreserveColors } from './settings.js';
+
+export type { PreserveColors };
 
 /**
  * Colour control (Gatys et al., "Preserving Color in Neural Artistic Style Transfer", 2016):
@@ -9,8 +12,6 @@ import * as tf from '@tensorflow/tfjs';
  *   equal the content's, before the run.
  * - 'swap': a normal run, then the content's chroma is put back (what the classic tools do).
  */
-export type PreserveColors = 'none' | 'luminance' | 'histogram' | 'swap';
-export const PRESERVE_COLORS: readonly PreserveColors[] = ['none', 'luminance', 'histogram', 'swap'];
 
 type Matrix3 = [[number, number, number], [number, number, number], [number, number, number]];
 

@@ -1,34 +1,38 @@
+/**
+ * The library's driver: style transfer at one or several scales (coarse-to-fine). At each scale
+ * the engine builds an evaluator from the style and content images at that size (so the style
+ * targets are those of the style images at that scale), and the optimiser runs on it, starting
+ * from the previous scale's best image (see nextScaleStart; the first scale starts from `init`).
+ */
 import * as tf from '@tensorflow/tfjs';
+import type { Engine, EngineName, Evaluator, Objective } from '../engine/evaluator.js';
+import { createEngine } from '../engine/factory.js';
+import { minSide, modelOutputs } from '../engine/vgg19.js';
+import { InputError, settingError } from '../errors.js';
+import { ensureWeights } from '../io/weights.js';
+import { Adam } from '../optim/adam.js';
+import { LBFGS } from '../optim/lbfgs.js';
+import { optimize } from '../optim/loop.js';
+import type { LoopState, Optimizer, ProgressEvent } from '../optim/types.js';
+import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
 import {
-  luminance,
-  matchColorHistogram,
-  matchLuminance,
-  withContentColors,
-  PRESERVE_COLORS,
-  type PreserveColors,
-} from './color.js';
-import { InputError } from '../errors.js';
-import type { FeatureModel } from '../engine/tfjs/features.js';
-import {
-  checkImage,
-  checkLayers,
-  costLine,
   fingerprint,
-  normaliseWeights,
-  NST,
-  type GenerateOptions,
+  IMAGE_RULE,
+  initialImage,
+  nextScaleStart,
+  toRawImage,
   type ImageInput,
-  type NSTOptions,
-} from '../nst.js';
-import type { LoopState } from '../optim/optimizer.js';
-import { resizeBicubic, scaledSize, scaleImage } from '../io/images.js';
+  type InitImage,
+} from './images.js';
+import { resizeBicubic, scaledSize, scaleImage } from './resize.js';
+import { resolveRunSettings, SHAPING_NAMES, type RunOptions, type RunSettings } from './settings.js';
 
 /**
  * A run's state at the end of an iteration, enough to continue it exactly (see StylizeOptions.resume).
  * `saveCheckpoint` / `loadCheckpoint` (checkpoint.ts) write and read it as a file.
  */
 export interface Checkpoint {
-  /** The options that shape the result, resolved (defaults filled in); a resumed run must have the same. */
+  /** The settings that shape the result, resolved; a resumed run must have the same. */
   settings: RunSettings;
   /** SHA-256 of the input images' pixels (content, styles, init image), so a resume uses the same images. */
   inputs: string;
@@ -37,36 +41,28 @@ export interface Checkpoint {
   state: LoopState;
 }
 
-/** The options that shape the result of `stylize`, with their defaults filled in. */
-export interface RunSettings {
-  alpha: number;
-  beta: number;
-  var: number;
-  size: number;
-  scales: number[];
-  iterations: number[];
-  optimizer: string;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  history: number;
-  tolerance: number;
-  init: string;
-  seed: number | null;
-  preserveColors: PreserveColors;
-  styleWeights: number[];
-  styleScale: number;
-  styleLayers: string[];
-  contentLayers: string[];
-  styleLayerWeights: number[];
-  pooling: string;
+/** A progress report of `stylize`: the optimisation loop's, with the scale and the counts over the whole run. */
+export interface StylizeProgress extends ProgressEvent {
+  /** Which scale (1-based) of how many, and its size in pixels. */
+  scale: { index: number; count: number; size: number };
+  /** Over all scales: the iteration, the iterations in all, the evaluations so far. */
+  run: { iteration: number; iterations: number; evaluations: number };
 }
 
-export interface StylizeOptions extends NSTOptions, Omit<GenerateOptions, 'iterations' | 'onState' | 'resume'> {
-  /** Keep the content's colours (see color.ts): 'none' (default), 'luminance', 'histogram' or 'swap'. */
-  preserveColors?: PreserveColors;
-  /** Call `onSnapshot` every this many iterations (counted over all scales). */
-  snapshotEvery?: number;
+export interface StylizeOptions extends Omit<RunOptions, 'init'> {
+  /** The initial image (default 'content'). */
+  init?: InitImage;
+  /** The engine to run on, shared between runs (the caller disposes it); else one is made for this run. */
+  engine?: Engine;
+  /** Without `engine`: which engine to make (default 'auto'), its threads, and the weights file. */
+  backend?: EngineName;
+  threads?: number;
+  /** Path of the VGG19 weights file; else NST_WEIGHTS, the cache, or a download (see io/weights.ts). */
+  weights?: string;
+  /** Aborting ends the run between iterations; the best image so far is returned. */
+  signal?: AbortSignal;
+  /** Called after every iteration (iteration 0 of a scale is its initial image); awaited. */
+  onProgress?: (event: StylizeProgress) => void | Promise<void>;
   /** The output as it would be if the run stopped now ([h, w, 3] in [0, 1] at `size`, disposed after the call); awaited. */
   onSnapshot?: (image: tf.Tensor3D, iteration: number) => void | Promise<void>;
   /** Call `onCheckpoint` every this many iterations (counted over all scales); it is also called when `signal` aborts. */
@@ -75,324 +71,299 @@ export interface StylizeOptions extends NSTOptions, Omit<GenerateOptions, 'itera
   onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
   /** Continue the run a checkpoint was taken from: same images and settings, same result as without the stop. */
   resume?: Checkpoint;
-  /** How messages name the images (default `content image`, `style image` or `style image 1`, …); the command adds the file names. */
+  /** How messages name the images (default `content image`, `style image` or `style image 1`, …). */
   imageNames?: { content: string; styles: readonly string[] };
-  /**
-   * Coarse-to-fine: a number of scales, each twice the size of the one before and the last at
-   * `size` (default 1: one run at `size`); or the sizes of the scales, ascending, with `size`
-   * added as the last one if the list does not end with it.
-   */
-  scales?: number | readonly number[];
-  /**
-   * Iterations per scale, one entry per scale; or a total, split so that each scale gets half
-   * the iterations of the one before it (see `splitIterations`). Default 1000.
-   */
-  iterations?: number | readonly number[];
-}
-
-/** The sizes of the scales, ascending, the last one `size` (see StylizeOptions.scales). */
-export function scaleSizes(size: number, scales: number | readonly number[] = 1): number[] {
-  if (!Number.isInteger(size) || size <= 0) throw new RangeError('size must be a positive integer');
-  if (typeof scales === 'number') {
-    if (!Number.isInteger(scales) || scales <= 0)
-      throw new RangeError('scales must be a positive integer or a list of sizes');
-    const sizes = Array.from({ length: scales }, (_, i) => Math.round(size / 2 ** (scales - 1 - i)));
-    if (sizes[0]! < 1) throw new RangeError(`${scales} scales halve ${size} px below 1 px`);
-    return sizes;
-  }
-  if (!Array.isArray(scales) || scales.length === 0 || !scales.every((s) => Number.isInteger(s) && s > 0)) {
-    throw new RangeError('scales must be a positive integer or a list of sizes');
-  }
-  if (!scales.every((s, i) => i === 0 || s > scales[i - 1]!))
-    throw new RangeError('the sizes of the scales must be ascending');
-  if (scales[scales.length - 1]! > size) throw new RangeError(`the sizes of the scales must not exceed size (${size})`);
-  return scales[scales.length - 1] === size ? [...scales] : [...scales, size];
-}
-
-/**
- * Iterations per scale: a list is taken as it is (one entry per scale); a total is split in
- * proportion 2^(count−1) : … : 2 : 1, so each scale gets half the iterations of the one before it,
- * every scale at least one. An iteration at twice the size costs about four times as much, so most
- * of the work is done where it is cheap and the last scale only refines.
- */
-export function splitIterations(iterations: number | readonly number[], count: number): number[] {
-  if (typeof iterations !== 'number') {
-    if (!Array.isArray(iterations) || !iterations.every((n) => Number.isInteger(n) && n > 0)) {
-      throw new RangeError('iterations must be a positive integer or a list of them');
-    }
-    if (iterations.length !== count) throw new RangeError(`iterations must have one entry per scale (${count})`);
-    return [...iterations];
-  }
-  if (!Number.isInteger(iterations) || iterations <= 0) throw new RangeError('iterations must be positive');
-  if (iterations < count) throw new RangeError(`iterations must be at least the number of scales (${count})`);
-  const weights = Array.from({ length: count }, (_, i) => 2 ** (count - 1 - i));
-  const total = weights.reduce((a, b) => a + b, 0);
-  const split = weights.map((w) => Math.max(1, Math.floor((iterations * w) / total)));
-  split[0]! += iterations - split.reduce((a, b) => a + b, 0); // the rounding goes to the cheapest scale
-  return split;
-}
-
-/** The settings of a run, defaults resolved: what a checkpoint records and a resume must match. */
-function resolveSettings(options: StylizeOptions, sizes: number[], counts: number[], styleCount: number): RunSettings {
-  const preserveColors = options.preserveColors ?? 'none';
-  if (!PRESERVE_COLORS.includes(preserveColors))
-    throw new RangeError(`preserve colors must be ${PRESERVE_COLORS.join(', ')}`);
-  const styleLayers = checkLayers(options.styleLayers ?? NST.styleLayers, 'style layers');
-  const init = options.init ?? 'content';
-  const styleScale = options.styleScale ?? 1;
-  if (!(styleScale > 0 && Number.isFinite(styleScale))) throw new RangeError('style scale must be a positive number');
-  return {
-    alpha: options.alpha ?? 1e4,
-    beta: options.beta ?? 1,
-    var: options.var ?? 10,
-    size: sizes[sizes.length - 1]!,
-    scales: sizes,
-    iterations: counts,
-    optimizer: options.optimizer ?? 'adam',
-    lr: options.lr ?? 0.01,
-    beta1: options.beta1 ?? 0.9,
-    beta2: options.beta2 ?? 0.99,
-    history: options.history ?? 100,
-    tolerance: options.tolerance ?? 1e-6,
-    init: typeof init === 'string' ? init : 'image',
-    seed: options.seed ?? null,
-    preserveColors,
-    styleWeights: normaliseWeights(options.styleWeights, styleCount, 'style weights', 'style image'),
-    styleScale,
-    styleLayers,
-    contentLayers: checkLayers(options.contentLayers ?? [NST.contentLayer], 'content layers'),
-    styleLayerWeights: normaliseWeights(
-      options.styleLayerWeights,
-      styleLayers.length,
-      'style layer weights',
-      'style layer',
-    ),
-    pooling: options.pooling ?? 'avg',
-  };
 }
 
 /**
  * Checks the options of `stylize` for `styleCount` style images, as `stylize` does before any work:
- * a RangeError names the first bad one. Returns the resolved settings.
+ * an InputError names the first bad setting. Returns the resolved settings.
  */
-export function checkStylizeOptions(options: StylizeOptions, styleCount: number): RunSettings {
-  const { scales, iterations = 1000, size = 512, step, snapshotEvery, checkpointEvery } = options;
-  const sizes = scaleSizes(size, scales);
-  const counts = splitIterations(iterations, sizes.length);
-  if (step !== undefined && (!Number.isInteger(step) || step <= 0 || step >= Math.max(...counts))) {
-    throw new RangeError('step must be positive and less than iterations');
+export function checkStylizeOptions(
+  options: Omit<StylizeOptions, 'init'> & { init?: unknown },
+  styleCount: number,
+): RunSettings {
+  const settings = resolveRunSettings(options, styleCount);
+  const every = options.checkpointEvery;
+  if (every !== undefined && !(Number.isInteger(every) && every > 0)) {
+    throw settingError('checkpointEvery', 'must be a positive integer');
   }
-  for (const [name, every] of [
-    ['snapshot every', snapshotEvery],
-    ['checkpoint every', checkpointEvery],
-  ] as const) {
-    if (every !== undefined && !(Number.isInteger(every) && every > 0))
-      throw new RangeError(`${name} must be a positive integer`);
-  }
-  const settings = resolveSettings(options, sizes, counts, styleCount);
   if (options.resume) checkResumeSettings(options.resume, settings);
   return settings;
 }
 
-/** Throws a RangeError naming the first setting in which a checkpoint differs from this run. */
+/** Throws an InputError naming the first setting in which a checkpoint differs from this run. */
 function checkResumeSettings(checkpoint: Checkpoint, settings: RunSettings): void {
-  for (const key of Object.keys(settings) as (keyof RunSettings)[]) {
+  for (const key of SHAPING_NAMES.filter((name) => name in settings) as (keyof RunSettings)[]) {
     const [then, now] = [JSON.stringify(checkpoint.settings[key]), JSON.stringify(settings[key])];
-    if (then !== now)
-      throw new RangeError(`cannot resume: the checkpoint was made with ${key} ${then}, this run has ${now}`);
+    if (then !== now) {
+      throw new InputError(`cannot resume: the checkpoint was made with ${key} ${then}, this run has ${now}`, {
+        setting: key,
+      });
+    }
   }
 }
 
-/**
- * The start of a scale from the previous scale's result (both [h, w, 3] in [0, 1]; the result is
- * raw, 0..255, at `base`'s size). Upsampling alone blurs: the fine texture that the deeper style
- * layers respond to is gone, and the next scale spends its first iterations rebuilding it. So the
- * result's change to the initial image is upsampled and added to the initial image at the new
- * scale, which keeps that image's own fine detail (the photo's, for the default content init):
- * ≈ 7% fewer iterations at the last scale in bench/README.md's time-to-quality run. Noise has no
- * detail worth keeping (null base): the result is upsampled alone.
- */
-export function nextScaleStart(
-  previous: tf.Tensor3D,
-  previousBase: tf.Tensor4D | null,
-  base: tf.Tensor4D | null,
-): tf.Tensor3D {
-  return tf.tidy(() => {
-    if (!previousBase || !base) return tf.mul(previous, 255) as tf.Tensor3D;
-    const [, h, w] = base.shape;
-    const change = resizeBicubic(tf.sub(previous, tf.squeeze(previousBase, [0])) as tf.Tensor3D, h, w);
-    return tf.mul(tf.clipByValue(tf.add(tf.squeeze(base, [0]), change), 0, 1), 255) as tf.Tensor3D;
-  });
+/** The images of a run after the colour preparation, and how its result becomes the output. */
+interface Prepared {
+  settings: RunSettings;
+  /** Raw [h, w, 3], 0..255: what the optimisation sees. */
+  content: tf.Tensor3D;
+  styles: tf.Tensor3D[];
+  init: 'content' | 'noise' | 'style' | tf.Tensor3D;
+  /** SHA-256 of the inputs, for checkpoints ('' when none are taken). */
+  inputs: string;
+  names: { content: string; styles: readonly string[] };
+  /** The result at any scale as the output: at `size`, with the content's colours where asked. */
+  finish: (result: tf.Tensor3D) => tf.Tensor3D;
+  dispose: () => void;
+}
+
+function rawImage(image: unknown, name: string): tf.Tensor3D {
+  const raw = toRawImage(image);
+  if (!raw) throw new InputError(`${name} ${IMAGE_RULE}`);
+  return raw;
+}
+
+/** Checks and converts the images, prepares their colours (preserveColors) and the output's finish. */
+function prepare(
+  styleList: readonly ImageInput[],
+  contentImage: ImageInput,
+  options: StylizeOptions,
+  settings: RunSettings,
+): Prepared {
+  const owned: tf.Tensor[] = [];
+  const own = <T extends tf.Tensor>(t: T): T => (owned.push(t), t);
+  try {
+    const content = own(rawImage(contentImage, 'content_image'));
+    const styles = styleList.map((s, i) =>
+      own(rawImage(s, styleList.length > 1 ? `style_image ${i + 1}` : 'style_image')),
+    );
+    const init = options.init ?? 'content';
+    const initImage = typeof init === 'string' ? null : own(rawImage(init, 'init'));
+    if (typeof init === 'string' && !['content', 'noise', 'style'].includes(init)) {
+      throw settingError('init', 'must be content, noise, style or an image');
+    }
+    // Hashing full-size images costs time: only checkpoints and resumes need it.
+    const inputs =
+      options.resume || options.onCheckpoint
+        ? fingerprint([content, ...styles, ...(initImage ? [initImage] : [])])
+        : '';
+    if (options.resume && options.resume.inputs !== inputs) {
+      throw new InputError('cannot resume: the checkpoint was made from other images');
+    }
+    const colors = settings.preserveColors;
+    const [h, w] = scaledSize(content.shape[0], content.shape[1], settings.size);
+    const keepChroma = colors === 'luminance' || colors === 'swap';
+    const colorSource = keepChroma ? own(tf.tidy(() => tf.squeeze(scaleImage(content, settings.size), [0]))) : null;
+    const finish = (result: tf.Tensor3D): tf.Tensor3D =>
+      tf.tidy(() => {
+        const same = result.shape[0] === h && result.shape[1] === w;
+        const full = same ? result.clone() : tf.clipByValue(resizeBicubic(result, h, w), 0, 1);
+        return colorSource ? withContentColors(full, colorSource as tf.Tensor3D) : full;
+      });
+    const prepareStyle = (s: tf.Tensor3D) =>
+      colors === 'luminance'
+        ? own(matchLuminance(s, content))
+        : colors === 'histogram'
+          ? own(matchColorHistogram(s, content))
+          : s;
+    return {
+      settings,
+      content: colors === 'luminance' ? own(luminance(content)) : content,
+      styles: styles.map(prepareStyle),
+      init: initImage ? (colors === 'luminance' ? own(luminance(initImage)) : initImage) : (init as 'content'),
+      inputs,
+      names: options.imageNames ?? {
+        content: 'content image',
+        styles: styles.map((_, i) => (styles.length > 1 ? `style image ${i + 1}` : 'style image')),
+      },
+      finish,
+      dispose: () => tf.dispose(owned),
+    };
+  } catch (error) {
+    tf.dispose(owned);
+    throw error;
+  }
+}
+
+/** The objective of the settings, as the engines take it. */
+function objectiveOf(settings: RunSettings): Objective {
+  return {
+    alpha: settings.alpha,
+    beta: settings.beta,
+    variation: settings.var,
+    styleLayers: settings.styleLayers,
+    contentLayers: settings.contentLayers,
+    styleLayerWeights: settings.styleLayerWeights,
+    pooling: settings.pooling,
+  };
+}
+
+function optimizerOf(settings: RunSettings): Optimizer {
+  return settings.optimizer === 'lbfgs'
+    ? new LBFGS(settings.history, settings.tolerance)
+    : new Adam(settings.lr, settings.beta1, settings.beta2);
+}
+
+/** One scale's working images: the content and the styles scaled, checked against the layers' smallest side. */
+function scaleImages(run: Prepared, k: number): { content: tf.Tensor4D; styles: tf.Tensor4D[] } {
+  const { settings, names } = run;
+  const size = settings.scales[k]!;
+  const styleSize = Math.max(1, Math.round(settings.styleScale * size));
+  const content = scaleImage(run.content, size);
+  const styles: tf.Tensor4D[] = [];
+  try {
+    for (const style of run.styles) styles.push(scaleImage(style, styleSize));
+    const smallest = minSide(modelOutputs(settings.styleLayers, settings.contentLayers).at(-1)!);
+    const images: [string, tf.Tensor4D][] = [
+      [names.content, content],
+      ...styles.map((s, i): [string, tf.Tensor4D] => [names.styles[i]!, s]),
+    ];
+    for (const [name, image] of images) {
+      const [, ih, iw] = image.shape;
+      if (Math.min(ih, iw) >= smallest) continue;
+      throw new InputError(
+        `at the ${k === 0 ? 'first ' : ''}scale of ${size} px the ${name} is ${iw}×${ih} px: the features need at least ${smallest} px on each side (use fewer scales, a larger size or style scale)`,
+        { setting: 'scales' },
+      );
+    }
+    return { content, styles };
+  } catch (error) {
+    tf.dispose([content, ...styles]);
+    throw error;
+  }
+}
+
+/** What the scales hand on: the best image so far (raw [h, w, 3] in [0, 1]), its cost and its scale's start. */
+interface ScaleResult {
+  image: tf.Tensor3D;
+  cost: number;
+  /** The initial image at this scale (null for noise or one scale): its detail starts the next scale. */
+  base: tf.Tensor4D | null;
+  evaluations: number;
+}
+
+/** Runs scale `k` from the previous scale's result (or the initial image). */
+async function runScale(
+  run: Prepared,
+  engine: Engine,
+  k: number,
+  previous: ScaleResult | null,
+  options: StylizeOptions,
+  start: number,
+): Promise<ScaleResult> {
+  const { settings } = run;
+  const { scales: sizes, iterations: counts } = settings;
+  const images = scaleImages(run, k);
+  let evaluator: Evaluator | null = null;
+  let base: tf.Tensor4D | null = null;
+  let first: tf.Tensor4D | null = null;
+  try {
+    evaluator = await engine.createEvaluator(objectiveOf(settings), { ...images, styleWeights: settings.styleWeights });
+    base =
+      sizes.length === 1 || run.init === 'noise' ? null : initialImage(run.init, images.content, images.styles[0]!);
+    first = previous
+      ? tf.tidy(() =>
+          initialImage(nextScaleStart(previous.image, previous.base, base), images.content, images.styles[0]!),
+        )
+      : initialImage(run.init, images.content, images.styles[0]!, settings.seed ?? undefined);
+    const before = counts.slice(0, k).reduce((a, b) => a + b, 0); // iterations of the earlier scales
+    const total = counts.reduce((a, b) => a + b, 0);
+    const earlier = previous?.evaluations ?? 0;
+    const scale = { index: k + 1, count: sizes.length, size: sizes[k]! };
+    const resume = k === (options.resume?.scale ?? 0) ? options.resume?.state : undefined;
+    let evaluations = earlier;
+    const result = await optimize({
+      initial: first,
+      iterations: counts[k]!,
+      optimizer: optimizerOf(settings),
+      evaluate: (image) => evaluator!.evaluate(image),
+      shouldStop: () => options.signal?.aborted ?? false,
+      onProgress: (event) => {
+        evaluations = earlier + event.evaluations;
+        const overall = { iteration: before + event.iteration, iterations: total, evaluations };
+        return options.onProgress?.({ ...event, elapsedMs: Date.now() - start, scale, run: overall });
+      },
+      onState: (state, stopping) => saveState(run, options, k, before + state.iteration, state, stopping),
+      resume,
+    });
+    const image = tf.tidy(() => tf.squeeze(result.bestImage, [0]) as tf.Tensor3D);
+    result.bestImage.dispose();
+    const out: ScaleResult = { image, cost: result.bestCost, base, evaluations: earlier + result.evaluations };
+    base = null; // handed on
+    return out;
+  } finally {
+    evaluator?.dispose();
+    tf.dispose([images.content, ...images.styles]);
+    first?.dispose();
+    base?.dispose();
+  }
+}
+
+/** Snapshots and checkpoints at iteration `iteration` over all scales (see StylizeOptions). */
+async function saveState(
+  run: Prepared,
+  options: StylizeOptions,
+  k: number,
+  iteration: number,
+  state: LoopState,
+  stopping: boolean,
+): Promise<void> {
+  const due = (every: number | undefined) => every !== undefined && iteration > 0 && iteration % every === 0;
+  if (options.onSnapshot && !stopping && due(options.snapshotEvery)) {
+    const snapshot = run.finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D);
+    try {
+      await options.onSnapshot(snapshot, iteration);
+    } finally {
+      snapshot.dispose();
+    }
+  }
+  if (options.onCheckpoint && (stopping || due(options.checkpointEvery))) {
+    await options.onCheckpoint({ settings: run.settings, inputs: run.inputs, scale: k, state });
+  }
+}
+
+/** The engine of a run: the caller's, or one made (and later disposed) for it. */
+async function runEngine(options: StylizeOptions): Promise<Engine> {
+  if (options.engine) return options.engine;
+  const weights = await ensureWeights({ explicit: options.weights });
+  return createEngine({ engine: options.backend, threads: options.threads, weights: weights.path });
 }
 
 /**
- * Style transfer at one or several scales (coarse-to-fine): at each scale an NST instance is built
- * from the style and content images at that size (so the style targets are those of the style
- * images at that scale) and optimised, starting from the previous scale's best image upsampled
- * bicubically with the initial image's detail kept (see nextScaleStart; the first scale starts
- * from `init`). The model is loaded once and shared (or taken
- * from `options.model`). Returns the best image of the last scale, [h, w, 3] in [0, 1] at `size`,
- * and its cost. With `step`, the seed's cost lines are printed per scale, each scale introduced by
- * a `Scale k/n: s px` line when there are several. Progress events carry `scale`, and their
- * `elapsedMs` counts from the start of the whole run. If `signal` aborts, the best image so far is
- * upsampled to the final size and returned with the cost it had at its own scale.
- *
- * `styleImage` may be a list of images, blended by `styleWeights`. `preserveColors` prepares the
- * images before the run (luminance, histogram) and finishes the result (luminance, swap); snapshots
- * are finished the same way.
+ * Style transfer at the scales of `options.scales`. Returns the best image of the last scale,
+ * [h, w, 3] in [0, 1] at `size`, and its cost. Progress events carry the scale and the counts over
+ * the whole run; their `elapsedMs` counts from the start of the whole run. If `signal` aborts, the
+ * best image so far is upsampled to the final size and returned with the cost it had at its own
+ * scale. `styleImage` may be a list of images, blended by `styleWeights`. `preserveColors`
+ * prepares the images before the run (luminance, histogram) and finishes the result (luminance,
+ * swap); snapshots are finished the same way.
  */
 export async function stylize(
   styleImage: ImageInput | readonly ImageInput[],
   contentImage: ImageInput,
   options: StylizeOptions = {},
 ): Promise<[tf.Tensor3D, number]> {
-  const {
-    size = 512,
-    step,
-    init,
-    onProgress,
-    signal,
-    resume,
-    snapshotEvery,
-    onSnapshot,
-    checkpointEvery,
-    onCheckpoint,
-    ...rest
-  } = options;
   const styleList = Array.isArray(styleImage) ? (styleImage as readonly ImageInput[]) : [styleImage as ImageInput];
+  if (styleList.length === 0) throw new InputError('at least one style image is needed');
   const settings = checkStylizeOptions(options, styleList.length);
-  const { scales: sizes, iterations: counts } = settings;
-  const log = options.log ?? ((line: string) => console.log(line));
-  const single = sizes.length === 1;
-
-  // The images the optimisation sees, after the colour preparation; all raw [h, w, 3], 0..255.
-  const owned: tf.Tensor[] = [];
-  const own = <T extends tf.Tensor>(t: T): T => (owned.push(t), t);
-  let model: FeatureModel | null = options.model ?? null;
-  let image: tf.Tensor3D | null = null;
-  // The initial image at the current scale (null for noise or one scale): its detail starts the next scale.
-  let base: tf.Tensor4D | null = null;
-  let cost = NaN;
+  const run = prepare(styleList, contentImage, options, settings);
+  let engine: Engine | null = null;
+  let result: ScaleResult | null = null;
   try {
-    const content = own(checkImage(contentImage, 'content_image'));
-    const styles = styleList.map((s, i) =>
-      own(checkImage(s, styleList.length > 1 ? `style_image ${i + 1}` : 'style_image')),
-    );
-    const initImage = init === undefined || typeof init === 'string' ? null : own(checkImage(init, 'init'));
-    // Hashing full-size images costs time: only checkpoints and resumes need it.
-    const inputs = resume || onCheckpoint ? fingerprint([content, ...styles, ...(initImage ? [initImage] : [])]) : '';
-    if (resume && resume.inputs !== inputs)
-      throw new RangeError('cannot resume: the checkpoint was made from other images');
-    const colors = settings.preserveColors;
-    const runContent = colors === 'luminance' ? own(luminance(content)) : content;
-    const runStyles =
-      colors === 'luminance'
-        ? styles.map((s) => own(matchLuminance(s, content)))
-        : colors === 'histogram'
-          ? styles.map((s) => own(matchColorHistogram(s, content)))
-          : styles;
-    const runInit = initImage && colors === 'luminance' ? own(luminance(initImage)) : (initImage ?? init);
-
-    // The result at any scale as the output: at `size`, with the content's colours where asked.
-    const [h, w] = scaledSize(content.shape[0], content.shape[1], size);
-    const colorSource =
-      colors === 'luminance' || colors === 'swap'
-        ? own(tf.tidy(() => tf.squeeze(scaleImage(content, size), [0]) as tf.Tensor3D))
-        : null;
-    const finish = (result: tf.Tensor3D): tf.Tensor3D =>
-      tf.tidy(() => {
-        const full =
-          result.shape[0] === h && result.shape[1] === w
-            ? result.clone()
-            : tf.clipByValue(resizeBicubic(result, h, w), 0, 1);
-        return colorSource ? withContentColors(full, colorSource) : full;
-      });
-
-    const names = options.imageNames ?? {
-      content: 'content image',
-      styles: styles.map((_, i) => (styles.length > 1 ? `style image ${i + 1}` : 'style image')),
-    };
-    model ??= await NST.loadFeatureModel(options.weights, options);
+    engine = await runEngine(options);
     const start = Date.now();
-    const first = resume?.scale ?? 0;
-    for (let k = first; k < sizes.length; k++) {
-      const scaleSize = sizes[k]!;
-      const before = counts.slice(0, k).reduce((a, b) => a + b, 0); // iterations of the earlier scales
-      const nst = new NST(runStyles, runContent, { ...rest, size: scaleSize, model });
-      try {
-        const shapes: [string, readonly number[]][] = [
-          [names.content, nst.contentImage.shape],
-          ...nst.styleImages.map((s, i): [string, readonly number[]] => [names.styles[i]!, s.shape]),
-        ];
-        for (const [name, shape] of shapes) {
-          if (Math.min(shape[1]!, shape[2]!) < model.minSide) {
-            throw new InputError(
-              `at the ${k === 0 ? 'first ' : ''}scale of ${scaleSize} px the ${name} is ${shape[2]}×${shape[1]} px: the features need at least ${model.minSide} px on each side (use fewer scales, a larger size or style scale)`,
-            );
-          }
-        }
-        nst.generateFeatures();
-        if (!single && step !== undefined) log(`Scale ${k + 1}/${sizes.length}: ${scaleSize} px`);
-        const previous: tf.Tensor3D | null = image;
-        image = null;
-        const previousBase = base;
-        base = single || runInit === 'noise' ? null : nst.initialImage(runInit);
-        const startImage = previous ? nextScaleStart(previous, previousBase, base) : runInit;
-        previousBase?.dispose();
-        try {
-          const n = counts[k]!;
-          [image, cost] = await nst.generateImage({
-            ...rest,
-            iterations: n,
-            // One scale: generateImage prints (and checks) the lines exactly as the seed does.
-            step: single ? step : undefined,
-            init: startImage,
-            log: options.log,
-            signal,
-            resume: k === first ? resume?.state : undefined,
-            onProgress: (event) => {
-              if (!single && step !== undefined && (event.iteration % step === 0 || event.iteration === n))
-                log(costLine(event.iteration, event.costs));
-              return onProgress?.({
-                ...event,
-                elapsedMs: Date.now() - start,
-                scale: { index: k + 1, count: sizes.length, size: scaleSize },
-              });
-            },
-            onState: async (state, stopping) => {
-              const iteration = before + state.iteration;
-              const due = (every: number | undefined) =>
-                every !== undefined && iteration > 0 && iteration % every === 0;
-              if (onSnapshot && !stopping && due(snapshotEvery)) {
-                const snapshot = finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D);
-                try {
-                  await onSnapshot(snapshot, iteration);
-                } finally {
-                  snapshot.dispose();
-                }
-              }
-              if (onCheckpoint && (stopping || due(checkpointEvery)))
-                await onCheckpoint({ settings, inputs, scale: k, state });
-            },
-          });
-        } finally {
-          if (previous) tf.dispose([previous, startImage as tf.Tensor3D]);
-        }
-      } finally {
-        nst.dispose();
-      }
-      if (signal?.aborted) break;
+    for (let k = options.resume?.scale ?? 0; k < settings.scales.length; k++) {
+      const next = await runScale(run, engine, k, result, options, start);
+      if (result) tf.dispose([result.image, ...(result.base ? [result.base] : [])]);
+      result = next;
+      if (options.signal?.aborted) break;
     }
-    const last: tf.Tensor3D = image!;
-    image = finish(last);
-    last.dispose();
-    return [image, cost];
-  } catch (error) {
-    image?.dispose();
-    throw error;
+    return [run.finish(result!.image), result!.cost];
   } finally {
-    base?.dispose();
-    tf.dispose(owned);
-    if (!options.model) model?.dispose();
+    if (result) tf.dispose([result.image, ...(result.base ? [result.base] : [])]);
+    run.dispose();
+    if (engine && !options.engine) engine.dispose();
   }
 }

@@ -11,7 +11,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import cliProgress from 'cli-progress';
 import { InputError } from '../errors.js';
 
 export interface ConvSpec {
@@ -29,7 +28,7 @@ export interface ConvWeights {
 
 export interface WeightsLocation {
   path: string;
-  source: 'flag' | 'env' | 'cache' | 'download';
+  source: 'explicit' | 'env' | 'cache' | 'download';
 }
 
 interface WeightsConfig {
@@ -54,28 +53,6 @@ export const WEIGHTS_FILE_NAME: string = config.fileName;
 export const WEIGHTS_MD5: string = config.md5.toLowerCase();
 export const WEIGHTS_URLS: readonly string[] = Object.freeze([...config.urls]);
 
-// [block, number of convs, output channels] of VGG19's convolutional part.
-const VGG19_BLOCKS: [number, number, number][] = [
-  [1, 2, 64],
-  [2, 2, 128],
-  [3, 4, 256],
-  [4, 4, 512],
-  [5, 4, 512],
-];
-
-export const VGG19_CONV_SPECS: readonly ConvSpec[] = (() => {
-  const specs: ConvSpec[] = [];
-  let inChannels = 3;
-  for (const [block, convs, channels] of VGG19_BLOCKS) {
-    for (let i = 1; i <= convs; i++) {
-      const spec: ConvSpec = { name: `block${block}_conv${i}`, shape: [3, 3, inChannels, channels] };
-      specs.push(Object.freeze(spec));
-      inChannels = channels;
-    }
-  }
-  return Object.freeze(specs);
-})();
-
 // ---------------------------------------------------------------------------------------------
 // Locating the file
 
@@ -91,9 +68,9 @@ export function cachedWeightsPath(env: NodeJS.ProcessEnv = process.env): string 
   return path.join(cacheDir(env), WEIGHTS_FILE_NAME);
 }
 
-/** The file to use: --weights, then NST_WEIGHTS, then the cache; null means it must be downloaded. */
+/** The file to use: the one given, then NST_WEIGHTS, then the cache; null means it must be downloaded. */
 export function locateWeights(explicit?: string, env: NodeJS.ProcessEnv = process.env): WeightsLocation | null {
-  if (explicit) return { path: existingFile(explicit, '--weights'), source: 'flag' };
+  if (explicit) return { path: existingFile(explicit, null), source: 'explicit' };
   if (env.NST_WEIGHTS) return { path: existingFile(env.NST_WEIGHTS, 'NST_WEIGHTS'), source: 'env' };
   const cached = cachedWeightsPath(env);
   return isFile(cached) ? { path: cached, source: 'cache' } : null;
@@ -107,17 +84,23 @@ function isFile(file: string): boolean {
   }
 }
 
-// A path the user named must exist: silently downloading instead would hide their typo.
-function existingFile(file: string, from: string): string {
+// A path the user named must exist: silently downloading instead would hide their typo. `from`
+// names the environment variable that gave it; null for the caller's own option.
+function existingFile(file: string, from: string | null): string {
   const abs = path.resolve(file);
-  let isRegular: boolean;
+  let stat;
   try {
-    isRegular = statSync(abs).isFile();
+    stat = statSync(abs);
   } catch {
-    throw new InputError(`weights file ${file}: no such file (given by ${from})`);
+    throw weightsPathError(file, 'no such file', from);
   }
-  if (!isRegular) throw new InputError(`weights file ${file}: not a regular file (given by ${from})`);
+  if (!stat.isFile()) throw weightsPathError(file, 'not a regular file', from);
   return abs;
+}
+
+function weightsPathError(file: string, problem: string, from: string | null): InputError {
+  const detail = from === null ? { setting: 'weights', file } : { file };
+  return new InputError(`weights file ${file}: ${problem}${from === null ? '' : ` (given by ${from})`}`, detail);
 }
 
 /** Locate the weights, else download them into the cache (first URL, then the mirrors). */
@@ -135,7 +118,7 @@ export async function ensureWeights(opts: {
   return { path: dest, source: 'download' };
 }
 
-async function downloadFirst(
+export async function downloadFirst(
   urls: readonly string[],
   dest: string,
   md5: string,
@@ -155,7 +138,7 @@ async function downloadFirst(
   }
   throw new Error(
     `could not download the VGG19 weights (${failures.join('; ')}); ` +
-      `download ${urls[0]} yourself and pass it with --weights FILE or NST_WEIGHTS=FILE`,
+      `download ${urls[0]} yourself and set NST_WEIGHTS to its path`,
   );
 }
 
@@ -383,119 +366,13 @@ function stringList(value: unknown): string[] | null {
 // ---------------------------------------------------------------------------------------------
 // Verifying
 
-/** Check every VGG19 conv layer of a file and compute its md5, for `nst weights verify`. */
+/** Check the given conv layers (all of VGG19's, for `nst weights verify`) of a file and compute its md5. */
 export async function verifyWeightsFile(
   file: string,
+  specs: readonly ConvSpec[],
 ): Promise<{ path: string; md5: string; md5MatchesOfficial: boolean; layers: number; parameters: number }> {
-  const layers = await readConvWeights(file, VGG19_CONV_SPECS);
+  const layers = await readConvWeights(file, specs);
   const md5 = await md5File(file);
   const parameters = layers.reduce((sum, l) => sum + l.kernel.length + l.bias.length, 0);
   return { path: path.resolve(file), md5, md5MatchesOfficial: md5 === WEIGHTS_MD5, layers: layers.length, parameters };
-}
-
-// ---------------------------------------------------------------------------------------------
-// `nst weights path|fetch|verify`
-
-const SOURCE_TEXT: Record<WeightsLocation['source'], string> = {
-  flag: 'from --weights',
-  env: 'from NST_WEIGHTS',
-  cache: 'cached download',
-  download: 'downloaded',
-};
-
-/**
- * Path on stdout (so scripts can use it), explanations on stderr. InputError (bad path, bad file)
- * and download failures are thrown for the CLI's error handling.
- */
-export async function weightsCommand(
-  action: 'path' | 'fetch' | 'verify',
-  args: { file?: string; url?: string; md5?: string; weights?: string; quiet?: boolean },
-): Promise<number> {
-  const say = (line: string): void => {
-    if (!args.quiet) process.stderr.write(`${line}\n`);
-  };
-  switch (action) {
-    case 'path': {
-      const found = locateWeights(args.weights);
-      if (found) {
-        console.log(found.path);
-        say(`(${SOURCE_TEXT[found.source]})`);
-      } else {
-        console.log(cachedWeightsPath());
-        say('(not downloaded yet: the first run downloads it there, or run `nst weights fetch`)');
-      }
-      return 0;
-    }
-    case 'fetch': {
-      const md5 = (args.md5 ?? WEIGHTS_MD5).toLowerCase();
-      if (!/^[0-9a-f]{32}$/.test(md5)) throw new InputError(`--md5 ${args.md5}: not an md5 hash (32 hex digits)`);
-      const dest = cachedWeightsPath();
-      if (!args.url && isFile(dest) && (await md5File(dest)) === md5) {
-        say('already downloaded, md5 ok');
-        console.log(dest);
-        return 0;
-      }
-      const progress = progressReporter(!args.quiet && process.stderr.isTTY === true);
-      // A failed mirror is reported below the bar, not across it.
-      const log = (line: string): void => {
-        progress.stop();
-        say(line);
-      };
-      try {
-        await downloadFirst(args.url ? [args.url] : WEIGHTS_URLS, dest, md5, progress.update, log);
-      } finally {
-        progress.stop();
-      }
-      say(`downloaded ${megabytes(progress.received())} MB, md5 ok`);
-      console.log(dest);
-      return 0;
-    }
-    case 'verify': {
-      const file = args.file ?? locateWeights(args.weights)?.path;
-      if (!file)
-        throw new InputError('no weights file to verify: give FILE (none via --weights, NST_WEIGHTS or the cache)');
-      const summary = await verifyWeightsFile(file);
-      console.log(`file: ${summary.path}`);
-      console.log(
-        `layers: ${summary.layers} conv layers with VGG19 shapes, ` +
-          `${summary.parameters.toLocaleString('en-US')} parameters`,
-      );
-      const match = summary.md5MatchesOfficial
-        ? 'matches the official Keras file'
-        : `differs from the official Keras file (${WEIGHTS_MD5})`;
-      console.log(`md5: ${summary.md5} ${match}`);
-      return 0;
-    }
-  }
-}
-
-function megabytes(bytes: number): number {
-  return Math.round(bytes / 1e5) / 10;
-}
-
-/** A cli-progress bar in MB on stderr, (re)created on the next byte after stop(); only counts when disabled. */
-function progressReporter(enabled: boolean): {
-  update: (received: number, total: number | null) => void;
-  stop: () => void;
-  received: () => number;
-} {
-  let bar: cliProgress.SingleBar | null = null;
-  let last = 0;
-  return {
-    update(received, total) {
-      last = received;
-      if (!enabled) return;
-      if (!bar) {
-        const format = total ? 'VGG19 weights [{bar}] {percentage}% {value}/{total} MB' : 'VGG19 weights {value} MB';
-        bar = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true });
-        bar.start(total ? megabytes(total) : 0, 0);
-      }
-      bar.update(megabytes(received));
-    },
-    stop() {
-      bar?.stop();
-      bar = null;
-    },
-    received: () => last,
-  };
 }

@@ -4,19 +4,18 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/engine/tfjs/backend.js';
 import { outputName, parseCsv, planJobs } from '../../src/cli/batch.js';
 import { Events } from '../../src/cli/events.js';
-import { addRunOptions, type RunFlags } from '../../src/cli/flags.js';
-import { runJob, type JobContext } from '../../src/cli/job.js';
-import { disposeStyleCache } from '../../src/nst.js';
+import { addRunOptions, runFlags, type RunFlags } from '../../src/cli/flags.js';
+import { checkJob, runJob, type JobContext } from '../../src/cli/job.js';
+import { createEngine } from '../../src/engine/factory.js';
 import { writeImage } from '../../src/io/images.js';
 import { Command } from 'commander';
 import { BIN, nst, randomArray, tempDir, useWasm, WEIGHTS } from '../helpers.js';
 
 /** The run flags' defaults, as the command sets them. */
 function defaultFlags(): RunFlags {
-  return addRunOptions(new Command('x')).parse([], { from: 'user' }).opts() as RunFlags;
+  return runFlags(addRunOptions(new Command('x')).parse([], { from: 'user' }).opts());
 }
 
 /** Writes a generated picture: smooth colour ramps plus seeded noise, values in [0, 1]. */
@@ -235,12 +234,9 @@ describe('nst batch and --json', () => {
   });
 
   it("a batch loads the model once and each style's Gram targets once", async () => {
-    const backend = await selectBackend('wasm');
+    const engine = await createEngine({ engine: 'wasm', weights: WEIGHTS });
     const context: JobContext = {
-      backend,
-      weights: WEIGHTS,
-      models: new Map(),
-      styleCache: new Map(),
+      engine,
       signal: new AbortController().signal,
       events: new Events(false),
       memoryCheck: false,
@@ -253,11 +249,10 @@ describe('nst batch and --json', () => {
       name: 'lib-{content}.png',
       flags,
     });
-    for (const job of jobs) await runJob(job, context);
-    assert.equal(context.models.size, 1);
-    assert.equal(context.styleCache.size, 1, 'one style at one size: one set of targets');
-    for (const model of context.models.values()) model.dispose();
-    disposeStyleCache(context.styleCache);
+    for (const job of jobs) await runJob(job, checkJob(job), context);
+    assert.equal(engine.cached.models, 1);
+    assert.equal(engine.cached.styleTargets, 1, 'one style at one size: one set of targets');
+    engine.dispose();
   });
 
   it('parses CSV and output names', () => {

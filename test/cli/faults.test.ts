@@ -7,8 +7,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, NonFiniteCostError, optimize, type Evaluation } from '../../src/optim/optimizer.js';
-import { readImage, writeFileAtomic, writeImage } from '../../src/io/images.js';
+import { writeFileAtomic } from '../../src/io/atomic.js';
+import { readImage, writeImage } from '../../src/io/images.js';
+import { Adam } from '../../src/optim/adam.js';
+import { optimize } from '../../src/optim/loop.js';
+import { NonFiniteCostError, type Evaluation } from '../../src/optim/types.js';
 import { interrupt, IMAGES, nstAsync, tempDir, useWasm, WEIGHTS, type Run } from '../helpers.js';
 import { be16, encodePng, jimpImage, pngChunk, withOrientation } from '../images.js';
 
@@ -335,10 +338,10 @@ describe('a cost that stops being finite', () => {
   it('optimize(): NaN at iteration 3 stops the run, keeping the best finite image and its cost', async () => {
     const costs = [5, 2, 3, NaN, 1]; // by evaluation; the 1 is never reached
     const seen: tf.Tensor4D[] = [];
-    const evaluate = (image: tf.Tensor4D): Evaluation => {
+    const evaluate = async (image: tf.Tensor4D): Promise<Evaluation> => {
       seen.push(image.clone());
       const total = costs[seen.length - 1]!;
-      return { grads: tf.onesLike(image), costs: { total, content: total, style: 0, variation: 0 } };
+      return { gradient: tf.onesLike(image), costs: { total, content: total, style: 0, variation: 0 } };
     };
     const before = tf.memory().numTensors;
     const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;

@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { disposeCheckpoint, loadCheckpoint, saveCheckpoint } from '../../src/core/checkpoint.js';
 import { stylize, type Checkpoint, type StylizeOptions } from '../../src/core/stylize.js';
-import type { FeatureModel } from '../../src/engine/tfjs/features.js';
-import { NST } from '../../src/nst.js';
+import type { Engine } from '../../src/engine/evaluator.js';
+import { createEngine } from '../../src/engine/factory.js';
 import { readImage } from '../../src/io/images.js';
 import { IMAGES, interrupt, nst, tempDir, useWasm, WEIGHTS } from '../helpers.js';
 
@@ -21,29 +21,28 @@ const pixels = async (file: string) => {
 };
 
 describe('checkpoints and resume', () => {
-  let model: FeatureModel;
+  let engine: Engine;
   let content: tf.Tensor3D;
   let style: tf.Tensor3D;
   before(async () => {
     await useWasm();
-    model = await NST.loadFeatureModel(WEIGHTS);
+    engine = await createEngine({ engine: 'wasm', weights: WEIGHTS });
     content = await readImage(contentFile);
     style = await readImage(styleFile);
   });
   after(() => {
-    model.dispose();
+    engine.dispose();
     tf.dispose([content, style]);
   });
 
   for (const optimizer of ['adam', 'lbfgs'] as const) {
     it(`${optimizer}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, async () => {
       const options: StylizeOptions = {
-        model,
+        engine,
         size: 48,
         scales: [32, 48],
         iterations: [5, 5],
         optimizer,
-        log: () => {},
       };
       const [whole, wholeCost] = await stylize(style, content, options);
 
@@ -85,16 +84,15 @@ describe('checkpoints and resume', () => {
     const dir = tempDir();
     const file = path.join(dir, 'run.ckpt');
     const options: StylizeOptions = {
-      model,
+      engine,
       size: 32,
       iterations: 2,
-      log: () => {},
       checkpointEvery: 2,
       onCheckpoint: (c) => saveCheckpoint(file, c),
     };
     (await stylize(style, content, options))[0].dispose();
     const checkpoint = await loadCheckpoint(file);
-    const base = { model, size: 32, iterations: 2, resume: checkpoint };
+    const base = { engine, size: 32, iterations: 2, resume: checkpoint };
     await assert.rejects(
       stylize(style, content, { ...base, alpha: 5 }),
       /cannot resume: the checkpoint was made with alpha 10000, this run has 5/,

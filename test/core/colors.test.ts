@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors, YIQ_TO_RGB } from '../../src/core/color.js';
-import { readImage, scaleImage } from '../../src/io/images.js';
+import { scaleImage } from '../../src/core/resize.js';
+import { readImage } from '../../src/io/images.js';
 import { IMAGES, nst, randomArray, tempDir, useWasm } from '../helpers.js';
 
 // Independent float64 reference: the NTSC YIQ coefficients written out again.

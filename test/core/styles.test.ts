@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FeatureModel } from '../../src/engine/tfjs/features.js';
-import { modelOutputs, NST } from '../../src/nst.js';
+import { modelOutputs } from '../../src/engine/vgg19.js';
+import { NST } from '../../src/nst.js';
 import { IMAGES, nst, randomArray, relDiff, useWasm, WEIGHTS } from '../helpers.js';
 
 const image = (h: number, w: number, seed: number) => ({
@@ -145,13 +146,13 @@ describe('several styles, style scale, layers and pooling', () => {
       '32',
     ];
     const cases: [string[], RegExp][] = [
-      [['--style-layers', 'block1_conv1,block9_conv1'], /style layers: unknown layer block9_conv1/],
-      [['--style-weights', '1,2'], /style weights must have one weight per style image \(1\)/],
+      [['--style-layers', 'block1_conv1,block9_conv1'], /style-layers: unknown layer block9_conv1/],
+      [['--style-weights', '1,2'], /style-weights must have one weight per style image \(1\)/],
       [['--style-layer-weights', '1,-1'], /style-layer-weights must be a comma-separated list of non-negative numbers/],
       [['--style-scale', '-1'], /style-scale must be positive/],
       [['--pooling', 'min'], /pooling/],
       [['--preserve-colors', 'sepia'], /preserve-colors/],
-      [['--content-layers', 'block1_conv1,block1_conv1'], /content layers names a layer twice/],
+      [['--content-layers', 'block1_conv1,block1_conv1'], /content-layers names a layer twice/],
     ];
     for (const [flags, message] of cases) {
       const run = nst([...base, ...flags]);

@@ -1,11 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { NST } from '../../src/nst.js';
-import { FeatureModel } from '../../src/engine/tfjs/features.js';
-import { scaleSizes, splitIterations, stylize } from '../../src/core/stylize.js';
-import type { ProgressEvent } from '../../src/optim/optimizer.js';
-import { resizeBicubic, scaleImage } from '../../src/io/images.js';
+import { costLines } from '../../src/cli/terminal.js';
+import { resizeBicubic, scaleImage } from '../../src/core/resize.js';
+import { scaleSizes, splitIterations } from '../../src/core/schedule.js';
+import { stylize, type StylizeProgress } from '../../src/core/stylize.js';
+import type { Engine } from '../../src/engine/evaluator.js';
+import { createEngine } from '../../src/engine/factory.js';
 import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
 
 const image = (h: number, w: number, seed: number) => ({
@@ -36,34 +37,35 @@ describe('scales and iterations', () => {
 });
 
 describe('coarse-to-fine stylize', () => {
-  let model: FeatureModel;
+  let engine: Engine;
   before(async () => {
     await useWasm();
-    model = await FeatureModel.load(WEIGHTS, [...NST.styleLayers, NST.contentLayer], 'avg');
+    engine = await createEngine({ engine: 'wasm', weights: WEIGHTS });
   });
-  after(() => model.dispose());
+  after(() => engine.dispose());
 
   it('produces the requested final size, reports the scales, and the same seed gives the same image', async () => {
     const style = image(40, 40, 3);
     const content = image(30, 40, 4); // at size 44: 33×44, at the first scale (22 px) 17×22
-    const events: ProgressEvent[] = [];
+    const events: StylizeProgress[] = [];
     const lines: string[] = [];
-    const run = (onProgress?: (e: ProgressEvent) => void) =>
+    // The command's --step 2 lines, from the run's progress events.
+    const report = costLines(2, (l) => lines.push(l));
+    const run = (onProgress?: (e: StylizeProgress) => void) =>
       stylize(style, content, {
-        model,
+        engine,
         size: 44,
         scales: 2,
         iterations: [3, 2],
-        step: 2,
         optimizer: 'lbfgs',
         init: 'noise',
         seed: 9,
-        onProgress,
-        log: (l) => lines.push(l),
+        onProgress: (e) => {
+          report(e);
+          onProgress?.(e);
+        },
       });
-    const before = tf.memory().numTensors;
     const [a, costA] = await run((e) => events.push(e));
-    assert.equal(tf.memory().numTensors, before + 1);
     assert.deepEqual(a.shape, [33, 44, 3]);
     assert.ok(a.dataSync().every((v) => v >= 0 && v <= 1));
     assert.deepEqual(
@@ -94,7 +96,12 @@ describe('coarse-to-fine stylize', () => {
         'Cost at iteration 2',
       ],
     );
+    // The first run left the engine its model and the style's targets at both scales: the second
+    // run, with the same style, leaves nothing but its result.
+    assert.deepEqual(engine.cached, { models: 1, styleTargets: 2 });
+    const before = tf.memory().numTensors;
     const [b, costB] = await run();
+    assert.equal(tf.memory().numTensors, before + 1);
     assert.equal(costA, costB);
     assert.deepEqual(a.dataSync(), b.dataSync());
     tf.dispose([a, b]);
@@ -107,7 +114,7 @@ describe('coarse-to-fine stylize', () => {
     // The best image at the end of scale 1 and the image scale 2 starts from, copied out of the run.
     const seen: { previous?: Float32Array; start?: Float32Array } = {};
     const [result] = await stylize(style, content, {
-      model,
+      engine,
       size: 44,
       scales: [22],
       iterations: [3, 1],
@@ -141,7 +148,7 @@ describe('coarse-to-fine stylize', () => {
   });
 
   it('refuses a first scale too small for the features, saying what to change', async () => {
-    await assert.rejects(stylize(image(40, 40, 3), image(30, 40, 4), { model, size: 40, scales: 3, iterations: 3 }), {
+    await assert.rejects(stylize(image(40, 40, 3), image(30, 40, 4), { engine, size: 40, scales: 3, iterations: 3 }), {
       name: 'InputError',
       message: /scale of 10 px .* at least 16 px .*fewer scales/,
     });

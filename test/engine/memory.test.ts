@@ -7,15 +7,20 @@ import { InputError } from '../../src/errors.js';
 import {
   availableMemory,
   checkMemory,
-  estimateMemory,
-  estimateWasmHeap,
   largestFittingSize,
-  networkBytes,
-  WASM_HEAP_LIMIT,
+  MemoryError,
   type AvailableMemory,
   type RunPlan,
-} from '../../src/engine/memory.js';
-import { readImage, scaledSize } from '../../src/io/images.js';
+} from '../../src/core/memory.js';
+import { scaledSize } from '../../src/core/resize.js';
+import {
+  estimateMemory,
+  estimateWasmHeap,
+  networkBytes,
+  tfjsMemoryModel,
+  WASM_HEAP_LIMIT,
+} from '../../src/engine/tfjs/memory.js';
+import { readImage } from '../../src/io/images.js';
 import { IMAGES, nst, tempDir, useWasm } from '../helpers.js';
 
 /** The images the command runs on in bench/common.ts (tubingen × starry_night). */
@@ -32,9 +37,9 @@ async function shapes(): Promise<[number[], number[]]> {
 const plan: Omit<RunPlan, 'size'> = {
   contentShape: [768, 1024, 3],
   styleShapes: [[640, 1024, 3]],
-  backend: 'wasm',
-  threads: 2,
 };
+/** The wasm backend's model with two threads, as the runs the memory constants were fitted to. */
+const wasm = tfjsMemoryModel('wasm', 2);
 const at = (size: number, p: Omit<RunPlan, 'size'> = plan) => {
   const [height, width] = scaledSize(p.contentShape[0]!, p.contentShape[1]!, size);
   return {
@@ -96,16 +101,17 @@ describe('memory estimate', () => {
 });
 
 describe('memory guard', () => {
-  const limited: AvailableMemory = { bytes: 3e9, source: 'MemAvailable', wasmHeap: WASM_HEAP_LIMIT };
+  const limited: AvailableMemory = { bytes: 3e9, source: 'MemAvailable', heap: WASM_HEAP_LIMIT };
 
   it('refuses a size that does not fit, naming the largest that does, which fits', () => {
     let message = '';
     assert.throws(
-      () => checkMemory({ ...plan, size: 2048 }, limited),
-      (error: Error) => error instanceof InputError && Boolean((message = error.message)),
+      () => checkMemory({ ...plan, size: 2048 }, wasm, limited),
+      (error: Error) =>
+        error instanceof MemoryError && error instanceof InputError && Boolean((message = error.message)),
     );
     const match =
-      /^a 2048 px run needs about \d+\.\d GB but about 3\.0 GB is available \(MemAvailable\); the largest --size that fits is (\d+) \(or pass --no-memory-check\)$/.exec(
+      /^a 2048 px run needs about \d+\.\d GB but about 3\.0 GB is available \(MemAvailable\); the largest size that fits is (\d+)$/.exec(
         message,
       );
     assert.ok(match, message);
@@ -113,23 +119,24 @@ describe('memory guard', () => {
     assert.ok(largest > 64 && largest < 2048);
     assert.ok(estimateMemory(at(largest)) <= limited.bytes);
     assert.ok(estimateMemory(at(largest + 1)) > limited.bytes);
-    assert.equal(checkMemory({ ...plan, size: largest }, limited), estimateMemory(at(largest)));
+    assert.equal(checkMemory({ ...plan, size: largest }, wasm, limited), estimateMemory(at(largest)));
   });
 
   it('caps the wasm heap at 4 GiB however much memory there is', () => {
-    const plenty: AvailableMemory = { bytes: 1e13, source: 'MemAvailable', wasmHeap: WASM_HEAP_LIMIT };
+    const plenty: AvailableMemory = { bytes: 1e13, source: 'MemAvailable', heap: WASM_HEAP_LIMIT };
     assert.throws(
-      () => checkMemory({ ...plan, size: 2048 }, plenty),
-      /wasm heap, which cannot grow past 4 GiB \(wasm: 4 GiB address space\); the largest --size that fits is \d+/,
+      () => checkMemory({ ...plan, size: 2048 }, wasm, plenty),
+      /wasm heap, which cannot grow past 4 GiB \(wasm: 4 GiB address space\); the largest size that fits is \d+/,
     );
-    const largest = largestFittingSize(plan, plenty);
+    const largest = largestFittingSize(plan, wasm, plenty);
     assert.ok(estimateWasmHeap(at(largest)) <= WASM_HEAP_LIMIT);
     assert.ok(estimateWasmHeap(at(largest + 1)) > WASM_HEAP_LIMIT);
     // The JavaScript backend has no such ceiling.
-    assert.ok(checkMemory({ ...plan, backend: 'cpu', size: 2048 }, { ...plenty, wasmHeap: null }) > WASM_HEAP_LIMIT);
-    assert.equal(availableMemory('wasm').wasmHeap, WASM_HEAP_LIMIT);
-    assert.equal(availableMemory('cpu').wasmHeap, null);
-    assert.ok(availableMemory('cpu').bytes > process.memoryUsage.rss());
+    const cpu = tfjsMemoryModel('cpu', 1);
+    assert.ok(checkMemory({ ...plan, size: 2048 }, cpu, { ...plenty, heap: null }) > WASM_HEAP_LIMIT);
+    assert.equal(availableMemory(wasm).heap, WASM_HEAP_LIMIT);
+    assert.equal(availableMemory(cpu).heap, null);
+    assert.ok(availableMemory(cpu).bytes > process.memoryUsage.rss());
   });
 
   it('the command refuses a run too big for the wasm heap before loading the model, with one line', () => {

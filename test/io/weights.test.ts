@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../../src/errors.js';
+import { VGG19_CONV_SPECS } from '../../src/engine/vgg19.js';
 import {
-  VGG19_CONV_SPECS,
   WEIGHTS_FILE_NAME,
   WEIGHTS_MD5,
   cacheDir,
@@ -153,7 +153,7 @@ describe('locateWeights', () => {
     await fsp.mkdir(path.dirname(cached), { recursive: true });
     for (const file of [flag, fromEnv, cached]) await fsp.writeFile(file, 'x');
 
-    assert.deepEqual(locateWeights(flag, env), { path: flag, source: 'flag' });
+    assert.deepEqual(locateWeights(flag, env), { path: flag, source: 'explicit' });
     assert.deepEqual(locateWeights(undefined, env), { path: fromEnv, source: 'env' });
     assert.deepEqual(locateWeights(undefined, { XDG_CACHE_HOME: env.XDG_CACHE_HOME }), {
       path: cached,
@@ -209,7 +209,7 @@ describe('readConvWeights on the shared VGG19 file', { skip: skipShared }, () =>
   });
 
   test('verifyWeightsFile checks all 16 conv layers', async () => {
-    const summary = await verifyWeightsFile(SHARED);
+    const summary = await verifyWeightsFile(SHARED, VGG19_CONV_SPECS);
     assert.equal(summary.layers, 16);
     assert.equal(summary.parameters, 20_024_384);
     assert.match(summary.md5, /^[0-9a-f]{32}$/);

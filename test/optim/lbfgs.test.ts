@@ -3,21 +3,23 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { NST } from '../../src/nst.js';
 import { FeatureModel } from '../../src/engine/tfjs/features.js';
-import { LBFGS, optimize, type Evaluation, type ProgressEvent } from '../../src/optim/optimizer.js';
+import { LBFGS } from '../../src/optim/lbfgs.js';
+import { optimize } from '../../src/optim/loop.js';
+import type { Evaluation, ProgressEvent } from '../../src/optim/types.js';
 import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
 
 /** f(x) = Σ wᵢ (xᵢ − cᵢ)², with targets outside [0, 1] too: the bounded optimum is clip(c, 0, 1). */
 function boundedQuadratic(n: number) {
   const c = tf.tensor4d(Float32Array.from(randomArray(n * n * 3, 5, -0.5, 1.5)), [1, n, n, 3]);
   const w = tf.tensor4d(Float32Array.from(randomArray(n * n * 3, 6, 1, 100)), [1, n, n, 3]); // condition number 100
-  const evaluate = (x: tf.Tensor4D): Evaluation => {
-    const [grads, total] = tf.tidy(() => {
+  const evaluate = async (x: tf.Tensor4D): Promise<Evaluation> => {
+    const [gradient, total] = tf.tidy(() => {
       const r = tf.sub(x, c);
       return [tf.mul(tf.mul(r, w), 2) as tf.Tensor4D, tf.sum(tf.mul(tf.square(r), w))];
     });
     const value = total.dataSync()[0]!;
     total.dispose();
-    return { grads, costs: { total: value, content: value, style: 0, variation: 0 } };
+    return { gradient, costs: { total: value, content: value, style: 0, variation: 0 } };
   };
   return { c, w, evaluate, dispose: () => tf.dispose([c, w]) };
 }
@@ -49,14 +51,14 @@ describe('LBFGS', () => {
     const x = result.bestImage.dataSync();
     assert.ok(x.every((v) => v >= 0 && v <= 1));
     const optimum = tf.tidy(() => tf.clipByValue(problem.c, 0, 1)) as tf.Tensor4D;
-    const optimalCost = problem.evaluate(optimum);
+    const optimalCost = await problem.evaluate(optimum);
     const gap = (result.bestCost - optimalCost.costs.total) / optimalCost.costs.total;
     // The cost is a float32 sum: near the optimum, decreases drown in its rounding and the run stalls.
     const error = Math.max(...x.map((v, i) => Math.abs(v - optimum.dataSync()[i]!)));
     const where = `(${result.reason} after ${result.iterations} iterations, ${result.evaluations} evaluations)`;
     assert.ok(gap < 1e-5, `relative cost gap ${gap} ${where}`);
     assert.ok(error < 1e-2, `max error ${error} ${where}`);
-    tf.dispose([initial, result.bestImage, optimum, optimalCost.grads]);
+    tf.dispose([initial, result.bestImage, optimum, optimalCost.gradient]);
     problem.dispose();
   });
 

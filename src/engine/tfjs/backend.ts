@@ -3,12 +3,12 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
+import { defaultThreads, type EngineName } from '../evaluator.js';
 
 const require = createRequire(import.meta.url);
 
-/** What `--backend` accepts. `tensorflow` is the native binding (GPU build first, then CPU build). */
-export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
+/** The backends: `tensorflow` is the native binding (GPU build first, then CPU build). */
+export type BackendName = EngineName;
 
 export interface BackendInfo {
   /** The TensorFlow.js backend that runs: 'tensorflow', 'wasm' or 'cpu'. */
@@ -141,15 +141,10 @@ export async function selectBackend(name: BackendName = 'auto', threads = defaul
     cpu: 'reinstall @tensorflow/tfjs',
     auto: 'reinstall nst',
   };
-  throw new InputError(`backend ${name} cannot be loaded: ${hint[name]}`);
+  throw new InputError(`backend ${name} cannot be loaded: ${hint[name]}`, { setting: 'backend' });
 }
 
-/** All the cores this process may use. */
-export function defaultThreads(): number {
-  return Math.min(8, (require('node:os') as typeof import('node:os')).availableParallelism());
-}
-
-/** One line for stderr saying what runs. */
+/** One line saying what runs. */
 export function describeBackend(info: BackendInfo): string {
   if (info.name === 'tensorflow')
     return `backend: tensorflow (${info.package}, ${info.gpu ? 'GPU visible' : 'no GPU visible, running on CPU'})`;

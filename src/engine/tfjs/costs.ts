@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * The cost functions of Gatys et al., as the seed defines them. They do no argument checking:
+ * The cost functions of Gatys et al., as test/nst.test.ts pins them. They do no argument checking:
  * the NST class checks its inputs and then calls these.
  */
 

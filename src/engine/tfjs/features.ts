@@ -1,35 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
-import { readConvWeights, VGG19_CONV_SPECS, type ConvSpec } from '../../io/weights.js';
+import { readConvWeights } from '../../io/weights.js';
+import { layersUpTo, VGG19_CONV_NAMES, type Pooling, type Vgg19Layer } from '../vgg19.js';
 
-export type Pooling = 'avg' | 'max';
-
-interface ConvLayer {
-  kind: 'conv';
-  name: string;
-  spec: ConvSpec;
-}
-interface PoolLayer {
-  kind: 'pool';
-  name: string;
-}
-type Layer = ConvLayer | PoolLayer;
-
-/** VGG19's convolutional part in order: block{b}_conv{i}, each block followed by block{b}_pool. */
-function vgg19Layers(): Layer[] {
-  const layers: Layer[] = [];
-  VGG19_CONV_SPECS.forEach((spec, i) => {
-    layers.push({ kind: 'conv', name: spec.name, spec });
-    const block = spec.name.split('_')[0]!;
-    if (VGG19_CONV_SPECS[i + 1]?.name.split('_')[0] !== block) layers.push({ kind: 'pool', name: `${block}_pool` });
-  });
-  return layers;
-}
-
-/** Names of every VGG19 convolution, block1_conv1 … block5_conv4: the layers features can come from. */
-export const VGG19_CONV_NAMES: readonly string[] = vgg19Layers()
-  .filter((l) => l.kind === 'conv')
-  .map((l) => l.name);
+export type { Pooling };
+type Layer = Vgg19Layer;
 
 /**
  * How gradients flow back through the network. 'fast' (the default) writes the backward pass of
@@ -148,16 +123,14 @@ export class FeatureModel {
     pooling: Pooling = 'avg',
     gradients: Gradients = 'fast',
   ): Promise<FeatureModel> {
-    const all = vgg19Layers();
     for (const name of outputs) {
       if (!VGG19_CONV_NAMES.includes(name)) {
         throw new RangeError(`unknown VGG19 layer ${name}: expected one of ${VGG19_CONV_NAMES.join(', ')}`);
       }
     }
     if (outputs.length === 0) throw new RangeError('at least one output layer is needed');
-    const last = Math.max(...outputs.map((name) => all.findIndex((l) => l.name === name)));
-    const layers = all.slice(0, last + 1);
-    const specs = layers.filter((l): l is ConvLayer => l.kind === 'conv').map((l) => l.spec);
+    const layers = layersUpTo(VGG19_CONV_NAMES.filter((name) => outputs.includes(name)).at(-1)!);
+    const specs = layers.flatMap((l) => (l.kind === 'conv' ? [l.spec] : []));
     const weights = await readConvWeights(weightsPath, specs);
     const convs = new Map<string, LoadedConv>();
     for (const w of weights) convs.set(w.name, loadConv(w.name, w.kernel, w.kernelShape, w.bias));
@@ -175,7 +148,8 @@ export class FeatureModel {
     if (Math.min(h, w) < this.minSide) {
       // Below this, a pooling would produce an empty tensor (which crashes some backends).
       throw new InputError(
-        `an image of ${w}×${h} px is too small: the features need at least ${this.minSide} px on each side (increase size)`,
+        `an image of ${w}×${h} px is too small: the features need at least ${this.minSide} px on each side (increase the size)`,
+        { setting: 'size' },
       );
     }
     const found = new Map<string, tf.Tensor4D>();
@@ -203,7 +177,7 @@ export class FeatureModel {
   }
 
   /** A Keras-like table of the layers, output channels and parameter counts. */
-  summary(print: (line: string) => void = console.log): void {
+  summary(print: (line: string) => void): void {
     const rows: [string, string, string][] = [['input_1 (InputLayer)', '(None, None, None, 3)', '0']];
     let channels = 3;
     for (const layer of this.layers) {

@@ -1,0 +1,260 @@
+/**
+ * The actions of `nst stylize` and `nst batch`: everything that needs an engine. main.ts loads
+ * this module only when one of them runs, so that `--help` and usage errors answer at once.
+ */
+import * as fs from 'node:fs';
+import { disposeCheckpoint, loadCheckpoint } from '../core/checkpoint.js';
+import type { SettingName } from '../core/settings.js';
+import type { StylizeProgress } from '../core/stylize.js';
+import type { Engine } from '../engine/evaluator.js';
+import { createEngine } from '../engine/factory.js';
+import { InputError } from '../errors.js';
+import { cachedWeightsPath, ensureWeights, locateWeights } from '../io/weights.js';
+import { NonFiniteCostError } from '../optim/types.js';
+import { DEFAULT_NAME, planJobs } from './batch.js';
+import { Events, type ErrorCode } from './events.js';
+import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
+import { checkJob, checkRunFlags, runJob, type Job, type JobContext } from './job.js';
+import { costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
+
+export { DEFAULT_NAME };
+
+export interface StylizeFlags extends RunFlags, ProcessFlags {
+  output: string;
+  checkpoint?: string;
+  resume?: string;
+}
+
+export interface BatchFlags extends RunFlags, ProcessFlags {
+  content: string[];
+  style: string[];
+  manifest?: string;
+  outDir: string;
+  name: string;
+  skipExisting?: boolean;
+  force?: boolean;
+  failFast?: boolean;
+}
+
+/** The `code` of an error event. */
+export function errorCode(error: unknown): ErrorCode {
+  if (error instanceof InputError) return 'input';
+  return error instanceof NonFiniteCostError ? 'nonfinite' : 'failure';
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * The engine the flags ask for. It reads the weights only when a run starts: from the file
+ * found now, or from the cache, where `fetchWeights` downloads them once the job is checked.
+ */
+async function startEngine(flags: ProcessFlags): Promise<Engine> {
+  const weights = locateWeights(flags.weights)?.path ?? cachedWeightsPath();
+  return createEngine({ engine: flags.backend, threads: flags.threads, weights });
+}
+
+/** The weights, downloaded (saying so) when they are not there yet. */
+async function fetchWeights(flags: ProcessFlags, say: (line: string) => void): Promise<void> {
+  await ensureWeights({ explicit: flags.weights, log: say });
+}
+
+/** The progress bar of one stylize run: iterations over all scales, the scale, costs, evaluations. */
+function stylizeBar(flags: StylizeFlags, counts: readonly number[]): Bar {
+  const scaled = counts.length > 1 ? ' | scale {scale}' : '';
+  const format = ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`;
+  return progressBar(
+    flags,
+    format,
+    counts.reduce((a, b) => a + b, 0),
+  );
+}
+
+const barPayload = (e: StylizeProgress) => ({
+  cost: e.costs.total.toExponential(4),
+  best: e.bestCost.toExponential(4),
+  evals: e.run.evaluations,
+  scale: `${e.scale.index}/${e.scale.count} (${e.scale.size} px)`,
+});
+
+export async function stylizeCommand(
+  content: string,
+  styles: string[],
+  cliFlags: StylizeFlags,
+  given: (name: SettingName) => boolean,
+): Promise<number> {
+  const events = new Events(Boolean(cliFlags.json));
+  const say = sayer(cliFlags);
+  let engine: Engine | null = null;
+  try {
+    // The engine first: a checkpoint's tensors are made on it.
+    engine = await startEngine(cliFlags);
+    const resume = cliFlags.resume ? await loadCheckpoint(cliFlags.resume) : undefined;
+    try {
+      const flags = resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags;
+      const job: Job = { content, styles, output: flags.output, flags };
+      const checkpoint = { file: flags.checkpoint, resume };
+      const settings = checkJob(job, checkpoint); // before any work
+      const { iterations: counts, scales: sizes } = settings;
+      await fetchWeights(flags, say);
+      const signals = trapSignals();
+      const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
+      let bar = NO_BAR; // until the job starts
+      const onStart = () => {
+        say(engine!.info.description);
+        if (resume)
+          say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
+        if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
+        bar = stylizeBar(flags, counts);
+      };
+      const lines = costLines(flags.reportEvery, costWriter(flags));
+      const onProgress = (e: StylizeProgress) => {
+        lines(e);
+        bar.update(e.run.iteration, barPayload(e));
+      };
+      try {
+        const result = await runJob(job, settings, context, { onStart, onProgress }, checkpoint);
+        bar.stop();
+        const { output, width, height, evaluations, bestCost } = result;
+        say(`wrote ${output} (${width}×${height}) after ${evaluations} evaluations, best cost ${bestCost}`);
+        if (result.interrupted) {
+          const next = flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : '';
+          say(`interrupted: ${output} holds the best image so far${next}`);
+        }
+        return signals.code();
+      } finally {
+        bar.stop();
+        signals.release();
+      }
+    } finally {
+      if (resume) disposeCheckpoint(resume);
+    }
+  } catch (error) {
+    events.emit('error', { code: errorCode(error), message: message(error) });
+    throw error;
+  } finally {
+    engine?.dispose();
+  }
+}
+
+interface Failure {
+  job: number;
+  content: string;
+  styles: string[];
+  output: string;
+  code: ErrorCode;
+  message: string;
+}
+
+/** The jobs of a batch, planned and checked before any work. */
+function planBatch(flags: BatchFlags): Job[] {
+  checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
+  if (flags.styleWeights) {
+    throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
+  }
+  fs.mkdirSync(flags.outDir, { recursive: true });
+  const jobs = planJobs({
+    contents: flags.content,
+    styles: flags.style,
+    manifest: flags.manifest,
+    outDir: flags.outDir,
+    name: flags.name,
+    flags,
+  });
+  return jobs;
+}
+
+export async function batchCommand(flags: BatchFlags): Promise<number> {
+  const events = new Events(Boolean(flags.json));
+  const say = sayer(flags);
+  let jobs: Job[];
+  try {
+    jobs = planBatch(flags);
+  } catch (error) {
+    events.emit('error', { code: errorCode(error), message: message(error) });
+    throw error;
+  }
+  await fetchWeights(flags, say);
+  const engine = await startEngine(flags);
+  say(`${engine.info.description}; ${jobs.length} job${jobs.length === 1 ? '' : 's'}`);
+  events.emit('batch', { jobs: jobs.length, backend: engine.info.name, outDir: flags.outDir });
+  const signals = trapSignals();
+  const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
+  const bar = progressBar(
+    flags,
+    ' {bar} {value}/{total} jobs | job {job}: {iteration} | ETA {eta_formatted}',
+    jobs.length,
+  );
+  const line = (text: string) => {
+    if (!flags.quiet && !flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    say(text);
+  };
+  const summary = { done: 0, skipped: 0, failed: [] as Failure[] };
+  try {
+    for (const [i, job] of jobs.entries()) {
+      if (signals.signal.aborted) break;
+      const title = `[${job.index}/${jobs.length}] ${job.content} × ${job.styles.join(' + ')} → ${job.output}`;
+      const fail = (code: ErrorCode, problem: string) => {
+        summary.failed.push({
+          job: job.index!,
+          content: job.content,
+          styles: job.styles,
+          output: job.output,
+          code,
+          message: problem,
+        });
+        events.emit('error', { job: job.index, code, message: problem });
+        line(`${title}: FAILED: ${problem}`);
+      };
+      if (fs.existsSync(job.output) && !flags.force) {
+        if (flags.skipExisting) {
+          summary.skipped++;
+          events.emit('skipped', { job: job.index, output: job.output, reason: 'exists' });
+          line(`${title}: skipped (exists)`);
+          bar.update(i + 1, { job: job.index, iteration: '-' });
+          continue;
+        }
+        fail('exists', `output ${job.output} exists (use --force to overwrite it or --skip-existing)`);
+        if (flags.failFast) break;
+        continue;
+      }
+      const onProgress = (e: StylizeProgress) =>
+        bar.update(i, { job: job.index, iteration: `${e.iteration}/${e.iterations} at ${e.scale.size} px` });
+      try {
+        const result = await runJob(job, checkJob(job), context, { onProgress });
+        summary.done++;
+        const how = result.interrupted ? 'interrupted, best so far written' : 'done';
+        line(
+          `${title}: ${how} in ${(result.elapsedMs / 1000).toFixed(1)} s, best cost ${result.bestCost.toExponential(4)}`,
+        );
+      } catch (error) {
+        fail(errorCode(error), message(error));
+        if (flags.failFast) break;
+      }
+      bar.update(i + 1, { job: job.index, iteration: '-' });
+    }
+  } finally {
+    bar.stop();
+    signals.release();
+    engine.dispose();
+  }
+  return batchSummary(jobs, summary, events, say, signals.code());
+}
+
+/** The summary event and lines of a batch, and its exit code. */
+function batchSummary(
+  jobs: Job[],
+  summary: { done: number; skipped: number; failed: Failure[] },
+  events: Events,
+  say: (line: string) => void,
+  signalCode: number,
+): number {
+  const notRun = jobs.length - summary.done - summary.skipped - summary.failed.length;
+  events.emit('summary', { jobs: jobs.length, ...summary, notRun });
+  const counts = `${summary.done} done, ${summary.skipped} skipped, ${summary.failed.length} failed`;
+  say(`batch: ${counts}${notRun ? `, ${notRun} not run` : ''}`);
+  for (const f of summary.failed) say(`  failed [${f.job}] ${f.content} × ${f.styles.join(' + ')}: ${f.message}`);
+  if (signalCode) return signalCode;
+  if (summary.failed.length === 0) return 0;
+  process.stderr.write(`nst: ${summary.failed.length} of ${jobs.length} job${jobs.length === 1 ? '' : 's'} failed\n`);
+  return 1;
+}

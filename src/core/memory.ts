@@ -1,0 +1,145 @@
+/**
+ * The memory guard: how much memory there is, whether a run's estimated peak (the engine's
+ * MemoryModel) fits in it, and the largest size that does.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { MemoryModel, RunShape } from '../engine/memory.js';
+import { InputError } from '../errors.js';
+import { scaledSize } from './resize.js';
+
+/** How much memory a run may use. */
+export interface AvailableMemory {
+  /** What the process may reach at its peak: what it holds now plus what the system can still give. */
+  bytes: number;
+  /** The reading that set `bytes`: 'MemAvailable', 'os.freemem' or 'cgroup memory.max'. */
+  source: string;
+  /** The most the engine's heap can grow to (MemoryModel.heapLimit), or null. */
+  heap: number | null;
+}
+
+const readText = (file: string): string | null => {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
+
+/** Headroom below this process's cgroup memory limit (v2, else v1), or null when there is no limit. */
+function cgroupHeadroom(): number | null {
+  const own = /^0::(.*)$/m.exec(readText('/proc/self/cgroup') ?? '')?.[1] ?? '/';
+  for (const dir of [path.join('/sys/fs/cgroup', own), '/sys/fs/cgroup']) {
+    const max = readText(path.join(dir, 'memory.max'));
+    if (max === null) continue;
+    if (max === 'max') return null;
+    // The group's page cache counts in memory.current but is given back under pressure.
+    const cache = Number(/^inactive_file (\d+)$/m.exec(readText(path.join(dir, 'memory.stat')) ?? '')?.[1] ?? 0);
+    return Number(max) - (Number(readText(path.join(dir, 'memory.current')) ?? 0) - cache);
+  }
+  const limit = Number(readText('/sys/fs/cgroup/memory/memory.limit_in_bytes'));
+  if (!(limit > 0 && limit < 2 ** 60)) return null; // v1 says "no limit" with a huge number
+  return limit - Number(readText('/sys/fs/cgroup/memory/memory.usage_in_bytes') ?? 0);
+}
+
+/**
+ * The memory a run may use: the smaller of what the system can still give (MemAvailable from
+ * /proc/meminfo, which counts reclaimable cache; else os.freemem) and the headroom under a cgroup
+ * limit, plus what this process already holds; and the engine's heap ceiling (wasm: 4 GiB,
+ * however much memory the machine has).
+ */
+export function availableMemory(model: Pick<MemoryModel, 'heapLimit'>): AvailableMemory {
+  const meminfo = /^MemAvailable:\s+(\d+) kB$/m.exec(readText('/proc/meminfo') ?? '');
+  let free = meminfo ? Number(meminfo[1]) * 1024 : os.freemem();
+  let source = meminfo ? 'MemAvailable' : 'os.freemem';
+  const cgroup = cgroupHeadroom();
+  if (cgroup !== null && cgroup < free) {
+    free = Math.max(0, cgroup);
+    source = 'cgroup memory.max';
+  }
+  return { bytes: process.memoryUsage.rss() + free, source, heap: model.heapLimit };
+}
+
+/** What `checkMemory` and `largestFittingSize` take: the options of a run as the command resolves them. */
+export interface RunPlan extends Omit<RunShape, 'height' | 'width' | 'styleSizes'> {
+  /** The longest side of the output (the last scale, the largest). */
+  size: number;
+  /** Shapes [h, w, …] of the content and style images as read. */
+  contentShape: readonly number[];
+  /** Shapes of the style images as read (default: one like the content). */
+  styleShapes?: readonly (readonly number[])[];
+  /** The style images are scaled to this × size (default 1). */
+  styleScale?: number;
+}
+
+/** The working sizes of a plan at a given longest side, as NST scales its images. */
+function shapeAt(plan: Omit<RunPlan, 'size'>, size: number): RunShape {
+  const { contentShape, styleShapes = [contentShape], styleScale = 1, ...run } = plan;
+  const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
+  const styleSide = Math.max(1, Math.round(styleScale * size));
+  return { ...run, height, width, styleSizes: styleShapes.map((shape) => scaledSize(shape[0]!, shape[1]!, styleSide)) };
+}
+
+/** Which limit the estimate breaks, if any: the system's memory first, then the engine's heap ceiling. */
+function overLimit(model: MemoryModel, run: RunShape, available: AvailableMemory): 'memory' | 'heap' | null {
+  const { heap, rss } = model.estimate(run);
+  if (rss > available.bytes) return 'memory';
+  return available.heap !== null && heap > available.heap ? 'heap' : null;
+}
+
+/** The largest longest side (px, at most `max`) whose run fits in `available`; 0 when not even 1 px fits. */
+export function largestFittingSize(
+  plan: Omit<RunPlan, 'size'>,
+  model: MemoryModel,
+  available: AvailableMemory = availableMemory(model),
+  max = 16384,
+): number {
+  // The estimate grows with the size, so a binary search finds the boundary.
+  let lo = 0;
+  let hi = max + 1;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (!overLimit(model, shapeAt(plan, mid), available)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
+
+/** A run too big for the memory there is: the sizes the command words its advice with. */
+export class MemoryError extends InputError {
+  override name = 'MemoryError';
+  constructor(
+    message: string,
+    /** The size asked for, and the largest that fits (0: none). */
+    readonly size: number,
+    readonly largest: number,
+  ) {
+    super(message, { setting: 'size' });
+  }
+}
+
+/**
+ * The guard a caller runs before starting: throws a MemoryError naming the largest size that fits
+ * when the estimated peak does not fit in `available`; returns the estimated peak in bytes
+ * otherwise. Call it with the shapes of the images as read.
+ */
+export function checkMemory(
+  plan: RunPlan,
+  model: MemoryModel,
+  available: AvailableMemory = availableMemory(model),
+): number {
+  const run = shapeAt(plan, plan.size);
+  const { heap, rss } = model.estimate(run);
+  if (!overLimit(model, run, available)) return rss;
+  const largest = largestFittingSize(plan, model, available, plan.size - 1);
+  const advice = largest > 0 ? `the largest size that fits is ${largest}` : 'no size fits';
+  // Name the limit that stops the next size up: the one the user would hit.
+  const need =
+    overLimit(model, shapeAt(plan, largest + 1), available) === 'heap'
+      ? `needs about ${gb(rss)}, ${gb(heap)} of it in the ${model.heapLimitReason}`
+      : `needs about ${gb(rss)} but about ${gb(available.bytes)} is available (${available.source})`;
+  throw new MemoryError(`a ${plan.size} px run ${need}; ${advice}`, plan.size, largest);
+}

@@ -1,0 +1,46 @@
+/**
+ * Coarse-to-fine: the sizes of the scales and the iterations each gets (how each scale starts
+ * from the one before is images.ts' nextScaleStart).
+ */
+import { settingError } from '../errors.js';
+
+/** The sizes of the scales, ascending, the last one `size` (see StylizeOptions.scales). */
+export function scaleSizes(size: number, scales: number | readonly number[] = 1): number[] {
+  if (!Number.isInteger(size) || size <= 0) throw settingError('size', 'must be a positive integer');
+  if (typeof scales === 'number') {
+    if (!Number.isInteger(scales) || scales <= 0)
+      throw settingError('scales', 'must be a positive integer or a list of sizes');
+    const sizes = Array.from({ length: scales }, (_, i) => Math.round(size / 2 ** (scales - 1 - i)));
+    if (sizes[0]! < 1) throw settingError('scales', `: ${scales} scales halve ${size} px below 1 px`);
+    return sizes;
+  }
+  if (!Array.isArray(scales) || scales.length === 0 || !scales.every((s) => Number.isInteger(s) && s > 0)) {
+    throw settingError('scales', 'must be a positive integer or a list of sizes');
+  }
+  if (!scales.every((s, i) => i === 0 || s > scales[i - 1]!)) throw settingError('scales', 'must be ascending');
+  if (scales[scales.length - 1]! > size) throw settingError('scales', `must not exceed size (${size})`);
+  return scales[scales.length - 1] === size ? [...scales] : [...scales, size];
+}
+
+/**
+ * Iterations per scale: a list is taken as it is (one entry per scale); a total is split in
+ * proportion 2^(count−1) : … : 2 : 1, so each scale gets half the iterations of the one before it,
+ * every scale at least one. An iteration at twice the size costs about four times as much, so most
+ * of the work is done where it is cheap and the last scale only refines.
+ */
+export function splitIterations(iterations: number | readonly number[], count: number): number[] {
+  if (typeof iterations !== 'number') {
+    if (!Array.isArray(iterations) || !iterations.every((n) => Number.isInteger(n) && n > 0)) {
+      throw settingError('iterations', 'must be a positive integer or a list of them');
+    }
+    if (iterations.length !== count) throw settingError('iterations', `must have one entry per scale (${count})`);
+    return [...iterations];
+  }
+  if (!Number.isInteger(iterations) || iterations <= 0) throw settingError('iterations', 'must be positive');
+  if (iterations < count) throw settingError('iterations', `must be at least the number of scales (${count})`);
+  const weights = Array.from({ length: count }, (_, i) => 2 ** (count - 1 - i));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const split = weights.map((w) => Math.max(1, Math.floor((iterations * w) / total)));
+  split[0]! += iterations - split.reduce((a, b) => a + b, 0); // the rounding goes to the cheapest scale
+  return split;
+}

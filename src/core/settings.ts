@@ -1,0 +1,412 @@
+/**
+ * Every setting of a run, defined once: its name (the key), default, check, command-line spelling
+ * and whether it shapes the result. The command's flags and a manifest's columns (cli/flags.ts),
+ * the settings a checkpoint records and a resume must match, the `start` event's settings and the
+ * library's defaults (resolveSettings) are all derived from this table.
+ */
+import { settingError } from '../errors.js';
+import { scaleSizes, splitIterations } from './schedule.js';
+import { POOLINGS, VGG19_CONV_NAMES, type Pooling } from '../engine/vgg19.js';
+import { DEFAULT_MAX_INPUT_PIXELS } from '../io/header.js';
+
+/** How `preserveColors` keeps the content's colours (see color.ts). */
+export type PreserveColors = 'none' | 'luminance' | 'histogram' | 'swap';
+export const PRESERVE_COLORS: readonly PreserveColors[] = ['none', 'luminance', 'histogram', 'swap'];
+
+export type OptimizerName = 'adam' | 'lbfgs';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'lbfgs'];
+
+/** The layers of Gatys et al. (and of test/nst.test.ts): five style layers, one content layer. */
+export const DEFAULT_STYLE_LAYERS: readonly string[] = Object.freeze([
+  'block1_conv1',
+  'block2_conv1',
+  'block3_conv1',
+  'block4_conv1',
+  'block5_conv1',
+]);
+export const DEFAULT_CONTENT_LAYERS: readonly string[] = Object.freeze(['block5_conv2']);
+
+/** What a value's check says: null when it is fine, else what it must be ("must be positive"). */
+type Check<T> = (value: T) => string | null;
+
+/** One setting. `T` is the type of its value once resolved. */
+export interface Setting<T> {
+  readonly default: T;
+  readonly check: Check<T>;
+  /** The flag: `--${name} ${arg}`, its help line, and how its text becomes a value (undefined: not one). */
+  readonly flag: {
+    readonly name: string;
+    readonly arg: string;
+    readonly help: string;
+    readonly choices?: readonly string[];
+    /** What the flag's text must be, where it differs from the value's rule (a list is written with commas). */
+    readonly rule?: string;
+  };
+  readonly parse: (text: string) => T | undefined;
+  /** Part of the result: a checkpoint records it, a resume must match it, the `start` event lists it. */
+  readonly shapes: boolean;
+  /** Only the command has it (how it reports), the library's `stylize` does not take it. */
+  readonly commandOnly?: boolean;
+}
+
+// Value checks, worded so that "<name> <problem>" reads as a sentence.
+const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
+const nonNegative: Check<number> = (x) =>
+  isNum(x) && Number.isFinite(x) && x >= 0 ? null : 'must be a non-negative number';
+const positive: Check<number> = (x) => (isNum(x) && Number.isFinite(x) && x > 0 ? null : 'must be positive');
+const positiveInt: Check<number> = (x) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive integer');
+const optional =
+  <T>(check: Check<T>): Check<T | undefined> =>
+  (x) =>
+    x === undefined ? null : check(x);
+/** Adam's decay rates: at 1 its bias correction divides by zero (beta1) or its steps are 0 (beta2). */
+const decay: Check<number> = (x) => (isNum(x) && x >= 0 && x < 1 ? null : 'must be in the range [0, 1)');
+const oneOf =
+  <T extends string>(choices: readonly T[]): Check<T> =>
+  (x) =>
+    choices.includes(x) ? null : `must be ${choices.join(', ')}`;
+const intOrList: Check<number | readonly number[]> = (x) =>
+  (typeof x === 'number' ? [x] : Array.isArray(x) && x.length > 0 ? x : [NaN]).every(
+    (n) => Number.isInteger(n) && n > 0,
+  )
+    ? null
+    : 'must be a positive integer or a list of them';
+const weightList: Check<readonly number[] | undefined> = (x) =>
+  x === undefined || (Array.isArray(x) && x.every((w) => isNum(w) && Number.isFinite(w) && w >= 0))
+    ? null
+    : 'must be a list of non-negative numbers';
+const layerList: Check<readonly string[]> = (x) => {
+  if (!Array.isArray(x) || x.length === 0) return 'must name at least one layer';
+  const unknown = x.find((layer) => !VGG19_CONV_NAMES.includes(layer));
+  if (unknown !== undefined) return `: unknown layer ${unknown}; use VGG19 conv layers block1_conv1 … block5_conv4`;
+  return new Set(x).size === x.length ? null : 'names a layer twice';
+};
+
+// Flag text parsers: undefined when the text is not a value of the kind.
+const parseNumber = (text: string): number | undefined => (text.trim() === '' ? undefined : Number(text));
+const parseList = (text: string): number[] | undefined =>
+  text.trim() === '' ? undefined : text.split(',').map((part) => (part.trim() === '' ? NaN : Number(part)));
+const parseIntOrList = (text: string): number | number[] | undefined => {
+  const parts = parseList(text);
+  return parts && parts.length === 1 && !text.includes(',') ? parts[0] : parts;
+};
+const parseNames = (text: string): string[] => text.split(',').map((part) => part.trim());
+const parseText = <T extends string>(text: string): T | undefined => text as T;
+
+/**
+ * One entry of the table: `setting<T>()({ … })`. Curried so that `shapes` and `commandOnly` keep
+ * their literal types (true / false) while T is given: the types below sort the settings by them.
+ */
+function setting<T>() {
+  return <const S extends boolean, const C extends boolean = false>(
+    spec: Setting<T> & { shapes: S; commandOnly?: C },
+  ): Setting<T> & { shapes: S; commandOnly?: C } => Object.freeze(spec);
+}
+
+/** The table. The keys are the library's option names; `flag.name` is the command's spelling. */
+export const SETTINGS = {
+  size: setting<number>()({
+    default: 512,
+    check: positiveInt,
+    flag: { name: 'size', arg: '<px>', help: 'longest side of the output in pixels' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  alpha: setting<number>()({
+    default: 1e4,
+    check: nonNegative,
+    flag: { name: 'alpha', arg: '<n>', help: 'weight of the content cost' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  beta: setting<number>()({
+    default: 1,
+    check: nonNegative,
+    flag: { name: 'beta', arg: '<n>', help: 'weight of the style cost' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  var: setting<number>()({
+    default: 10,
+    check: nonNegative,
+    flag: { name: 'var', arg: '<n>', help: 'weight of the variational (smoothness) cost' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  iterations: setting<number | readonly number[]>()({
+    default: 1000,
+    check: intOrList,
+    flag: {
+      name: 'iterations',
+      arg: '<n>',
+      help: 'optimisation steps: a total (split over the scales, halving at each) or one count per scale (300,200,100)',
+      rule: 'must be a positive integer or a comma-separated list of them',
+    },
+    parse: parseIntOrList,
+    shapes: true,
+  }),
+  scales: setting<number | readonly number[]>()({
+    default: 1,
+    check: (x) => (intOrList(x) ? 'must be a positive integer or a list of sizes' : null),
+    flag: {
+      name: 'scales',
+      arg: '<n>',
+      help: 'coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size',
+      rule: 'must be a positive integer or a comma-separated list of sizes',
+    },
+    parse: parseIntOrList,
+    shapes: true,
+  }),
+  optimizer: setting<OptimizerName>()({
+    default: 'adam',
+    check: oneOf(OPTIMIZER_NAMES),
+    flag: { name: 'optimizer', arg: '<name>', help: 'optimisation algorithm', choices: OPTIMIZER_NAMES },
+    parse: (text) => parseText(text),
+    shapes: true,
+  }),
+  lr: setting<number>()({
+    default: 0.01,
+    check: positive,
+    flag: { name: 'lr', arg: '<n>', help: 'Adam learning rate' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  beta1: setting<number>()({
+    default: 0.9,
+    check: decay,
+    flag: { name: 'beta1', arg: '<n>', help: 'Adam decay of the first moment, in [0, 1)' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  beta2: setting<number>()({
+    default: 0.99,
+    check: decay,
+    flag: { name: 'beta2', arg: '<n>', help: 'Adam decay of the second moment, in [0, 1)' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  history: setting<number>()({
+    default: 100,
+    check: positiveInt,
+    flag: { name: 'lbfgs-history', arg: '<n>', help: 'L-BFGS: correction pairs kept' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  tolerance: setting<number>()({
+    default: 1e-6,
+    check: nonNegative,
+    flag: {
+      name: 'tolerance',
+      arg: '<n>',
+      help: 'L-BFGS: stop when the relative decrease or gradient falls below this (0: never)',
+    },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  init: setting<string>()({
+    default: 'content',
+    check: (x) => (typeof x === 'string' && x !== '' ? null : 'must be content, noise, style or an image'),
+    flag: { name: 'init', arg: '<kind>', help: 'initial image: content, noise, style, or an image file' },
+    parse: (text) => parseText(text),
+    shapes: true,
+  }),
+  seed: setting<number | undefined>()({
+    default: undefined,
+    check: optional((x) => (Number.isInteger(x) ? null : 'must be an integer')),
+    flag: { name: 'seed', arg: '<n>', help: 'random seed (for --init noise): same seed, same image' },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  preserveColors: setting<PreserveColors>()({
+    default: 'none',
+    check: oneOf(PRESERVE_COLORS),
+    flag: {
+      name: 'preserve-colors',
+      arg: '<how>',
+      help: "keep the content's colours: luminance-only transfer, histogram matching of the style, or a chroma swap after the run",
+      choices: PRESERVE_COLORS,
+    },
+    parse: (text) => parseText(text),
+    shapes: true,
+  }),
+  styleWeights: setting<readonly number[] | undefined>()({
+    default: undefined,
+    check: weightList,
+    flag: {
+      name: 'style-weights',
+      arg: '<list>',
+      help: 'weights of the style images (normalised; default equal)',
+      rule: 'must be a comma-separated list of non-negative numbers',
+    },
+    parse: parseList,
+    shapes: true,
+  }),
+  styleScale: setting<number>()({
+    default: 1,
+    check: positive,
+    flag: {
+      name: 'style-scale',
+      arg: '<f>',
+      help: 'scale the style images to f × the output size (bigger strokes above 1)',
+    },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  styleLayers: setting<readonly string[]>()({
+    default: DEFAULT_STYLE_LAYERS,
+    check: layerList,
+    flag: { name: 'style-layers', arg: '<list>', help: 'VGG19 conv layers that carry the style' },
+    parse: parseNames,
+    shapes: true,
+  }),
+  contentLayers: setting<readonly string[]>()({
+    default: DEFAULT_CONTENT_LAYERS,
+    check: layerList,
+    flag: { name: 'content-layers', arg: '<list>', help: 'VGG19 conv layers that carry the content' },
+    parse: parseNames,
+    shapes: true,
+  }),
+  styleLayerWeights: setting<readonly number[] | undefined>()({
+    default: undefined,
+    check: weightList,
+    flag: {
+      name: 'style-layer-weights',
+      arg: '<list>',
+      help: 'weights of the style layers (normalised; default equal)',
+      rule: 'must be a comma-separated list of non-negative numbers',
+    },
+    parse: parseList,
+    shapes: true,
+  }),
+  pooling: setting<Pooling>()({
+    default: 'avg',
+    check: oneOf(POOLINGS),
+    flag: { name: 'pooling', arg: '<kind>', help: 'pooling between the VGG19 blocks', choices: POOLINGS },
+    parse: (text) => parseText(text),
+    shapes: true,
+  }),
+  snapshotEvery: setting<number | undefined>()({
+    default: undefined,
+    check: optional(positiveInt),
+    flag: {
+      name: 'save-every',
+      arg: '<n>',
+      help: 'write the best image so far every n iterations as OUT_000100.png (and the checkpoint)',
+    },
+    parse: parseNumber,
+    shapes: false,
+  }),
+  reportEvery: setting<number | undefined>()({
+    default: undefined,
+    check: optional(positiveInt),
+    flag: {
+      name: 'step',
+      arg: '<n>',
+      help: 'print the costs every n iterations (and at the last); with --json, progress events every n (default 10)',
+    },
+    parse: parseNumber,
+    shapes: false,
+    commandOnly: true,
+  }),
+  maxInputPixels: setting<number>()({
+    default: DEFAULT_MAX_INPUT_PIXELS,
+    check: positiveInt,
+    flag: {
+      name: 'max-input-pixels',
+      arg: '<n>',
+      help: 'refuse input images of more pixels than this (read from the file header), and a --size whose square exceeds it',
+    },
+    parse: parseNumber,
+    shapes: false,
+    commandOnly: true,
+  }),
+};
+
+export type SettingName = keyof typeof SETTINGS;
+type ValueOf<S> = S extends Setting<infer T> ? T : never;
+/** Every setting with its value: what the command resolves from its flags. */
+export type Settings = { -readonly [K in SettingName]: ValueOf<(typeof SETTINGS)[K]> };
+/** The settings the library's `stylize` takes (all optional: the table's defaults fill them in). */
+export type RunOptions = Partial<Omit<Settings, CommandOnlyName>>;
+
+/** The settings only the command has (`commandOnly`), and those that shape the result (`shapes`). */
+type CommandOnlyName = {
+  [K in SettingName]: (typeof SETTINGS)[K] extends { commandOnly?: true } ? K : never;
+}[SettingName];
+export type ShapingName = {
+  [K in SettingName]: (typeof SETTINGS)[K] extends { shapes: true } ? K : never;
+}[SettingName];
+
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** The table's defaults with `given` over them, each value checked; an InputError names the first bad one. */
+export function withDefaults(given: Partial<Settings>): Settings {
+  const out: Record<string, unknown> = {};
+  for (const name of SETTING_NAMES) {
+    const spec = SETTINGS[name] as Setting<unknown>;
+    const value = (given as Record<string, unknown>)[name] ?? spec.default;
+    const problem = spec.check(value);
+    if (problem !== null) throw settingError(name, problem);
+    out[name] = value;
+  }
+  return out as Settings;
+}
+
+/** The settings that shape the result, in the table's order. */
+export const SHAPING_NAMES = SETTING_NAMES.filter((name): name is ShapingName => SETTINGS[name].shapes);
+
+/**
+ * The settings that shape a run's result, resolved: the scales as sizes, the iterations one count
+ * per scale, the weights normalised, an image given as `init` recorded as 'image'. What a
+ * checkpoint records, a resume must match and the `start` event lists.
+ */
+export type RunSettings = Omit<Pick<Settings, ShapingName>, Resolved> & {
+  scales: number[];
+  iterations: number[];
+  seed: number | null;
+  styleWeights: number[];
+  styleLayers: string[];
+  contentLayers: string[];
+  styleLayerWeights: number[];
+};
+/** The settings whose resolved form differs from the value given. */
+type Resolved =
+  'scales' | 'iterations' | 'seed' | 'styleWeights' | 'styleLayers' | 'contentLayers' | 'styleLayerWeights';
+
+/** Non-negative weights, one per item, not all zero, normalised to sum 1 (default: equal). */
+export function normaliseWeights(
+  weights: readonly number[] | undefined,
+  count: number,
+  name: SettingName,
+  items: string,
+): number[] {
+  if (weights === undefined) return Array<number>(count).fill(1 / count);
+  if (weights.length !== count) throw settingError(name, `must have one weight per ${items} (${count})`);
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (sum <= 0) throw settingError(name, 'must not all be zero');
+  return weights.map((w) => w / sum);
+}
+
+/**
+ * The library's options for `styleCount` style images checked and resolved against the table:
+ * an InputError names the first bad setting. `init` may be an image (recorded as 'image').
+ */
+export function resolveRunSettings(
+  options: Omit<RunOptions, 'init'> & { init?: unknown },
+  styleCount: number,
+): RunSettings {
+  const image = options.init !== undefined && typeof options.init !== 'string';
+  const s = withDefaults({ ...options, init: image ? 'image' : (options.init as string | undefined) });
+  const scales = scaleSizes(s.size, s.scales);
+  const shaping = Object.fromEntries(SHAPING_NAMES.map((name) => [name, s[name]])) as Pick<Settings, ShapingName>;
+  return {
+    ...shaping,
+    scales,
+    iterations: splitIterations(s.iterations, scales.length),
+    seed: s.seed ?? null,
+    styleWeights: normaliseWeights(s.styleWeights, styleCount, 'styleWeights', 'style image'),
+    styleLayers: [...s.styleLayers],
+    contentLayers: [...s.contentLayers],
+    styleLayerWeights: normaliseWeights(s.styleLayerWeights, s.styleLayers.length, 'styleLayerWeights', 'style layer'),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The seam between the optimisation and the compute engine. An engine loads the network once;
+ * for each working size it builds an Evaluator holding that size's targets (the style images'
+ * Gram matrices and the content image's features). The optimisers see only `evaluate`. Each
+ * engine lives in its own folder, loaded on first use by the factory (factory.ts).
+ */
+import * as os from 'node:os';
+import type * as tf from '@tensorflow/tfjs';
+import type { Evaluation } from '../optim/types.js';
+import type { MemoryModel } from './memory.js';
+
+/** What the objective J = α·J_content + β·J_style + var·J_var is made of. */
+export interface Objective {
+  alpha: number;
+  beta: number;
+  variation: number;
+  styleLayers: readonly string[];
+  contentLayers: readonly string[];
+  /** One per style layer, summing to 1. */
+  styleLayerWeights: readonly number[];
+  pooling: 'avg' | 'max';
+}
+
+/** The images the targets come from, scaled: [1, h, w, 3] in [0, 1]. */
+export interface TargetImages {
+  content: tf.Tensor4D;
+  styles: readonly tf.Tensor4D[];
+  /** One per style image, summing to 1: each style layer's target is Σ wᵢ·Gᵢ. */
+  styleWeights: readonly number[];
+}
+
+/** The objective at one working size (the content image's), with its targets. */
+export interface Evaluator {
+  /** J's costs and gradient at `image` ([1, h, w, 3] in [0, 1]); the caller owns the gradient. */
+  evaluate(image: tf.Tensor4D): Promise<Evaluation>;
+  dispose(): void;
+}
+
+/** What runs, for the line the command prints and the `start` event. */
+export interface EngineInfo {
+  /** The engine's name as `--backend` spells it once chosen: 'tensorflow', 'wasm', 'cpu'. */
+  name: string;
+  /** The package that provides it. */
+  package: string;
+  /** Whether it runs on a GPU. */
+  gpu: boolean;
+  /** Threads doing the work (0: the engine's own choice). */
+  threads: number;
+  /** One line saying what runs, for people. */
+  description: string;
+}
+
+/** A loaded engine: the network, its caches, and the evaluators it builds. */
+export interface Engine {
+  readonly info: EngineInfo;
+  /** How much memory its runs take, for the memory guard. */
+  readonly memory: MemoryModel;
+  createEvaluator(objective: Objective, images: TargetImages): Promise<Evaluator>;
+  /** What it holds for later runs: loaded models, and style images whose targets it computed. */
+  readonly cached: { models: number; styleTargets: number };
+  /** Releases the network and every cached target. */
+  dispose(): void;
+}
+
+/** What `createEngine` takes: `auto` picks the fastest engine that loads here. */
+export const ENGINE_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+export interface EngineOptions {
+  /** Default 'auto'. */
+  engine?: EngineName;
+  /** Threads where the engine takes a count (default: all cores, at most 8). */
+  threads?: number;
+  /** Path of the VGG19 weights file (Keras HDF5). */
+  weights: string;
+}
+
+/** All the cores this process may use, at most 8. */
+export function defaultThreads(): number {
+  return Math.min(8, os.availableParallelism());
+}

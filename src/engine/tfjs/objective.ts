@@ -1,0 +1,157 @@
+/**
+ * The objective of Gatys et al. on TensorFlow.js: the targets of one working size, the costs
+ * J = α·J_content + β·J_style + var·J_var at an image, and their gradient by automatic
+ * differentiation (through the hand-written layer gradients of features.ts and costs.ts).
+ */
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import type { Evaluation } from '../../optim/types.js';
+import type { Evaluator, Objective, TargetImages } from '../evaluator.js';
+import * as costs from './costs.js';
+import type { FeatureModel } from './features.js';
+import { vggPreprocess } from './preprocess.js';
+
+/** Per style layer the blended Gram matrix Σ wᵢ·Gᵢ ([1, c, c]); per content layer the content's features. */
+export interface Targets {
+  style: tf.Tensor3D[];
+  content: tf.Tensor4D[];
+}
+
+/**
+ * Gram matrices of style images already computed, keyed by the image's pixels, the style layers
+ * and the pooling: a batch over many contents with one style computes them once. The cache owns
+ * its tensors.
+ */
+export type StyleCache = Map<string, tf.Tensor3D[]>;
+
+/** The outputs of `model.apply` picked by layer name. */
+export function pick(model: FeatureModel, outputs: tf.Tensor4D[], layers: readonly string[]): tf.Tensor4D[] {
+  return layers.map((name) => outputs[model.outputNames.indexOf(name)]!);
+}
+
+/** SHA-256 of a tensor's shape and values: equal for equal images. */
+function imageKey(image: tf.Tensor): string {
+  const data = image.dataSync() as Float32Array;
+  const hash = createHash('sha256').update(image.shape.join('x'));
+  return hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+}
+
+/** The Gram matrices of one style image at the style layers: the cache's when there is one. */
+function styleGrams(model: FeatureModel, objective: Objective, image: tf.Tensor4D, cache?: StyleCache): tf.Tensor3D[] {
+  const compute = () =>
+    tf.tidy(() =>
+      pick(model, model.apply(vggPreprocess(image)), objective.styleLayers).map((f) => costs.gramMatrix(f)),
+    );
+  if (!cache) return compute();
+  const key = `${imageKey(image)} ${objective.styleLayers.join(',')} ${objective.pooling}`;
+  let grams = cache.get(key);
+  if (!grams) cache.set(key, (grams = compute()));
+  return grams;
+}
+
+/** The targets of the images' working size (new tensors, the caller's). */
+export function computeTargets(
+  model: FeatureModel,
+  objective: Objective,
+  images: TargetImages,
+  cache?: StyleCache,
+): Targets {
+  let style: tf.Tensor3D[] = [];
+  try {
+    images.styles.forEach((image, i) => {
+      const weight = images.styleWeights[i]!;
+      const own = styleGrams(model, objective, image, cache);
+      const next = tf.tidy(() =>
+        own.map((gram, l) => {
+          const g = tf.mul(gram, weight) as tf.Tensor3D;
+          return style[l] ? (tf.add(style[l]!, g) as tf.Tensor3D) : g;
+        }),
+      );
+      if (!cache) tf.dispose(own);
+      tf.dispose(style);
+      style = next;
+    });
+  } catch (error) {
+    tf.dispose(style);
+    throw error;
+  }
+  const content = tf.tidy(() => pick(model, model.apply(vggPreprocess(images.content)), objective.contentLayers));
+  return { style, content };
+}
+
+/** [J, J_content, J_style, J_var] at `image` ([1, h, w, 3] in [0, 1]). */
+export function totalCost(
+  model: FeatureModel,
+  objective: Objective,
+  targets: Targets,
+  image: tf.Tensor4D,
+): [tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar] {
+  return tf.tidy(() => {
+    const outputs = model.apply(vggPreprocess(image));
+    const jStyle = costs.styleCost(
+      pick(model, outputs, objective.styleLayers),
+      targets.style,
+      objective.styleLayerWeights,
+    );
+    const contentOutputs = pick(model, outputs, objective.contentLayers);
+    const contentCosts = contentOutputs.map((o, i) => costs.contentCost(o, targets.content[i]!));
+    // One content layer: its cost as it is (no division), so a single layer gives exactly its own cost.
+    const jContent =
+      contentCosts.length === 1 ? contentCosts[0]! : (tf.div(tf.addN(contentCosts), contentCosts.length) as tf.Scalar);
+    const jVar = costs.variationalCost(image);
+    const j = tf.addN([
+      tf.mul(jContent, objective.alpha),
+      tf.mul(jStyle, objective.beta),
+      tf.mul(jVar, objective.variation),
+    ]) as tf.Scalar;
+    return [j, jContent, jStyle, jVar];
+  });
+}
+
+/** [gradient of J w.r.t. the image, J, J_content, J_style, J_var]. */
+export function computeGrads(
+  model: FeatureModel,
+  objective: Objective,
+  targets: Targets,
+  image: tf.Tensor4D,
+): [tf.Tensor4D, tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar] {
+  let parts: tf.Scalar[] = [];
+  const { value, grad } = tf.valueAndGrad((x: tf.Tensor4D) => {
+    const [j, ...rest] = totalCost(model, objective, targets, x);
+    parts = rest.map((t) => tf.keep(t));
+    return j;
+  })(image);
+  return [grad as tf.Tensor4D, value, parts[0]!, parts[1]!, parts[2]!];
+}
+
+/** The objective at one working size on TensorFlow.js. */
+export class TfjsEvaluator implements Evaluator {
+  /** `owned`: whether `dispose` releases the targets (the NST facade keeps its own). */
+  constructor(
+    readonly model: FeatureModel,
+    readonly objective: Objective,
+    readonly targets: Targets,
+    private readonly owned = true,
+  ) {}
+
+  async evaluate(image: tf.Tensor4D): Promise<Evaluation> {
+    const [gradient, ...parts] = computeGrads(this.model, this.objective, this.targets, image);
+    const stacked = tf.stack(parts);
+    tf.dispose(parts);
+    try {
+      // One read for the four numbers.
+      const [total, content, style, variation] = await stacked.data();
+      return { gradient, costs: { total: total!, content: content!, style: style!, variation: variation! } };
+    } catch (error) {
+      gradient.dispose();
+      throw error;
+    } finally {
+      stacked.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (!this.owned) return;
+    tf.dispose([...this.targets.style, ...this.targets.content]);
+  }
+}

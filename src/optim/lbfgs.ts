@@ -1,0 +1,235 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Evaluate, Evaluation, Optimizer, OptimizerState, StepResult } from './types.js';
+
+/** One stored correction pair of L-BFGS: s = x₊ − x, y = g₊ − g, ρ = 1 / yᵀs. */
+interface Pair {
+  s: tf.Tensor4D;
+  y: tf.Tensor4D;
+  rho: number;
+}
+
+/** The value of a scalar computed by `fn`, every tensor released. */
+function readScalar(fn: () => tf.Tensor): number {
+  const t = tf.tidy(fn);
+  const value = t.dataSync()[0]!;
+  t.dispose();
+  return value;
+}
+
+/** Armijo's sufficient-decrease constant (the usual 1e-4). */
+const ARMIJO = 1e-4;
+/** Evaluations one line search may spend before it gives up. */
+const MAX_LINE_SEARCH = 20;
+/** A pair is kept only when the angle between s and y is clearly below 90°: cos(s, y) > this. */
+const CURVATURE_EPS = 1e-8;
+
+/**
+ * Limited-memory BFGS with the pixel bounds [0, 1] (a projected L-BFGS), on tensors.
+ *
+ * Each iteration: the variables at a bound whose gradient points outward (x = 0 with g > 0, x = 1
+ * with g < 0) are fixed for this iteration; the others are free. The projected gradient is the
+ * gradient with the fixed components zeroed. The direction is the two-loop recursion over the
+ * last `history` (s, y) pairs applied to the projected gradient, with H₀ = (sᵀy / yᵀy)·I from the
+ * newest pair, and again zeroed on the fixed components. The step is P(x + t·d), P the clipping to
+ * [0, 1], from t = 1, backtracking (quadratic interpolation, kept within [0.1, 0.5] of the previous
+ * t) until the projected point decreases the cost sufficiently: f(P(x + t·d)) < f(x) and
+ * f(P(x + t·d)) ≤ f(x) + c₁·gᵀ(P(x + t·d) − x) (Armijo along the projected step). If no such t is
+ * found, or d is not a descent direction, the history is dropped and a projected steepest-descent
+ * step is tried; if that fails too the optimizer reports `stalled`.
+ *
+ * Stops (`converged`) when the projected gradient's max-norm falls to `tolerance` times its
+ * initial value, or when a quasi-Newton step decreases the cost by less than `tolerance` relative
+ * to it. Tolerance 0 runs the whole budget.
+ */
+export class LBFGS implements Optimizer {
+  private pairs: Pair[] = [];
+  /** Max-norm of the first projected gradient, the scale of the gradient tolerance. */
+  private initialGradNorm: number | null = null;
+
+  /**
+   * @param history number of (s, y) pairs kept (jcjohnson's neural-style uses 100).
+   * @param tolerance relative tolerance of the stopping tests (see the class comment).
+   * @param firstStep largest pixel change of a step taken without curvature information (the first
+   *   one, or after a reset): the gradient alone says nothing about how far to go, and its scale
+   *   follows the cost weights (α, β, var), so the step is set in pixel units instead. 0.01 is
+   *   the move of Adam's first step at its default rate, a safe move on this objective; the
+   *   pair it produces then gives the quasi-Newton steps their scale.
+   */
+  constructor(
+    readonly history = 100,
+    readonly tolerance = 1e-6,
+    readonly firstStep = 0.01,
+  ) {
+    if (!Number.isInteger(history) || history < 1) throw new RangeError('history must be a positive integer');
+    if (!(tolerance >= 0)) throw new RangeError('tolerance must be a non-negative number');
+  }
+
+  async step(x: tf.Tensor4D, current: Evaluation, evaluate: Evaluate): Promise<StepResult> {
+    const f = current.costs.total;
+    const g = current.gradient;
+    const [free, pg, pgNorm] = tf.tidy(() => {
+      const outward = tf.logicalOr(
+        tf.logicalAnd(tf.lessEqual(x, 0), tf.greater(g, 0)),
+        tf.logicalAnd(tf.greaterEqual(x, 1), tf.less(g, 0)),
+      );
+      const free = tf.cast(tf.logicalNot(outward), 'float32') as tf.Tensor4D;
+      const pg = tf.mul(g, free) as tf.Tensor4D;
+      return [free, pg, tf.max(tf.abs(pg))];
+    });
+    try {
+      const norm = pgNorm.dataSync()[0]!;
+      const initial = (this.initialGradNorm ??= norm);
+      if (norm === 0 || norm <= this.tolerance * initial) return { stop: 'converged' };
+      for (;;) {
+        const fresh = this.pairs.length === 0;
+        let d = fresh ? null : this.direction(pg, free);
+        let slope = d ? readScalar(() => tf.sum(tf.mul(g, d!))) : 0;
+        let t = 1;
+        if (!d || !(slope < 0)) {
+          d?.dispose();
+          this.reset();
+          d = tf.neg(pg);
+          slope = readScalar(() => tf.neg(tf.sum(tf.square(pg))));
+          t = this.firstStep / norm;
+        }
+        const found = await this.lineSearch(x, f, g, d, slope, t, evaluate);
+        d.dispose();
+        if (found) {
+          const converged =
+            !fresh && this.pairs.length > 0 && (f - found.evaluation.costs.total) / Math.abs(f) < this.tolerance;
+          this.remember(x, g, found.image, found.evaluation.gradient);
+          return { ...found, converged };
+        }
+        if (this.pairs.length === 0) return { stop: 'stalled' };
+        this.reset(); // the curvature information led nowhere: start again from steepest descent
+      }
+    } finally {
+      tf.dispose([free, pg, pgNorm]);
+    }
+  }
+
+  getState(): OptimizerState {
+    const tensors: Record<string, tf.Tensor> = {};
+    const values: Record<string, number> = { pairs: this.pairs.length };
+    this.pairs.forEach(({ s, y, rho }, i) => {
+      tensors[`s${i}`] = s;
+      tensors[`y${i}`] = y;
+      values[`rho${i}`] = rho;
+    });
+    if (this.initialGradNorm !== null) values['initialGradNorm'] = this.initialGradNorm;
+    return { tensors, values };
+  }
+
+  setState(state: OptimizerState): void {
+    this.reset();
+    const { tensors, values } = state;
+    for (let i = 0; i < (values['pairs'] ?? 0); i++) {
+      this.pairs.push({
+        s: tensors[`s${i}`]!.clone() as tf.Tensor4D,
+        y: tensors[`y${i}`]!.clone() as tf.Tensor4D,
+        rho: values[`rho${i}`]!,
+      });
+    }
+    this.initialGradNorm = values['initialGradNorm'] ?? null;
+  }
+
+  dispose(): void {
+    this.reset();
+  }
+
+  /** Drops the stored pairs. */
+  private reset(): void {
+    for (const { s, y } of this.pairs) tf.dispose([s, y]);
+    this.pairs = [];
+  }
+
+  /** −H·pg by the two-loop recursion, zeroed on the fixed variables. */
+  private direction(pg: tf.Tensor4D, free: tf.Tensor4D): tf.Tensor4D {
+    const pairs = this.pairs;
+    const newest = pairs[pairs.length - 1]!;
+    const alphas: tf.Scalar[] = [];
+    // Intermediates are released as the loops go, so memory stays at a few images beyond the pairs.
+    let q: tf.Tensor4D = pg.clone();
+    for (let i = pairs.length - 1; i >= 0; i--) {
+      const { s, y, rho } = pairs[i]!;
+      const a = tf.tidy(() => tf.mul(tf.sum(tf.mul(s, q)), rho) as tf.Scalar);
+      alphas[i] = a;
+      const next = tf.tidy(() => tf.sub(q, tf.mul(y, a)) as tf.Tensor4D);
+      q.dispose();
+      q = next;
+    }
+    // H₀ = γ·I with γ = sᵀy / yᵀy = 1 / (ρ·yᵀy) of the newest pair.
+    let r = tf.tidy(() => tf.div(q, tf.mul(tf.sum(tf.square(newest.y)), newest.rho)) as tf.Tensor4D);
+    q.dispose();
+    for (let i = 0; i < pairs.length; i++) {
+      const { s, y, rho } = pairs[i]!;
+      const next = tf.tidy(() => {
+        const b = tf.mul(tf.sum(tf.mul(y, r)), rho);
+        return tf.add(r, tf.mul(s, tf.sub(alphas[i]!, b))) as tf.Tensor4D;
+      });
+      r.dispose();
+      r = next;
+    }
+    tf.dispose(alphas);
+    const d = tf.tidy(() => tf.neg(tf.mul(r, free)) as tf.Tensor4D);
+    r.dispose();
+    return d;
+  }
+
+  /**
+   * Backtracking along the projected path P(x + t·d) from `t`; returns the first point with
+   * sufficient decrease and its evaluation, or null after MAX_LINE_SEARCH evaluations.
+   * `slope` is gᵀd, the derivative at t = 0 before projection, used for the interpolation.
+   */
+  private async lineSearch(
+    x: tf.Tensor4D,
+    f: number,
+    g: tf.Tensor4D,
+    d: tf.Tensor4D,
+    slope: number,
+    t: number,
+    evaluate: Evaluate,
+  ): Promise<{ image: tf.Tensor4D; evaluation: Evaluation } | null> {
+    for (let k = 0; k < MAX_LINE_SEARCH; k++) {
+      const trial = tf.tidy(() => tf.clipByValue(tf.add(x, tf.mul(d, t)), 0, 1) as tf.Tensor4D);
+      const decrease = readScalar(() => tf.sum(tf.mul(g, tf.sub(trial, x)))); // gᵀ(P(x + t·d) − x), < 0 along a descent path
+      let evaluation: Evaluation;
+      try {
+        evaluation = await evaluate(trial);
+      } catch (error) {
+        trial.dispose();
+        throw error;
+      }
+      const ft = evaluation.costs.total;
+      if (ft < f && ft <= f + ARMIJO * decrease) return { image: trial, evaluation };
+      tf.dispose([trial, evaluation.gradient]);
+      // Minimiser of the quadratic through f, the slope at 0 and f(t), kept within [0.1t, 0.5t];
+      // a non-finite cost (a step into garbage) shrinks by 10.
+      let next = 0.1 * t;
+      if (Number.isFinite(ft)) {
+        const curvature = 2 * (ft - f - slope * t);
+        next = curvature > 0 ? Math.min(0.5 * t, Math.max(0.1 * t, (-slope * t * t) / curvature)) : 0.5 * t;
+      }
+      t = next;
+    }
+    return null;
+  }
+
+  /** Stores the pair of the accepted step when its curvature yᵀs is clearly positive. */
+  private remember(x: tf.Tensor4D, g: tf.Tensor4D, xNext: tf.Tensor4D, gNext: tf.Tensor4D): void {
+    const s = tf.sub(xNext, x) as tf.Tensor4D;
+    const y = tf.sub(gNext, g) as tf.Tensor4D;
+    const dots = tf.tidy(() => tf.stack([tf.sum(tf.mul(y, s)), tf.sum(tf.square(s)), tf.sum(tf.square(y))]));
+    const [ys, ss, yy] = dots.dataSync();
+    dots.dispose(); // three numbers in one read
+    if (!(ys! > CURVATURE_EPS * Math.sqrt(ss! * yy!))) {
+      tf.dispose([s, y]);
+      return;
+    }
+    this.pairs.push({ s, y, rho: 1 / ys! });
+    if (this.pairs.length > this.history) {
+      const oldest = this.pairs.shift()!;
+      tf.dispose([oldest.s, oldest.y]);
+    }
+  }
+}

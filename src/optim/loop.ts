@@ -1,0 +1,119 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  NonFiniteCostError,
+  type Evaluate,
+  type Evaluation,
+  type LoopState,
+  type Optimizer,
+  type OptimizeResult,
+  type ProgressEvent,
+  type StopReason,
+} from './types.js';
+
+export interface OptimizeOptions {
+  initial: tf.Tensor4D;
+  iterations: number;
+  evaluate: Evaluate;
+  /** Disposed by the loop when it ends. */
+  optimizer: Optimizer;
+  /** Awaited when it returns a promise (a snapshot being written, say). */
+  onProgress?: (event: ProgressEvent) => void | Promise<void>;
+  /** Checked between iterations: a true answer ends the run early (Ctrl-C) with the best image so far. */
+  shouldStop?: () => boolean;
+  /**
+   * Called with the loop's state after every reported iteration, and once more with `stopping`
+   * when `shouldStop` ends the run: what a checkpoint saves. The state is borrowed for the call
+   * (awaited when it returns a promise); copy what you keep.
+   */
+  onState?: (state: LoopState, stopping: boolean) => void | Promise<void>;
+  /**
+   * Continue a run from a state given to `onState`: the same image, best image, counters and
+   * optimizer state, so the run goes on exactly as it would have (on the same backend). The
+   * state's iteration is not reported again.
+   */
+  resume?: LoopState;
+}
+
+/**
+ * The loop of Gatys et al.'s Adam run (test/nst.test.ts pins it): iteration 0 is the initial image, then one optimizer step per iteration, at most
+ * `iterations` of them; keeps the image with the lowest total cost and reports every iteration.
+ * The optimizer may evaluate several times per step (line search): every evaluation goes through
+ * the loop's counter. A non-finite cost stops the run: everything after it would be garbage, and
+ * the best finite image is kept.
+ */
+export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
+  const { iterations, optimizer, onProgress, shouldStop, onState, resume } = opts;
+  const start = Date.now();
+  let evaluations = resume?.evaluations ?? 0;
+  const evaluate: Evaluate = (image) => {
+    evaluations++;
+    return opts.evaluate(image);
+  };
+  let image = (resume?.image ?? opts.initial).clone();
+  let current: Evaluation | null = null;
+  let best: tf.Tensor4D | null = resume ? resume.bestImage.clone() : null;
+  let bestCost = resume?.bestCost ?? Infinity;
+  let reason: StopReason = 'iterations';
+  let converged = resume?.converged ?? false;
+  let i = resume?.iteration ?? 0;
+  const state = (): LoopState => ({
+    iteration: i,
+    evaluations,
+    image,
+    bestImage: best!,
+    bestCost,
+    converged,
+    optimizer: optimizer.getState(),
+  });
+  try {
+    if (resume) optimizer.setState(resume.optimizer);
+    // A resumed image was evaluated and counted before the checkpoint: evaluate it again uncounted.
+    current = await (resume ? opts.evaluate(image) : evaluate(image));
+    for (let report = !resume; ; i++, report = true) {
+      const { costs } = current;
+      if (report) {
+        if (!Number.isFinite(costs.total)) {
+          throw new NonFiniteCostError(`cost became ${costs.total} at iteration ${i}`, best, bestCost);
+        }
+        if (costs.total < bestCost) {
+          bestCost = costs.total;
+          best?.dispose();
+          best = image.clone();
+        }
+        await onProgress?.({ iteration: i, iterations, costs, bestCost, evaluations, elapsedMs: Date.now() - start });
+        await onState?.(state(), false);
+      }
+      if (i === iterations) break;
+      if (converged) {
+        reason = 'converged';
+        break;
+      }
+      if (shouldStop?.()) {
+        reason = 'stopped';
+        await onState?.(state(), true);
+        break;
+      }
+      const result = await optimizer.step(image, current, evaluate);
+      if ('stop' in result) {
+        reason = result.stop;
+        break;
+      }
+      image.dispose();
+      image = result.image;
+      current.gradient.dispose();
+      current = result.evaluation ?? null;
+      converged = result.converged ?? false;
+      // Let signal handlers and the progress bar run between iterations.
+      await new Promise((resolve) => setImmediate(resolve));
+      current ??= await evaluate(image);
+    }
+  } catch (error) {
+    if (!(error instanceof NonFiniteCostError)) best?.dispose();
+    throw error;
+  } finally {
+    current?.gradient.dispose();
+    image.dispose();
+    optimizer.dispose();
+  }
+  return { bestImage: best!, bestCost, evaluations, iterations: i, reason };
+}
