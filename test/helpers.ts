@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -86,4 +87,26 @@ export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Ar
 /** Relative difference, guarded for values near zero. */
 export function relDiff(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
+}
+
+/** Deterministic pseudo-random numbers in [0, 1) (a small LCG), so failures are reproducible. */
+export function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+export function randomImage(h: number, w: number, c: number, seed: number): Float64Array {
+  const next = lcg(seed);
+  return Float64Array.from({ length: h * w * c }, () => next() * 255);
+}
+
+/** Asserts that every value of `actual` is within `tol` of `expected`. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  assert.ok(worst <= tol, `${what}: max abs error ${worst} > ${tol}`);
 }

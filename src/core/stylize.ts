@@ -312,7 +312,7 @@ async function saveState(
 ): Promise<void> {
   const due = (every: number | undefined) => every !== undefined && iteration > 0 && iteration % every === 0;
   if (options.onSnapshot && !stopping && due(options.snapshotEvery)) {
-    const snapshot = run.finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D);
+    const snapshot = tf.tidy(() => run.finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D));
     try {
       await options.onSnapshot(snapshot, iteration);
     } finally {
