@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
+  createEngine,
   defaultThreads,
   ENGINE_NAMES,
   readImage,
@@ -39,13 +40,15 @@ const size = Number(option('--size', '256'));
 const adamIterations = Number(option('--adam-iterations', '1000'));
 const outFile = option('--out', 'bench/results/quality.json');
 const cap = Number(option('--cap', '1'));
-// The backend nst runs on: wasm (the default, installable everywhere) or tensorflow where tfjs-node is installed.
-const backend = option('--backend', 'wasm') as EngineName;
+// The engine nst runs on: onnx (ONNX Runtime), wasm (TensorFlow.js' WebAssembly backend), or
+// tensorflow where tfjs-node is installed.
+const backend = option('--backend', 'onnx') as EngineName;
 if (!ENGINE_NAMES.includes(backend)) throw new Error(`--backend must be one of ${ENGINE_NAMES.join(', ')}`);
-// Loaded first so that a backend that is not installed fails now, not after PyTorch's quarter hour.
-const info = await selectBackend(backend, defaultThreads());
+// Loaded first so that an engine that is not installed fails now, not after PyTorch's quarter hour.
+const engine = await createEngine({ engine: backend, threads: defaultThreads(), weights: WEIGHTS });
+const tensors = tf.getBackend(); // the TensorFlow.js backend the engine runs beside
 
-await selectBackend('cpu'); // only to scale the peer's inputs; nst runs on `info` below
+await selectBackend('cpu'); // only to scale the peer's inputs; nst runs on `engine` below
 const torchProblem = ensureTorch();
 if (torchProblem) throw new Error(`the target comes from the PyTorch peer: ${torchProblem}`);
 const data = await preparePeerData(size);
@@ -85,7 +88,7 @@ const rows: Record<string, unknown>[] = [
     bestCost: target,
   },
 ];
-await tf.setBackend(info.name);
+await tf.setBackend(tensors);
 const content = await readImage(CONTENT);
 const style = await readImage(STYLE);
 for (const [name, options] of strategies.filter(([n]) => only.length === 0 || only.some((word) => n.includes(word)))) {
@@ -98,9 +101,7 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
   const [image] = await stylize(style, content, {
     ...options,
     size,
-    weights: WEIGHTS,
-    backend,
-    threads: defaultThreads(),
+    engine,
     signal: abort.signal,
     onProgress: (event) => {
       evaluations += 1;
@@ -124,11 +125,13 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
   });
 }
 tf.dispose([content, style]);
+const engineName = engine.info.name;
+engine.dispose();
 
 const fmt = (x: unknown) =>
   typeof x === 'number' ? x.toPrecision(3) : `not reached in ${(cap * peerSeconds).toPrecision(3)}`;
 console.log(
-  `machine: ${machine()}; nst on ${info.name}; target: cost ${target.toExponential(4)} (PyTorch Adam, ${adamIterations} iterations, ${size} px)`,
+  `machine: ${machine()}; nst on ${engineName}; target: cost ${target.toExponential(4)} (PyTorch Adam, ${adamIterations} iterations, ${size} px)`,
 );
 console.log(
   table(
@@ -146,7 +149,7 @@ fs.mkdirSync(path.dirname(outFile), { recursive: true });
 fs.writeFileSync(
   outFile,
   JSON.stringify(
-    { date: new Date().toISOString(), machine: machine(), backend: info.name, size, target, rows },
+    { date: new Date().toISOString(), machine: machine(), backend: engineName, size, target, rows },
     null,
     2,
   ) + '\n',

@@ -62,8 +62,11 @@ export interface Engine {
   dispose(): void;
 }
 
-/** What `createEngine` takes: `auto` picks the fastest engine that loads here. */
-export const ENGINE_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+/**
+ * What `createEngine` takes: `onnx` is ONNX Runtime (engine/onnx/), the others TensorFlow.js
+ * backends (engine/tfjs/); `auto` picks the fastest that loads here (see factory.ts).
+ */
+export const ENGINE_NAMES = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export interface EngineOptions {

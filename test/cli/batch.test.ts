@@ -78,7 +78,8 @@ describe('nst batch and --json', () => {
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stderr, 'nst: 1 of 3 jobs failed\n');
     const events = parseEvents(run.stdout);
-    assert.deepEqual(events[0], { ...events[0], event: 'batch', jobs: 3, backend: 'wasm' });
+    // --backend auto: ONNX Runtime, which installs everywhere and is the fastest engine here.
+    assert.deepEqual(events[0], { ...events[0], event: 'batch', jobs: 3, backend: 'onnx' });
     const summary = events[events.length - 1]!;
     assert.equal(summary['event'], 'summary');
     assert.equal(summary['done'], 2);
@@ -185,7 +186,7 @@ describe('nst batch and --json', () => {
       events.filter((e) => e['event'] === 'progress').map((e) => e['iteration']),
       [0, 2, 4],
     );
-    assert.equal(events[0]!['backend'], 'wasm');
+    assert.equal(events[0]!['backend'], 'onnx');
     assert.equal(events[4]!['output'], out);
     assert.equal(events[4]!['interrupted'], false);
     assert.ok(!('job' in events[0]!));

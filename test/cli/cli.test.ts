@@ -9,12 +9,56 @@ const content = path.join(IMAGES, 'tubingen.jpg');
 const style = path.join(IMAGES, 'starry_night.jpg');
 
 describe('nst command', () => {
-  it('stylizes a photo end to end: a valid image of the expected size, best cost below the first', async () => {
+  // auto picks ONNX Runtime here; wasm is the TensorFlow.js engine that installs everywhere.
+  for (const [flags, line] of [
+    [[], /^backend: onnx \(onnxruntime-node [\d.]+, cpu execution provider, \d+ threads?\)$/m],
+    [['--backend', 'wasm'], /^backend: wasm/m],
+  ] as const) {
+    it(`stylizes a photo end to end${flags.length ? ` with ${flags.join(' ')}` : ''}: a valid image of the expected size, best cost below the first`, async () => {
+      await stylizesEndToEnd([...flags], line);
+    });
+  }
+
+  it('--backend onnx and --backend auto write the picture the TensorFlow.js engine writes', async () => {
+    const dir = tempDir();
+    const pictures: Float32Array[] = [];
+    await useWasm();
+    for (const backend of ['onnx', 'auto', 'wasm']) {
+      const out = path.join(dir, `${backend}.png`);
+      const run = nst([
+        'stylize',
+        content,
+        style,
+        '-o',
+        out,
+        '--size',
+        '40',
+        '--iterations',
+        '8',
+        '--backend',
+        backend,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const image = await readImage(out);
+      pictures.push(image.dataSync() as Float32Array);
+      image.dispose();
+    }
+    const [onnx, auto, wasm] = pictures as [Float32Array, Float32Array, Float32Array];
+    assert.deepEqual(auto, onnx, 'auto runs onnx');
+    // The engines' costs differ in float32 rounding only (the tests of engine/onnx bound it): after
+    // 8 Adam steps of 0.01 the 8-bit pixels agree within one level.
+    const worst = Math.max(...onnx.map((v, i) => Math.abs(v - wasm[i]!)));
+    assert.ok(worst <= 1, `largest difference ${worst} of 255`);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  async function stylizesEndToEnd(flags: string[], backendLine: RegExp): Promise<void> {
     const dir = tempDir();
     const out = path.join(dir, 'out.png');
-    const run = nst(['stylize', content, style, '-o', out, '--size', '48', '--iterations', '10', '--step', '5']);
+    const args = ['stylize', content, style, '-o', out, '--size', '48', '--iterations', '10', '--step', '5', ...flags];
+    const run = nst(args);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /backend: wasm/);
+    assert.match(run.stderr, backendLine);
     const lines = run.stdout.trim().split('\n');
     assert.deepEqual(
       lines.map((l) => l.split(':')[0]),
@@ -29,7 +73,7 @@ describe('nst command', () => {
     image.dispose();
     assert.deepEqual(fs.readdirSync(dir), ['out.png']); // no temporary file left
     fs.rmSync(dir, { recursive: true });
-  });
+  }
 
   it("runs L-BFGS coarse-to-fine from a seeded noise image: the final size, each scale's lines", async () => {
     const dir = tempDir();

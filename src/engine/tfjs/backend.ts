@@ -7,8 +7,8 @@ import { defaultThreads, type EngineName } from '../evaluator.js';
 
 const require = createRequire(import.meta.url);
 
-/** The backends: `tensorflow` is the native binding (GPU build first, then CPU build). */
-export type BackendName = EngineName;
+/** The TensorFlow.js backends: `tensorflow` is the native binding (GPU build first, then CPU build). */
+export type BackendName = Exclude<EngineName, 'onnx'>;
 
 export interface BackendInfo {
   /** The TensorFlow.js backend that runs: 'tensorflow', 'wasm' or 'cpu'. */

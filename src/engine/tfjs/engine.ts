@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Engine, EngineOptions, Evaluator, Objective, TargetImages } from '../evaluator.js';
 import { modelOutputs, type Pooling } from '../vgg19.js';
-import { describeBackend, selectBackend, type BackendInfo } from './backend.js';
+import { describeBackend, selectBackend, type BackendInfo, type BackendName } from './backend.js';
 import { FeatureModel } from './features.js';
 import { tfjsMemoryModel } from './memory.js';
 import { computeTargets, TfjsEvaluator, type StyleCache } from './objective.js';
@@ -64,7 +64,7 @@ export class TfjsEngine implements Engine {
 }
 
 /** Selects the backend (see selectBackend) and makes the engine; models load when first needed. */
-export async function createTfjsEngine(options: EngineOptions): Promise<TfjsEngine> {
+export async function createTfjsEngine(options: EngineOptions & { engine?: BackendName }): Promise<TfjsEngine> {
   const backend = await selectBackend(options.engine ?? 'auto', options.threads);
   return new TfjsEngine(backend, options.weights);
 }

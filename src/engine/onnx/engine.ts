@@ -1,0 +1,103 @@
+/**
+ * The ONNX Runtime engine: the objective and its hand-written gradient as one graph per working
+ * size, run by ONNX Runtime's native kernels (CUDA, DirectML or CoreML where their providers are
+ * installed, else its CPU kernels). TensorFlow.js still holds the images and runs the optimisers'
+ * arithmetic, on its WebAssembly backend.
+ */
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+import type { Engine, EngineInfo, EngineOptions, Evaluator, Objective, TargetImages } from '../evaluator.js';
+import { defaultThreads } from '../evaluator.js';
+import { selectBackend } from '../tfjs/backend.js';
+import { createOnnxEvaluator, type GraphSettings } from './evaluator.js';
+import { onnxMemoryModel } from './memory.js';
+import { defaultProviders, SessionCache } from './session.js';
+import { computeOnnxTargets, featuresKey, featuresSession, type StyleCache } from './targets.js';
+
+const require = createRequire(import.meta.url);
+
+/** The graph and session settings that measured fastest on the CPU (bench/README.md, "ONNX engine"). */
+export const DEFAULT_GRAPH: Omit<GraphSettings, 'threads'> = {
+  dims: 'fixed',
+  backwardConv: 'conv',
+  reluMask: 'where',
+  optimization: 'all',
+  memoryArena: true,
+  memoryPattern: false,
+  spinning: false,
+};
+
+/**
+ * Sessions kept idle for later evaluators: the features graph and the evaluation graphs of a
+ * coarse-to-fine run's scales (up to four), so that the next scale or the next batch job finds
+ * its session built.
+ */
+const IDLE_SESSIONS = 5;
+
+export class OnnxEngine implements Engine {
+  private readonly sessions = new SessionCache(IDLE_SESSIONS);
+  private readonly styleCache: StyleCache = new Map();
+  /** The provider the sessions run on: the first one asked for until a session says otherwise. */
+  private provider: string;
+
+  constructor(
+    private readonly weights: string,
+    readonly graph: GraphSettings,
+  ) {
+    this.provider = (graph.providers ?? defaultProviders())[0]!;
+  }
+
+  get info(): EngineInfo {
+    const version = (require('onnxruntime-node/package.json') as { version: string }).version;
+    const { threads } = this.graph;
+    const description = `backend: onnx (onnxruntime-node ${version}, ${this.provider} execution provider, ${threads} thread${threads === 1 ? '' : 's'})`;
+    return { name: 'onnx', package: 'onnxruntime-node', gpu: this.provider !== 'cpu', threads, description };
+  }
+
+  get memory() {
+    return onnxMemoryModel(this.graph.threads);
+  }
+
+  get cached(): { models: number; styleTargets: number } {
+    return { models: this.sessions.size, styleTargets: this.styleCache.size };
+  }
+
+  async createEvaluator(objective: Objective, images: TargetImages): Promise<Evaluator> {
+    const { weights, graph } = this;
+    const features = await this.sessions.acquire(featuresKey(weights, objective, graph), () =>
+      featuresSession(weights, objective, graph),
+    );
+    let targets;
+    try {
+      targets = await computeOnnxTargets(features.session, objective, images, this.styleCache);
+    } finally {
+      features.release();
+    }
+    const [, h, w] = images.content.shape;
+    try {
+      const evaluator = await createOnnxEvaluator(this.sessions, weights, objective, targets, [h, w], graph);
+      this.provider = evaluator.provider;
+      return evaluator;
+    } finally {
+      // The evaluator copied them into its feeds.
+      tf.dispose([...targets.style, ...targets.content]);
+    }
+  }
+
+  dispose(): void {
+    void this.sessions.clear();
+    for (const grams of this.styleCache.values()) tf.dispose(grams);
+    this.styleCache.clear();
+  }
+}
+
+/**
+ * Loads ONNX Runtime (a failure to load is an error the caller words) and TensorFlow.js'
+ * WebAssembly backend for the tensors around it.
+ */
+export async function createOnnxEngine(options: EngineOptions): Promise<OnnxEngine> {
+  await import('onnxruntime-node');
+  const threads = options.threads ?? defaultThreads();
+  await selectBackend('wasm', threads);
+  return new OnnxEngine(options.weights, { ...DEFAULT_GRAPH, threads });
+}

@@ -1,0 +1,143 @@
+/**
+ * The ONNX Runtime evaluator: one session runs the evaluation graph (costs and gradient); the
+ * targets and the cost weights are fed to it as inputs, so one session serves any targets and is
+ * shared, through the engine's cache, by every evaluator of the same size and layers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import type { Costs, Evaluation } from '../../optim/types.js';
+import type { Evaluator, Objective } from '../evaluator.js';
+import { layersUpTo, modelOutputs } from '../vgg19.js';
+import { buildEvaluationModel, EVALUATION_IO, type BackwardConv, type ReluMask } from './graph.js';
+import { readOnnxConvs } from './layout.js';
+import { createSession, type Lease, type SessionCache, type SessionSettings } from './session.js';
+
+/**
+ * 'fixed': the graph is built for the evaluator's height and width; 'symbolic': for any size, so
+ * that one session serves every size (bench/README.md says what each costs).
+ */
+export type Dims = 'fixed' | 'symbolic';
+
+/** How the graph is written and run; the defaults are the fastest measured (bench/README.md). */
+export interface GraphSettings extends SessionSettings {
+  dims: Dims;
+  backwardConv: BackwardConv;
+  reluMask: ReluMask;
+}
+
+/** The targets of one working size, as the graph takes them (content targets NCHW). */
+export interface OnnxTargets {
+  style: tf.Tensor3D[];
+  content: tf.Tensor4D[];
+}
+
+/** A tf tensor's values as a float32 ONNX Runtime tensor of `dims`. */
+function ortTensor(tensor: tf.Tensor, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor('float32', Float32Array.from(tensor.dataSync()), dims);
+}
+
+/** The fixed inputs of the graph: cost weights and targets (content targets moved to NCHW). */
+function targetFeeds(objective: Objective, targets: OnnxTargets): Record<string, ort.Tensor> {
+  const io = EVALUATION_IO;
+  const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
+  const layerWeights = Float32Array.from(objective.styleLayerWeights);
+  const feeds: Record<string, ort.Tensor> = {
+    [io.alpha]: scalar(objective.alpha),
+    [io.beta]: scalar(objective.beta),
+    [io.variation]: scalar(objective.variation),
+    [io.styleLayerWeights]: new ort.Tensor('float32', layerWeights, [layerWeights.length]),
+  };
+  targets.style.forEach((t, i) => (feeds[io.styleTarget(i)] = ortTensor(t, t.shape)));
+  targets.content.forEach((t, i) => {
+    const [, h, w, c] = t.shape;
+    const nchw = tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]));
+    feeds[io.contentTarget(i)] = ortTensor(nchw, [1, c, h, w]);
+    nchw.dispose();
+  });
+  return feeds;
+}
+
+/** What identifies a session: the graph's size and layers, the weights, and the session settings. */
+export function evaluationKey(weights: string, objective: Objective, h: number, w: number, s: GraphSettings): string {
+  const size = s.dims === 'fixed' ? [h, w] : 'any';
+  const { styleLayers, contentLayers, pooling } = objective;
+  return JSON.stringify(['evaluation', weights, size, styleLayers, contentLayers, pooling, s]);
+}
+
+/** Reads the weights, writes the evaluation graph and creates its session. */
+export async function evaluationSession(weights: string, objective: Objective, h: number, w: number, s: GraphSettings) {
+  const { styleLayers, contentLayers, pooling } = objective;
+  const layers = layersUpTo(modelOutputs(styleLayers, contentLayers).at(-1)!);
+  const convs = await readOnnxConvs(weights, layers);
+  const symbolic = s.dims === 'symbolic';
+  const model = buildEvaluationModel({
+    height: symbolic ? 'height' : h,
+    width: symbolic ? 'width' : w,
+    styleLayers,
+    contentLayers,
+    pooling,
+    convs,
+    backwardConv: s.backwardConv,
+    reluMask: s.reluMask,
+  });
+  return createSession(model, s);
+}
+
+/** Evaluates J and dJ/dimage with ONNX Runtime at one working size. */
+export class OnnxEvaluator implements Evaluator {
+  private lease: Lease | null;
+  /** The execution provider its session runs on. */
+  readonly provider: string;
+  private readonly feeds: Record<string, ort.Tensor>;
+
+  constructor(
+    lease: Lease,
+    objective: Objective,
+    targets: OnnxTargets,
+    readonly height: number,
+    readonly width: number,
+  ) {
+    this.lease = lease;
+    this.provider = lease.info.provider;
+    this.feeds = targetFeeds(objective, targets);
+  }
+
+  async evaluate(image: tf.Tensor4D): Promise<Evaluation> {
+    if (!this.lease) throw new Error('the evaluator was disposed');
+    const shape: [number, number, number, number] = [1, this.height, this.width, 3];
+    if (image.shape.some((d, i) => d !== shape[i])) {
+      throw new RangeError(`the image is [${image.shape.join(', ')}], the evaluator's size [${shape.join(', ')}]`);
+    }
+    const data = (await image.data()) as Float32Array;
+    const io = EVALUATION_IO;
+    const out = await this.lease.session.run({ ...this.feeds, [io.image]: new ort.Tensor('float32', data, shape) });
+    const value = (name: string) => (out[name]!.data as Float32Array)[0]!;
+    const costs: Costs = {
+      total: value(io.total),
+      content: value(io.content),
+      style: value(io.style),
+      variation: value(io.variationCost),
+    };
+    return { gradient: tf.tensor4d(out[io.gradient]!.data as Float32Array, shape), costs };
+  }
+
+  /** Gives the session back to the engine's cache. */
+  dispose(): void {
+    this.lease?.release();
+    this.lease = null;
+  }
+}
+
+/** An evaluator on a session of `cache` (built on first use): the engine's way, and the tests'. */
+export async function createOnnxEvaluator(
+  cache: SessionCache,
+  weights: string,
+  objective: Objective,
+  targets: OnnxTargets,
+  [height, width]: readonly [number, number],
+  graph: GraphSettings,
+): Promise<OnnxEvaluator> {
+  const key = evaluationKey(weights, objective, height, width, graph);
+  const lease = await cache.acquire(key, () => evaluationSession(weights, objective, height, width, graph));
+  return new OnnxEvaluator(lease, objective, targets, height, width);
+}

@@ -1,0 +1,46 @@
+/**
+ * The memory model of the ONNX engine: a run's peak resident memory derived from the network,
+ * fitted to peaks measured on real runs of the command (`node dist/bench/memory.js --backend onnx`,
+ * results and fit in bench/README.md).
+ */
+import type { MemoryModel, RunShape } from '../memory.js';
+import { networkBytes } from '../tfjs/memory.js';
+
+const MiB = 2 ** 20;
+
+/** The fitted constants, in bytes or as multiples of the architecture's own sizes. */
+export const ONNX_MEMORY_MODEL = Object.freeze({
+  /**
+   * Bytes per byte of layer outputs during an evaluation: the forward activations kept for the
+   * backward pass, the ReLU masks and the gradients in flight, in ONNX Runtime's arena.
+   */
+  activationFactor: 3,
+  /** Copies of the conv weights: the features graph's, the evaluation graph's and its flipped ones. */
+  weightCopies: 3,
+  /** The process without a session: Node, TensorFlow.js (wasm) and ONNX Runtime's libraries. */
+  base: 400 * MiB,
+  /** As the TensorFlow.js engine: L-BFGS pairs, images held beside the optimiser state. */
+  lbfgsPairFactor: 1.3,
+  images: 8,
+  lbfgsTemporaries: 5,
+});
+
+function estimate(run: RunShape): { heap: number; rss: number } {
+  const { height, width, deepestLayer, optimizer = 'adam', history = 100 } = run;
+  const m = ONNX_MEMORY_MODEL;
+  const { weights, outputs } = networkBytes(height, width, deepestLayer);
+  const image = 3 * 4 * height * width;
+  const styleSizes = run.styleSizes ?? [[height, width]];
+  // The targets: one forward pass per image, its outputs freed layer by layer.
+  const targets = Math.max(...styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
+  const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image;
+  const evaluation = m.activationFactor * outputs + state + m.images * image;
+  const rss = m.base + m.weightCopies * weights + Math.max(targets, evaluation);
+  return { heap: rss, rss };
+}
+
+/** The guard's model of a run on the ONNX engine with `threads` threads. */
+export function onnxMemoryModel(threads: number): MemoryModel {
+  void threads; // measured the same with 1 and 2 threads (bench/README.md)
+  return { estimate, heapLimit: null, heapLimitReason: '' };
+}

@@ -1,0 +1,96 @@
+/**
+ * The targets of the costs computed with ONNX Runtime: per style layer the blend Σ wᵢ·Gᵢ of the
+ * style images' Gram matrices, per content layer the content image's activations. One features
+ * graph with sizes given at run time serves the style images and the content image alike.
+ */
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import type { Objective, TargetImages } from '../evaluator.js';
+import { layersUpTo, modelOutputs } from '../vgg19.js';
+import type { OnnxTargets } from './evaluator.js';
+import { buildFeaturesModel, FEATURES_IO } from './graph.js';
+import { readOnnxConvs } from './layout.js';
+import { createSession, type SessionSettings } from './session.js';
+
+/** Gram matrices of style images already computed (by image, layers and pooling); the cache owns them. */
+export type StyleCache = Map<string, tf.Tensor3D[]>;
+
+/** What identifies a features session. */
+export function featuresKey(weights: string, objective: Objective, settings: SessionSettings): string {
+  const { styleLayers, contentLayers, pooling } = objective;
+  return JSON.stringify(['features', weights, styleLayers, contentLayers, pooling, settings]);
+}
+
+/** Reads the weights, writes the features graph (any size) and creates its session. */
+export async function featuresSession(weights: string, objective: Objective, settings: SessionSettings) {
+  const { styleLayers, contentLayers, pooling } = objective;
+  const layers = layersUpTo(modelOutputs(styleLayers, contentLayers).at(-1)!);
+  const convs = await readOnnxConvs(weights, layers);
+  const model = buildFeaturesModel({ height: 'height', width: 'width', styleLayers, contentLayers, pooling, convs });
+  return createSession(model, settings);
+}
+
+/** Runs the features graph on one image [1, h, w, 3]: its outputs by name. */
+async function features(session: ort.InferenceSession, image: tf.Tensor4D): Promise<ort.InferenceSession.ReturnType> {
+  const [, h, w] = image.shape;
+  const data = Float32Array.from(await image.data());
+  return session.run({ [FEATURES_IO.image]: new ort.Tensor('float32', data, [1, h, w, 3]) });
+}
+
+const toTf = (t: ort.Tensor) => tf.tensor(t.data as Float32Array, t.dims as number[]);
+
+/** SHA-256 of an image's shape and values, with the layers and pooling: a style image's cache key. */
+function styleKey(image: tf.Tensor4D, objective: Objective): string {
+  const data = image.dataSync() as Float32Array;
+  const hash = createHash('sha256').update(image.shape.join('x'));
+  hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return `${hash.digest('hex')} ${objective.styleLayers.join(',')} ${objective.pooling}`;
+}
+
+/** One style image's Gram matrices at the style layers: the cache's when it has them. */
+async function styleGrams(
+  session: ort.InferenceSession,
+  objective: Objective,
+  image: tf.Tensor4D,
+  cache: StyleCache,
+): Promise<tf.Tensor3D[]> {
+  const key = styleKey(image, objective);
+  let grams = cache.get(key);
+  if (!grams) {
+    const out = await features(session, image);
+    grams = objective.styleLayers.map((layer) => toTf(out[FEATURES_IO.gram(layer)]!) as tf.Tensor3D);
+    cache.set(key, grams);
+  }
+  return grams;
+}
+
+/** The targets of the images' working size (new tensors, the caller's). */
+export async function computeOnnxTargets(
+  session: ort.InferenceSession,
+  objective: Objective,
+  images: TargetImages,
+  cache: StyleCache,
+): Promise<OnnxTargets> {
+  let style: tf.Tensor3D[] = [];
+  try {
+    for (const [i, image] of images.styles.entries()) {
+      const grams = await styleGrams(session, objective, image, cache);
+      // The blend in float32, in the order the TensorFlow.js engine adds it up.
+      const next = tf.tidy(() =>
+        grams.map((gram, l) => {
+          const g = tf.mul(gram, images.styleWeights[i]!) as tf.Tensor3D;
+          return style[l] ? (tf.add(style[l]!, g) as tf.Tensor3D) : g;
+        }),
+      );
+      tf.dispose(style);
+      style = next;
+    }
+    const out = await features(session, images.content);
+    const content = objective.contentLayers.map((layer) => toTf(out[FEATURES_IO.features(layer)]!) as tf.Tensor4D);
+    return { style, content };
+  } catch (error) {
+    tf.dispose(style);
+    throw error;
+  }
+}
