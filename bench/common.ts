@@ -138,8 +138,8 @@ export interface PeakRun {
   iterations: number;
   optimizer?: 'adam' | 'lbfgs';
   history?: number;
-  backend?: 'wasm' | 'cpu';
-  /** Threads of the wasm backend (default: the command's default, all cores up to 8). */
+  backend?: 'wasm' | 'cpu' | 'onnx';
+  /** Threads of the engine (default: the command's default, all cores up to 8). */
   threads?: number;
 }
 
@@ -165,6 +165,7 @@ export function measurePeak(run: PeakRun): PeakResult {
   const args = ['--import', PEAK_PRELOAD, BIN, 'stylize', CONTENT, STYLE, '-o', path.join(dir, 'out.png')];
   args.push('--size', String(run.size), '--iterations', String(run.iterations), '--optimizer', run.optimizer ?? 'adam');
   args.push('--lbfgs-history', String(run.history ?? 100), '--tolerance', '0', '--backend', run.backend ?? 'wasm');
+  args.push('--no-memory-check'); // measured, not guarded
   if (run.threads) args.push('--threads', String(run.threads));
   const start = performance.now();
   const child = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS } });
@@ -173,8 +174,8 @@ export function measurePeak(run: PeakRun): PeakResult {
   const line = child.stderr.split('\n').find((l) => l.startsWith('nst-peak '));
   if (child.status !== 0 || !line)
     throw new Error(`nst stylize --size ${run.size} exited with ${child.status}: ${child.stderr.trim()}`);
-  // "backend: wasm (@tensorflow/tfjs-backend-wasm, 2 threads)"; the other backends run one.
-  const threads = Number(/^backend: wasm \(.*, (\d+) threads?\)$/m.exec(child.stderr)?.[1] ?? 1);
+  // "backend: wasm (@tensorflow/tfjs-backend-wasm, 2 threads)", "backend: onnx (…, 2 threads)"; cpu runs one.
+  const threads = Number(/^backend: (?:wasm|onnx) \(.*, (\d+) threads?\)$/m.exec(child.stderr)?.[1] ?? 1);
   const report = JSON.parse(line.slice('nst-peak '.length)) as Omit<PeakResult, 'threads' | 'seconds'>;
   return { ...report, threads, seconds };
 }

@@ -1,22 +1,22 @@
 // One benchmark measurement in its own process (so that its peak memory is its own):
-//   node dist/bench/iteration.js BACKEND THREADS SIZE ITERATIONS WARMUP
-// Runs the real generateImage loop and prints one JSON line.
+//   node dist/bench/iteration.js ENGINE THREADS SIZE ITERATIONS WARMUP
+// Runs the library's stylize (Adam, one scale: the seed's loop) on ENGINE and prints one JSON line.
 import * as tf from '@tensorflow/tfjs';
-import { NST, readImage, selectBackend, type BackendName } from '../src/index.js';
+import { createEngine, readImage, stylize, type EngineName } from '../src/index.js';
 import { CONTENT, median, STYLE, WEIGHTS } from './common.js';
 
-const [backendName, threads, size, iterations, warmup] = process.argv.slice(2);
-const backend = await selectBackend(backendName as BackendName, Number(threads));
+const [engineName, threads, size, iterations, warmup] = process.argv.slice(2);
+const engine = await createEngine({ engine: engineName as EngineName, threads: Number(threads), weights: WEIGHTS });
 const content = await readImage(CONTENT);
 const style = await readImage(STYLE);
-const nst = await NST.create(style, content, { size: Number(size), weights: WEIGHTS });
-tf.dispose([content, style]);
 
 const times: number[] = [];
 const tensors: number[] = [];
 let firstCost = NaN;
 let last = performance.now();
-const [image, bestCost] = await nst.generateImage({
+const [image, bestCost] = await stylize(style, content, {
+  engine,
+  size: Number(size),
   iterations: Number(warmup) + Number(iterations),
   onProgress: (event) => {
     const now = performance.now();
@@ -26,13 +26,14 @@ const [image, bestCost] = await nst.generateImage({
     tensors.push(tf.memory().numTensors);
   },
 });
-image.dispose();
-nst.dispose();
+tf.dispose([image, content, style]);
+const { name, threads: used } = engine.info;
+engine.dispose();
 const after = Number(warmup);
 console.log(
   JSON.stringify({
-    engine: `${backend.name}`,
-    threads: backend.threads,
+    engine: name,
+    threads: used,
     secondsPerIteration: median(times.slice(after)),
     tensorGrowth: tensors[tensors.length - 1]! - tensors[after]!,
     peakRssMB: process.resourceUsage().maxRSS / 1024,

@@ -63,10 +63,43 @@ const peer = await runJson(PYTHON, [
   '0',
   '--trace',
 ]);
-fs.rmSync(data, { recursive: true, force: true });
 const trace = peer['trace'] as [number, number][];
 const target = Math.min(...trace.map(([, cost]) => cost));
 const peerSeconds = trace.find(([, cost]) => cost <= target)![0];
+
+/**
+ * The field's default algorithm on the same machine: torch.optim.LBFGS as neural-style-pt runs
+ * it (history 100, no tolerances), without and with its strong-Wolfe line search, judged on the
+ * cost of the clamped image it would write; stopped at cap × PyTorch Adam's time.
+ */
+async function torchLbfgs(optimizer: 'lbfgs' | 'lbfgs-wolfe'): Promise<Record<string, unknown>> {
+  process.stderr.write(`pytorch ${optimizer}…\n`);
+  const args = [
+    PEER_SCRIPT,
+    '--data',
+    data,
+    '--iterations',
+    '5000',
+    '--warmup',
+    '0',
+    '--trace',
+    '--optimizer',
+    optimizer,
+  ];
+  const run = await runJson(PYTHON, [...args, '--seconds', String(cap * peerSeconds)]);
+  const points = run['trace'] as [number, number][];
+  const reached = points.findIndex(([, cost]) => cost <= target);
+  return {
+    strategy: `pytorch ${optimizer === 'lbfgs' ? 'L-BFGS' : 'L-BFGS, strong Wolfe'} (clamped image)`,
+    seconds: reached >= 0 ? points[reached]![0] : null,
+    evaluations: reached >= 0 ? reached + 1 : points.length,
+    reached: reached >= 0,
+    bestCost: Math.min(...points.map(([, cost]) => cost)),
+  };
+}
+const only = option('--only', '').split(',').filter(Boolean);
+const peers = only.length ? [] : [await torchLbfgs('lbfgs'), await torchLbfgs('lbfgs-wolfe')];
+fs.rmSync(data, { recursive: true, force: true });
 
 const strategies: [string, StylizeOptions][] = [
   ['nst adam', { optimizer: 'adam', iterations: adamIterations + 200 }],
@@ -77,8 +110,7 @@ const strategies: [string, StylizeOptions][] = [
   ],
   ['nst coarse-to-fine lbfgs (64,128,256)', { optimizer: 'lbfgs', scales: [64, 128], iterations: [150, 75, 1000] }],
 ];
-// --only lbfgs,coarse: run only the strategies whose names contain one of these words.
-const only = option('--only', '').split(',').filter(Boolean);
+// --only lbfgs,coarse: run only the nst strategies whose names contain one of these words (no PyTorch L-BFGS).
 const rows: Record<string, unknown>[] = [
   {
     strategy: 'pytorch adam',
@@ -87,6 +119,7 @@ const rows: Record<string, unknown>[] = [
     reached: true,
     bestCost: target,
   },
+  ...peers,
 ];
 await tf.setBackend(tensors);
 const content = await readImage(CONTENT);

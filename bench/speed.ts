@@ -1,4 +1,4 @@
-// `npm run bench`: seconds per optimisation iteration of nst on each available backend and of
+// `npm run bench`: seconds per optimisation iteration of nst on each available engine and of
 // the same seed algorithm in PyTorch, at several sizes, in one run on this machine.
 //   node dist/bench/speed.js [--sizes 128,256,512] [--out bench/results/speed.json]
 import * as fs from 'node:fs';
@@ -33,6 +33,8 @@ function nativeInstalled(): boolean {
 
 const threads = defaultThreads();
 const configs: { backend: string; threads: number; maxSize: number }[] = [
+  { backend: 'onnx', threads, maxSize: Infinity },
+  ...(threads > 1 ? [{ backend: 'onnx', threads: 1, maxSize: Infinity }] : []),
   ...(nativeInstalled() ? [{ backend: 'tensorflow', threads, maxSize: Infinity }] : []),
   { backend: 'wasm', threads, maxSize: Infinity },
   ...(threads > 1 ? [{ backend: 'wasm', threads: 1, maxSize: Infinity }] : []),

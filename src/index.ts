@@ -55,9 +55,11 @@ export {
   type EngineOptions,
   type Evaluator,
   type Objective,
+  type OnnxTuning,
   type TargetImages,
 } from './engine/evaluator.js';
 export { createEngine } from './engine/factory.js';
+export { ONNX_MEMORY_MODEL, onnxMemoryModel } from './engine/onnx/memory.js';
 export type { MemoryModel, RunShape } from './engine/memory.js';
 export { VGG19_CONV_NAMES, VGG19_CONV_SPECS, VGG19_LAYERS, modelOutputs, type Pooling } from './engine/vgg19.js';
 export { selectBackend, type BackendInfo, type BackendName } from './engine/tfjs/backend.js';

@@ -87,10 +87,14 @@ function threadCount(text: string): number {
 /** Adds the process flags (ProcessFlags) to a command. */
 export function addProcessOptions(command: Command): Command {
   return command
-    .addOption(new Option('--backend <name>', 'compute engine').choices([...ENGINE_NAMES]).default('auto'))
+    .addOption(
+      new Option('--backend <name>', 'compute engine: ONNX Runtime (onnx) or a TensorFlow.js backend')
+        .choices([...ENGINE_NAMES])
+        .default('auto'),
+    )
     .option(
       '--threads <n>',
-      `threads of the wasm backend, at most ${MAX_THREADS} (default: all cores, at most 8)`,
+      `threads of the engine, at most ${MAX_THREADS} (default: all cores, at most 8)`,
       threadCount,
       defaultThreads(),
     )

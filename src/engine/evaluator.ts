@@ -69,9 +69,32 @@ export interface Engine {
 export const ENGINE_NAMES = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
+/**
+ * How the ONNX engine writes and runs its graphs; its defaults are the fastest measured on a CPU
+ * (engine/onnx/engine.ts DEFAULT_GRAPH, bench/README.md): for benchmarks.
+ */
+export interface OnnxTuning {
+  /** 'fixed': a graph per working size; 'symbolic': one for every size. */
+  dims: 'fixed' | 'symbolic';
+  /** A convolution's input gradient as a Conv with the flipped kernel, or a ConvTranspose. */
+  backwardConv: 'conv' | 'convTranspose';
+  /** The ReLU mask as Where(y > 0, dy, 0) or Sign(y)·dy. */
+  reluMask: 'where' | 'sign';
+  /** ONNX Runtime's graph optimisation level. */
+  optimization: 'disabled' | 'basic' | 'extended' | 'all';
+  memoryArena: boolean;
+  memoryPattern: boolean;
+  /** Whether idle intra-op threads spin waiting for work. */
+  spinning: boolean;
+  /** Execution providers in order of preference (default: the best this machine has). */
+  providers?: readonly string[];
+}
+
 export interface EngineOptions {
   /** Default 'auto'. */
   engine?: EngineName;
+  /** The ONNX engine's graph and session settings, over its defaults. */
+  onnx?: Partial<OnnxTuning>;
   /** Threads where the engine takes a count (default: all cores, at most 8). */
   threads?: number;
   /** Path of the VGG19 weights file (Keras HDF5). */

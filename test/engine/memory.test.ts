@@ -20,6 +20,7 @@ import {
   tfjsMemoryModel,
   WASM_HEAP_LIMIT,
 } from '../../src/engine/tfjs/memory.js';
+import { onnxMemoryModel } from '../../src/engine/onnx/memory.js';
 import { readImage } from '../../src/io/images.js';
 import { IMAGES, nst, tempDir, useWasm } from '../helpers.js';
 
@@ -85,6 +86,20 @@ describe('memory estimate', () => {
     }
   });
 
+  it('on the ONNX engine too: within 25% of the peak measured in a fresh process, at 64 and 96 px', async (t) => {
+    const [contentShape, styleShape] = await shapes();
+    for (const size of [64, 96]) {
+      const measured = measurePeak({ size, iterations: 1, backend: 'onnx' });
+      const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
+      const styleSizes = [scaledSize(styleShape[0]!, styleShape[1]!, size)];
+      const estimate = onnxMemoryModel().estimate({ height, width, styleSizes }).rss;
+      const error = (estimate - measured.peakRss) / measured.peakRss;
+      const text = `${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB`;
+      t.diagnostic(`${text} (${(100 * error).toFixed(1)}%)`);
+      assert.ok(Math.abs(error) < 0.25, text);
+    }
+  });
+
   it('grows with the size and the optimiser state', () => {
     assert.ok(estimateMemory(at(512)) > estimateMemory(at(256)));
     assert.ok(
@@ -137,6 +152,16 @@ describe('memory guard', () => {
     assert.equal(availableMemory(wasm).heap, WASM_HEAP_LIMIT);
     assert.equal(availableMemory(cpu).heap, null);
     assert.ok(availableMemory(cpu).bytes > process.memoryUsage.rss());
+  });
+
+  it('has no such ceiling on the ONNX engine: a 1024 px run fits where wasm refuses it', () => {
+    const plenty: AvailableMemory = { bytes: 1e10, source: 'MemAvailable', heap: null };
+    const onnx = onnxMemoryModel();
+    assert.equal(onnx.heapLimit, null);
+    assert.equal(availableMemory(onnx).heap, null);
+    assert.throws(() => checkMemory({ ...plan, size: 1024 }, wasm, { ...plenty, heap: WASM_HEAP_LIMIT }), /wasm heap/);
+    assert.ok(checkMemory({ ...plan, size: 1024 }, onnx, plenty) < plenty.bytes);
+    assert.ok(largestFittingSize(plan, onnx, plenty) > 2000);
   });
 
   it('the command refuses a run too big for the wasm heap before loading the model, with one line', () => {

@@ -6,24 +6,14 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import type { Costs, Evaluation } from '../../optim/types.js';
-import type { Evaluator, Objective } from '../evaluator.js';
+import type { Evaluator, Objective, OnnxTuning } from '../evaluator.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
-import { buildEvaluationModel, EVALUATION_IO, type BackwardConv, type ReluMask } from './graph.js';
+import { buildEvaluationModel, EVALUATION_IO } from './graph.js';
 import { readOnnxConvs } from './layout.js';
 import { createSession, type Lease, type SessionCache, type SessionSettings } from './session.js';
 
-/**
- * 'fixed': the graph is built for the evaluator's height and width; 'symbolic': for any size, so
- * that one session serves every size (bench/README.md says what each costs).
- */
-export type Dims = 'fixed' | 'symbolic';
-
-/** How the graph is written and run; the defaults are the fastest measured (bench/README.md). */
-export interface GraphSettings extends SessionSettings {
-  dims: Dims;
-  backwardConv: BackwardConv;
-  reluMask: ReluMask;
-}
+/** How the graph is written and run (see OnnxTuning), with the threads. */
+export type GraphSettings = OnnxTuning & SessionSettings;
 
 /** The targets of one working size, as the graph takes them (content targets NCHW). */
 export interface OnnxTargets {
@@ -85,46 +75,53 @@ export async function evaluationSession(weights: string, objective: Objective, h
 
 /** Evaluates J and dJ/dimage with ONNX Runtime at one working size. */
 export class OnnxEvaluator implements Evaluator {
-  private lease: Lease | null;
   /** The execution provider its session runs on. */
   readonly provider: string;
   private readonly feeds: Record<string, ort.Tensor>;
+  private disposed = false;
+  private running = 0;
 
   constructor(
-    lease: Lease,
+    private readonly lease: Lease,
     objective: Objective,
     targets: OnnxTargets,
     readonly height: number,
     readonly width: number,
   ) {
-    this.lease = lease;
     this.provider = lease.info.provider;
     this.feeds = targetFeeds(objective, targets);
   }
 
   async evaluate(image: tf.Tensor4D): Promise<Evaluation> {
-    if (!this.lease) throw new Error('the evaluator was disposed');
+    if (this.disposed) throw new Error('the evaluator was disposed');
     const shape: [number, number, number, number] = [1, this.height, this.width, 3];
     if (image.shape.some((d, i) => d !== shape[i])) {
       throw new RangeError(`the image is [${image.shape.join(', ')}], the evaluator's size [${shape.join(', ')}]`);
     }
-    const data = (await image.data()) as Float32Array;
-    const io = EVALUATION_IO;
-    const out = await this.lease.session.run({ ...this.feeds, [io.image]: new ort.Tensor('float32', data, shape) });
-    const value = (name: string) => (out[name]!.data as Float32Array)[0]!;
-    const costs: Costs = {
-      total: value(io.total),
-      content: value(io.content),
-      style: value(io.style),
-      variation: value(io.variationCost),
-    };
-    return { gradient: tf.tensor4d(out[io.gradient]!.data as Float32Array, shape), costs };
+    this.running++;
+    try {
+      const data = (await image.data()) as Float32Array;
+      const io = EVALUATION_IO;
+      const out = await this.lease.session.run({ ...this.feeds, [io.image]: new ort.Tensor('float32', data, shape) });
+      const value = (name: string) => (out[name]!.data as Float32Array)[0]!;
+      const costs: Costs = {
+        total: value(io.total),
+        content: value(io.content),
+        style: value(io.style),
+        variation: value(io.variationCost),
+      };
+      return { gradient: tf.tensor4d(out[io.gradient]!.data as Float32Array, shape), costs };
+    } finally {
+      // A dispose during the run gives the session back once the run is over.
+      if (--this.running === 0 && this.disposed) this.lease.release();
+    }
   }
 
   /** Gives the session back to the engine's cache. */
   dispose(): void {
-    this.lease?.release();
-    this.lease = null;
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.running === 0) this.lease.release();
   }
 }
 

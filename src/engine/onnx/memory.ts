@@ -12,15 +12,16 @@ const MiB = 2 ** 20;
 export const ONNX_MEMORY_MODEL = Object.freeze({
   /**
    * Bytes per byte of layer outputs during an evaluation: the forward activations kept for the
-   * backward pass, the ReLU masks and the gradients in flight, in ONNX Runtime's arena.
+   * backward pass, the ReLU masks and the gradients in flight, in ONNX Runtime's arena (fitted:
+   * 2.59 with the features graph's arena beside it, about 2 without, bench/README.md).
    */
-  activationFactor: 3,
+  activationFactor: 2,
   /** Copies of the conv weights: the features graph's, the evaluation graph's and its flipped ones. */
   weightCopies: 3,
-  /** The process without a session: Node, TensorFlow.js (wasm) and ONNX Runtime's libraries. */
-  base: 400 * MiB,
-  /** As the TensorFlow.js engine: L-BFGS pairs, images held beside the optimiser state. */
-  lbfgsPairFactor: 1.3,
+  /** The process without a session: Node, TensorFlow.js (wasm, one thread) and ONNX Runtime's libraries. */
+  base: 590 * MiB,
+  /** L-BFGS pairs, per byte of their own size (fitted 0.84 with 50 pairs at 256 px). */
+  lbfgsPairFactor: 0.9,
   images: 8,
   lbfgsTemporaries: 5,
 });
@@ -39,8 +40,7 @@ function estimate(run: RunShape): { heap: number; rss: number } {
   return { heap: rss, rss };
 }
 
-/** The guard's model of a run on the ONNX engine with `threads` threads. */
-export function onnxMemoryModel(threads: number): MemoryModel {
-  void threads; // measured the same with 1 and 2 threads (bench/README.md)
+/** The guard's model of a run on the ONNX engine (the same with 1 and 2 threads, bench/README.md). */
+export function onnxMemoryModel(): MemoryModel {
   return { estimate, heapLimit: null, heapLimitReason: '' };
 }
