@@ -12,7 +12,7 @@ import {
   scaledSize,
   selectBackend,
 } from '../src/index.js';
-import { CONTENT, machine, measurePeak, STYLE, table, type PeakResult, type PeakRun } from './common.js';
+import { CONTENT, line, machine, measurePeak, STYLE, table, type PeakResult, type PeakRun } from './common.js';
 
 const args = process.argv.slice(2);
 const outFile =
@@ -59,15 +59,6 @@ const shapeOf = (r: Row) => ({
   history: r.history ?? 100,
 });
 const estimates = rows.map((r) => onnxMemoryModel().estimate(shapeOf(r)).rss);
-
-/** Least-squares line y = a + b·x. */
-function line(points: [number, number][]): [number, number] {
-  const n = points.length;
-  const mx = points.reduce((s, [x]) => s + x, 0) / n;
-  const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  const b = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
-  return [my - b * mx, b];
-}
 
 // Adam rows: peak = base + copies·weights + factor·outputs + (images + 2)·image; fit base and factor.
 const m = ONNX_MEMORY_MODEL;

@@ -17,7 +17,7 @@ import {
   selectBackend,
   type RunShape,
 } from '../src/index.js';
-import { CONTENT, machine, measurePeak, STYLE, table, type PeakResult, type PeakRun } from './common.js';
+import { CONTENT, line, machine, measurePeak, STYLE, table, type PeakResult, type PeakRun } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -61,14 +61,6 @@ function shapeOf(row: Row): RunShape & { backend: string; threads?: number } {
   };
 }
 
-/** Least-squares line y = a + b·x. */
-function line(points: [number, number][]): [number, number] {
-  const n = points.length;
-  const mx = points.reduce((s, [x]) => s + x, 0) / n;
-  const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  const b = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
-  return [my - b * mx, b];
-}
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /** The model's constants fitted again from the measured rows (to compare with MEMORY_MODEL). */
