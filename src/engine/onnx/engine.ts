@@ -28,16 +28,18 @@ export const DEFAULT_GRAPH: Omit<GraphSettings, 'threads'> = {
 };
 
 /**
- * Sessions kept idle for later evaluators: the features graph and the evaluation graphs of a
- * coarse-to-fine run's scales (up to four), so that the next scale or the next batch job finds
- * its session built.
+ * Evaluation sessions kept idle for later evaluators (the next batch job at the same sizes): an
+ * idle session keeps its weights and its arena, so a coarse-to-fine run does not keep every
+ * scale's. The features graph is released after each use: it is built in half a second and
+ * holds a copy of the weights (measured in bench/README.md, "ONNX engine").
  */
-const IDLE_SESSIONS = 5;
+const IDLE_SESSIONS = 2;
 
 const FEATURES = (graph: GraphSettings): GraphSettings => ({ ...graph, memoryArena: false });
 
 export class OnnxEngine implements Engine {
   private readonly sessions = new SessionCache(IDLE_SESSIONS);
+  private readonly featureSessions = new SessionCache(0);
   private readonly styleCache: StyleCache = new Map();
   /** The provider the sessions run on: the first one asked for until a session says otherwise. */
   private provider: string;
@@ -68,7 +70,7 @@ export class OnnxEngine implements Engine {
     const { weights, graph } = this;
     // The features graph runs a few times per working size: without its own memory arena its
     // activations go back when it ends instead of staying beside the evaluation's (−0.3 GB at 512 px).
-    const features = await this.sessions.acquire(featuresKey(weights, objective, FEATURES(graph)), () =>
+    const features = await this.featureSessions.acquire(featuresKey(weights, objective, FEATURES(graph)), () =>
       featuresSession(weights, objective, FEATURES(graph)),
     );
     let targets;
@@ -90,6 +92,7 @@ export class OnnxEngine implements Engine {
 
   dispose(): void {
     void this.sessions.clear();
+    void this.featureSessions.clear();
     for (const grams of this.styleCache.values()) tf.dispose(grams);
     this.styleCache.clear();
   }
