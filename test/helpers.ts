@@ -29,13 +29,17 @@ export function nst(args: string[], env: NodeJS.ProcessEnv = {}): Run {
 }
 
 /**
- * Runs `nst args` with the shared weights without blocking, so that several can run at once;
+ * Runs `nst args` with the shared weights (and `env`) without blocking, so that several can run at once;
  * `onStdout` sees the standard output so far after each chunk, and the process (to signal it).
  */
-export function nstAsync(args: string[], onStdout?: (stdout: string, child: ChildProcess) => void): Promise<Run> {
+export function nstAsync(
+  args: string[],
+  onStdout?: (stdout: string, child: ChildProcess) => void,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, NST_WEIGHTS: WEIGHTS },
+      env: { ...process.env, NST_WEIGHTS: WEIGHTS, ...env },
       timeout: 300_000,
     });
     const run: Run = { code: null, stdout: '', stderr: '' };
