@@ -15,7 +15,7 @@ import { DEFAULT_NAME, planJobs } from './batch.js';
 import { Events, type ErrorCode } from './events.js';
 import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
 import { checkJob, checkRunFlags, runJob, type Job, type JobContext } from './job.js';
-import { costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
+import { clearBar, costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
 
 export { DEFAULT_NAME };
 
@@ -84,6 +84,7 @@ export async function stylizeCommand(
 ): Promise<number> {
   const events = new Events(Boolean(cliFlags.json));
   const say = sayer(cliFlags);
+  const signals = trapSignals(); // from the start: a signal before the run exits at once
   let engine: Engine | null = null;
   try {
     // The engine first: a checkpoint's tensors are made on it.
@@ -96,10 +97,10 @@ export async function stylizeCommand(
       const settings = checkJob(job, checkpoint); // before any work
       const { iterations: counts, scales: sizes } = settings;
       await fetchWeights(flags, say);
-      const signals = trapSignals();
       const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
       let bar = NO_BAR; // until the job starts
       const onStart = () => {
+        signals.running(true);
         say(engine!.info.description);
         if (resume)
           say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
@@ -123,7 +124,6 @@ export async function stylizeCommand(
         return signals.code();
       } finally {
         bar.stop();
-        signals.release();
       }
     } finally {
       if (resume) disposeCheckpoint(resume);
@@ -132,6 +132,7 @@ export async function stylizeCommand(
     events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
   } finally {
+    signals.release();
     engine?.dispose();
   }
 }
@@ -166,18 +167,21 @@ function planBatch(flags: BatchFlags): Job[] {
 export async function batchCommand(flags: BatchFlags): Promise<number> {
   const events = new Events(Boolean(flags.json));
   const say = sayer(flags);
+  const signals = trapSignals(); // from the start: a signal before the first job exits at once
   let jobs: Job[];
+  let engine: Engine;
   try {
     jobs = planBatch(flags);
+    await fetchWeights(flags, say);
+    engine = await startEngine(flags);
   } catch (error) {
+    signals.release();
     events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
   }
-  await fetchWeights(flags, say);
-  const engine = await startEngine(flags);
   say(`${engine.info.description}; ${jobs.length} job${jobs.length === 1 ? '' : 's'}`);
   events.emit('batch', { jobs: jobs.length, backend: engine.info.name, outDir: flags.outDir });
-  const signals = trapSignals();
+  signals.running(true); // from here the loop stops between jobs, and a job with its best image
   const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
   const bar = progressBar(
     flags,
@@ -185,7 +189,7 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
     jobs.length,
   );
   const line = (text: string) => {
-    if (!flags.quiet && !flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    clearBar(flags);
     say(text);
   };
   const summary = { done: 0, skipped: 0, failed: [] as Failure[] };

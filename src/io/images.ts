@@ -147,7 +147,12 @@ export function checkOutputPath(file: string): void {
   checkWritable(file, 'output image');
 }
 
-/** Throws an InputError naming `label` and `file` if `file` cannot be written: missing or read-only directory, or a directory itself. */
+/**
+ * Throws an InputError naming `label` and `file` if `file` cannot be written: missing or read-only
+ * directory, a directory itself, or an existing file that is read-only. The rename of an atomic
+ * write would replace such a file whatever its mode: its own mode is checked here (no write bit
+ * for anyone counts as read-only even for root, as rm sees it).
+ */
 export function checkWritable(file: string, label: string): void {
   const dir = path.dirname(path.resolve(file));
   let stat: fs.Stats;
@@ -162,8 +167,19 @@ export function checkWritable(file: string, label: string): void {
   } catch {
     throw new InputError(`${label} ${file}: directory ${dir} is not writable`);
   }
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
-    throw new InputError(`${label} ${file}: is a directory`);
+  const existing = fs.statSync(file, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new InputError(`${label} ${file}: is a directory`);
+  if (existing && (!canWrite(file) || (existing.mode & 0o222) === 0)) {
+    throw new InputError(`${label} ${file}: the file exists and is read-only`);
+  }
+}
+
+function canWrite(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -7,7 +7,7 @@ import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { IMAGES, nstAsync, tempDir, useWasm, type Run } from '../helpers.js';
+import { IMAGES, nstAsync, tempDir, useWasm, type Run, type RunOptions } from '../helpers.js';
 import { jimpImage } from '../images.js';
 
 export const contentFile = path.join(IMAGES, 'tubingen.jpg'); // 1024×768
@@ -60,28 +60,33 @@ export function stylize(
   };
 }
 
-const queue: { args: string[]; env: NodeJS.ProcessEnv; result?: Promise<Run> }[] = [];
+const queue: { start: () => Promise<Run>; result?: Promise<Run> }[] = [];
 const pool = { active: 0, waiting: [] as (() => void)[] };
-async function run(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+async function run(start: () => Promise<Run>): Promise<Run> {
   if (pool.active >= 2) await new Promise<void>((resolve) => pool.waiting.push(resolve));
   pool.active++;
   try {
-    return await nstAsync(args, undefined, env);
+    return await start();
   } finally {
     pool.active--;
     pool.waiting.shift()?.();
   }
 }
 
-/** Queues a run of `nst args` (with `env` over the environment); the function returned gives its result, once the tests have started. */
-export function later(args: string[], env: NodeJS.ProcessEnv = {}): () => Promise<Run> {
-  const entry: (typeof queue)[number] = { args, env };
+/** Queues a run of `nst args`; the function returned gives its result, once the tests have started. */
+export function later(args: string[], options: RunOptions = {}): () => Promise<Run> {
+  return queued(() => nstAsync(args, undefined, options));
+}
+
+/** Queues a run that `start` starts (a run followed on its stdout, say), in the same pool. */
+export function queued(start: () => Promise<Run>): () => Promise<Run> {
+  const entry: (typeof queue)[number] = { start };
   queue.push(entry);
   return () => entry.result!;
 }
 before(async () => {
   await useWasm();
-  for (const entry of queue) entry.result = run(entry.args, entry.env);
+  for (const entry of queue) entry.result = run(entry.start);
 });
 
 /** A refusal: exit code 2, one line `nst: …` on stderr that matches `message`, nothing written in `dir`. */
