@@ -14,7 +14,8 @@ import { NonFiniteCostError } from '../optim/types.js';
 import { DEFAULT_NAME, planJobs } from './batch.js';
 import { Events, type ErrorCode } from './events.js';
 import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
-import { checkJob, checkRunFlags, runJob, type Job, type JobContext } from './job.js';
+import { checkJob, checkRunFlags, jobFiles, runJob, type Job, type JobContext } from './job.js';
+import { refuseOverwrites, type Role } from './overwrite.js';
 import { clearBar, costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
 
 export { DEFAULT_NAME };
@@ -51,6 +52,12 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 async function startEngine(flags: ProcessFlags): Promise<Engine> {
   const weights = locateWeights(flags.weights)?.path ?? cachedWeightsPath();
   return createEngine({ engine: flags.backend, threads: flags.threads, weights });
+}
+
+/** The weights file, as a file the run reads (none yet when they are to be downloaded). */
+function weightsRead(flags: ProcessFlags): Role[] {
+  const found = locateWeights(flags.weights);
+  return found ? [{ what: 'weights file', file: found.path }] : [];
 }
 
 /** The weights, downloaded (saying so) when they are not there yet. */
@@ -93,8 +100,8 @@ export async function stylizeCommand(
     try {
       const flags = resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags;
       const job: Job = { content, styles, output: flags.output, flags };
-      const checkpoint = { file: flags.checkpoint, resume };
-      const settings = checkJob(job, checkpoint); // before any work
+      const checkpoint = { file: flags.checkpoint, resume, resumeFile: cliFlags.resume };
+      const settings = checkJob(job, checkpoint, weightsRead(flags)); // before any work
       const { iterations: counts, scales: sizes } = settings;
       await fetchWeights(flags, say);
       const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
@@ -146,22 +153,49 @@ interface Failure {
   message: string;
 }
 
-/** The jobs of a batch, planned and checked before any work. */
+/**
+ * The jobs of a batch, planned and checked before any work: the shared flags, the output folder,
+ * every job's settings and paths, and no output that is an input or another output of the batch.
+ * A folder made for the outputs is removed again when the batch is refused.
+ */
 function planBatch(flags: BatchFlags): Job[] {
   checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
   if (flags.styleWeights) {
     throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
   }
-  fs.mkdirSync(flags.outDir, { recursive: true });
-  const jobs = planJobs({
-    contents: flags.content,
-    styles: flags.style,
-    manifest: flags.manifest,
-    outDir: flags.outDir,
-    name: flags.name,
-    flags,
-  });
-  return jobs;
+  const created = makeOutDir(flags.outDir);
+  try {
+    const jobs = planJobs({
+      contents: flags.content,
+      styles: flags.style,
+      manifest: flags.manifest,
+      outDir: flags.outDir,
+      name: flags.name,
+      flags,
+    });
+    const reads = [...weightsRead(flags), ...(flags.manifest ? [{ what: 'manifest', file: flags.manifest }] : [])];
+    const files = jobs.map((job) => jobFiles(job, checkJob(job, {}, reads)));
+    refuseOverwrites(
+      [...reads, ...files.flatMap((f) => f.reads)],
+      files.flatMap((f) => f.writes),
+      files.flatMap((f) => f.snapshots),
+    );
+    return jobs;
+  } catch (error) {
+    if (created) fs.rmSync(created, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Makes the output folder (and those above it) if missing; returns the first one made, if any. */
+function makeOutDir(dir: string): string | undefined {
+  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (stat && !stat.isDirectory()) throw new InputError(`--out-dir ${dir}: is a file, not a directory`);
+  try {
+    return fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new InputError(`--out-dir ${dir}: cannot make it (${(err as Error).message})`);
+  }
 }
 
 export async function batchCommand(flags: BatchFlags): Promise<number> {

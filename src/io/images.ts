@@ -9,6 +9,7 @@ import { Jimp } from 'jimp';
 import { InputError } from '../errors.js';
 
 import { writeFileAtomic, oneLine } from './atomic.js';
+import { readRegularFile } from './files.js';
 import {
   FORMAT_LIST,
   IMAGE_EXTENSIONS,
@@ -33,6 +34,12 @@ function unknownExtensionError(file: string): InputError {
 }
 
 /** An error's message on one line, for messages that quote it. */
+
+/**
+ * The largest image file read: 16 bytes per pixel of the limit (16-bit RGBA stored without
+ * compression takes 8) and room for metadata. A larger file cannot be an image within the limit.
+ */
+const maxImageBytes = (maxPixels: number) => maxPixels * 16 + 64 * 2 ** 20;
 
 /** Options of readImage. */
 export interface ReadImageOptions {
@@ -99,10 +106,9 @@ export async function readImage(file: string, label = 'image', options: ReadImag
 
   let bytes: Buffer;
   try {
-    bytes = await fs.promises.readFile(file);
+    bytes = readRegularFile(file, maxImageBytes(maxPixels), 'any image within the pixel limit can be');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw fail(code === 'ENOENT' ? 'file not found' : `cannot read file (${oneLine(err)})`);
+    throw fail((err as Error).message, /more than/.test((err as Error).message) ? 'maxInputPixels' : undefined);
   }
   if (bytes.length === 0) throw fail('empty file');
 
