@@ -282,16 +282,25 @@ describe('a cost that stops being finite', () => {
 
   // With Adam, nothing the command takes makes the cost non-finite in the middle of a run: a
   // weight large enough for that makes the squared gradient Infinity first, and the steps 0.
-  // A weight beyond float32 overflows at once: the settings are at fault, no image is written.
-  const overflow = stylize(['--beta', '1e39', ...FIRST_LAYER_ONLY]);
-  const result = later(overflow.args);
-  it('at the command line, --beta 1e39 overflows float32 at iteration 0: exit 2 naming the flags, no file', async () => {
-    assertRefused(
-      await result(),
-      literal('cost became Infinity at iteration 0, before any step: lower --alpha, --beta or --var'),
-      overflow,
-    );
-  });
+  // A weight that makes its cost overflow float32 is refused before the first iteration, each of
+  // the three the same way (the content cost is 0 at iteration 0, so a first cost cannot tell).
+  for (const [flag, name, what] of [
+    ['--alpha', 'alpha', 'content'],
+    ['--beta', 'beta', 'style'],
+    ['--var', 'var', 'variation'],
+  ]) {
+    const overflow = stylize([flag!, '1e38', ...FIRST_LAYER_ONLY]);
+    const result = later(overflow.args);
+    it(`at the command line, ${flag} 1e38 would overflow float32: exit 2 naming the flag, no file`, async () => {
+      assertRefused(
+        await result(),
+        new RegExp(
+          `^nst: ${name} is too large: ${name} × the ${what} cost \\(up to about \\S+\\) overflows float32; use at most \\S+\\n$`,
+        ),
+        overflow,
+      );
+    });
+  }
 });
 
 /** A file handle on a disk with `room` bytes free: writeFile writes what fits, then fails as write(2) does. */
