@@ -28,22 +28,37 @@ export function nst(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** Where a run's environment and standard output differ from the defaults. */
+export interface RunOptions {
+  /** Over the environment (with NST_WEIGHTS set to the shared weights). */
+  env?: NodeJS.ProcessEnv;
+  /** A file that stdout is opened on (`> /dev/full`), instead of a pipe. */
+  stdout?: string;
+}
+
 /**
  * Runs `nst args` with the shared weights without blocking, so that several can run at once;
  * `onStdout` sees the standard output so far after each chunk, and the process (to signal it).
  */
-export function nstAsync(args: string[], onStdout?: (stdout: string, child: ChildProcess) => void): Promise<Run> {
+export function nstAsync(
+  args: string[],
+  onStdout?: (stdout: string, child: ChildProcess) => void,
+  options: RunOptions = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
+    const out = options.stdout === undefined ? 'pipe' : fs.openSync(options.stdout, 'w');
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, NST_WEIGHTS: WEIGHTS },
+      env: { ...process.env, NST_WEIGHTS: WEIGHTS, ...options.env },
+      stdio: ['ignore', out, 'pipe'],
       timeout: 300_000,
     });
+    if (typeof out === 'number') fs.closeSync(out);
     const run: Run = { code: null, stdout: '', stderr: '' };
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       run.stdout += chunk;
       onStdout?.(run.stdout, child);
     });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (run.stderr += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (run.stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => resolve({ ...run, code }));
   });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
+import { readRegularFile } from '../io/files.js';
 import { parseRunFlags, type RunFlags } from './flags.js';
 import type { Job } from './job.js';
 
@@ -116,6 +117,9 @@ export function parseCsv(text: string): string[][] {
   return rows.filter((r) => r.some((cell) => cell.trim() !== ''));
 }
 
+/** A manifest larger than this is not a list of jobs someone wrote. */
+const MAX_MANIFEST_BYTES = 16 * 2 ** 20;
+
 /** One job of a manifest: paths as written (relative to the manifest), option columns as text. */
 export interface ManifestRow {
   content: string;
@@ -133,14 +137,15 @@ export function readManifest(file: string): ManifestRow[] {
   const fail = (problem: string) => new InputError(`manifest ${file}: ${problem}`);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFile(file, MAX_MANIFEST_BYTES, 'the 16 MiB a manifest may have').toString('utf8');
   } catch (err) {
-    throw fail((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message);
+    throw fail((err as Error).message);
   }
   let records: Record<string, unknown>[];
-  if (path.extname(file).toLowerCase() === '.json') {
+  // JSON by its content (an array or object), whatever the file is called; else CSV.
+  if (path.extname(file).toLowerCase() === '.json' || /^\uFEFF?\s*[[{]/.test(text)) {
     try {
-      records = JSON.parse(text) as Record<string, unknown>[];
+      records = JSON.parse(text.replace(/^\uFEFF/, '')) as Record<string, unknown>[];
     } catch (err) {
       throw fail(`not valid JSON (${(err as Error).message})`);
     }
@@ -199,6 +204,9 @@ export function outputName(pattern: string, content: string, styles: readonly st
   });
 }
 
+/** Where an output named `name` goes: into `outDir`, unless the name is an absolute path. */
+const outputPath = (outDir: string, name: string) => (path.isAbsolute(name) ? name : path.join(outDir, name));
+
 export interface BatchPlan {
   contents: readonly string[];
   styles: readonly string[];
@@ -230,7 +238,7 @@ export function planJobs(plan: BatchPlan): Job[] {
       return {
         content,
         styles,
-        output: path.join(plan.outDir, row.output ?? outputName(plan.name, content, styles, i + 1)),
+        output: outputPath(plan.outDir, row.output ?? outputName(plan.name, content, styles, i + 1)),
         flags,
         index: i + 1,
       };
@@ -245,7 +253,7 @@ export function planJobs(plan: BatchPlan): Job[] {
     );
     jobs.forEach((job, i) => {
       job.index = i + 1;
-      job.output = path.join(plan.outDir, outputName(plan.name, job.content, job.styles, i + 1));
+      job.output = outputPath(plan.outDir, outputName(plan.name, job.content, job.styles, i + 1));
     });
   }
   const seen = new Map<string, number>();

@@ -14,8 +14,9 @@ import { NonFiniteCostError } from '../optim/types.js';
 import { DEFAULT_NAME, planJobs } from './batch.js';
 import { Events, type ErrorCode } from './events.js';
 import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
-import { checkJob, checkRunFlags, runJob, type Job, type JobContext } from './job.js';
-import { costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
+import { checkJob, checkRunFlags, jobFiles, runJob, type Job, type JobContext } from './job.js';
+import { refuseOverwrites, type Role } from './overwrite.js';
+import { clearBar, costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
 
 export { DEFAULT_NAME };
 
@@ -53,6 +54,12 @@ async function startEngine(flags: ProcessFlags): Promise<Engine> {
   return createEngine({ engine: flags.backend, threads: flags.threads, weights });
 }
 
+/** The weights file, as a file the run reads (none yet when they are to be downloaded). */
+function weightsRead(flags: ProcessFlags): Role[] {
+  const found = locateWeights(flags.weights);
+  return found ? [{ what: 'weights file', file: found.path }] : [];
+}
+
 /** The weights, downloaded (saying so) when they are not there yet. */
 async function fetchWeights(flags: ProcessFlags, say: (line: string) => void): Promise<void> {
   await ensureWeights({ explicit: flags.weights, log: say });
@@ -84,6 +91,7 @@ export async function stylizeCommand(
 ): Promise<number> {
   const events = new Events(Boolean(cliFlags.json));
   const say = sayer(cliFlags);
+  const signals = trapSignals(); // from the start: a signal before the run exits at once
   let engine: Engine | null = null;
   try {
     // The engine first: a checkpoint's tensors are made on it.
@@ -92,14 +100,14 @@ export async function stylizeCommand(
     try {
       const flags = resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags;
       const job: Job = { content, styles, output: flags.output, flags };
-      const checkpoint = { file: flags.checkpoint, resume };
-      const settings = checkJob(job, checkpoint); // before any work
+      const checkpoint = { file: flags.checkpoint, resume, resumeFile: cliFlags.resume };
+      const settings = checkJob(job, checkpoint, weightsRead(flags)); // before any work
       const { iterations: counts, scales: sizes } = settings;
       await fetchWeights(flags, say);
-      const signals = trapSignals();
       const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
       let bar = NO_BAR; // until the job starts
       const onStart = () => {
+        signals.running(true);
         say(engine!.info.description);
         if (resume)
           say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
@@ -123,7 +131,6 @@ export async function stylizeCommand(
         return signals.code();
       } finally {
         bar.stop();
-        signals.release();
       }
     } finally {
       if (resume) disposeCheckpoint(resume);
@@ -132,6 +139,7 @@ export async function stylizeCommand(
     events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
   } finally {
+    signals.release();
     engine?.dispose();
   }
 }
@@ -145,39 +153,69 @@ interface Failure {
   message: string;
 }
 
-/** The jobs of a batch, planned and checked before any work. */
+/**
+ * The jobs of a batch, planned and checked before any work: the shared flags, the output folder,
+ * every job's settings and paths, and no output that is an input or another output of the batch.
+ * A folder made for the outputs is removed again when the batch is refused.
+ */
 function planBatch(flags: BatchFlags): Job[] {
   checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
   if (flags.styleWeights) {
     throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
   }
-  fs.mkdirSync(flags.outDir, { recursive: true });
-  const jobs = planJobs({
-    contents: flags.content,
-    styles: flags.style,
-    manifest: flags.manifest,
-    outDir: flags.outDir,
-    name: flags.name,
-    flags,
-  });
-  return jobs;
+  const created = makeOutDir(flags.outDir);
+  try {
+    const jobs = planJobs({
+      contents: flags.content,
+      styles: flags.style,
+      manifest: flags.manifest,
+      outDir: flags.outDir,
+      name: flags.name,
+      flags,
+    });
+    const reads = [...weightsRead(flags), ...(flags.manifest ? [{ what: 'manifest', file: flags.manifest }] : [])];
+    const files = jobs.map((job) => jobFiles(job, checkJob(job, {}, reads)));
+    refuseOverwrites(
+      [...reads, ...files.flatMap((f) => f.reads)],
+      files.flatMap((f) => f.writes),
+      files.flatMap((f) => f.snapshots),
+    );
+    return jobs;
+  } catch (error) {
+    if (created) fs.rmSync(created, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Makes the output folder (and those above it) if missing; returns the first one made, if any. */
+function makeOutDir(dir: string): string | undefined {
+  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (stat && !stat.isDirectory()) throw new InputError(`--out-dir ${dir}: is a file, not a directory`);
+  try {
+    return fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new InputError(`--out-dir ${dir}: cannot make it (${(err as Error).message})`);
+  }
 }
 
 export async function batchCommand(flags: BatchFlags): Promise<number> {
   const events = new Events(Boolean(flags.json));
   const say = sayer(flags);
+  const signals = trapSignals(); // from the start: a signal before the first job exits at once
   let jobs: Job[];
+  let engine: Engine;
   try {
     jobs = planBatch(flags);
+    await fetchWeights(flags, say);
+    engine = await startEngine(flags);
   } catch (error) {
+    signals.release();
     events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
   }
-  await fetchWeights(flags, say);
-  const engine = await startEngine(flags);
   say(`${engine.info.description}; ${jobs.length} job${jobs.length === 1 ? '' : 's'}`);
   events.emit('batch', { jobs: jobs.length, backend: engine.info.name, outDir: flags.outDir });
-  const signals = trapSignals();
+  signals.running(true); // from here the loop stops between jobs, and a job with its best image
   const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
   const bar = progressBar(
     flags,
@@ -185,7 +223,7 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
     jobs.length,
   );
   const line = (text: string) => {
-    if (!flags.quiet && !flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    clearBar(flags);
     say(text);
   };
   const summary = { done: 0, skipped: 0, failed: [] as Failure[] };

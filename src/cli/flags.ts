@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  parseDecimal,
   SETTING_NAMES,
   SETTINGS,
   SHAPING_NAMES,
@@ -77,8 +78,8 @@ export function givenOn(command: Command): (name: SettingName) => boolean {
 const MAX_THREADS = 64;
 
 function threadCount(text: string): number {
-  const x = Number(text);
-  if (text.trim() === '' || !(Number.isInteger(x) && x > 0 && x <= MAX_THREADS)) {
+  const x = parseDecimal(text);
+  if (!(Number.isInteger(x) && x > 0 && x <= MAX_THREADS)) {
     throw new InvalidArgumentError(`threads must be a positive integer, at most ${MAX_THREADS}`);
   }
   return x;

@@ -19,8 +19,10 @@ import type { Engine } from '../engine/evaluator.js';
 import { modelOutputs } from '../engine/vgg19.js';
 import { InputError, settingError } from '../errors.js';
 import { checkOutputPath, checkWritable, readImage, writeImage } from '../io/images.js';
+import { fileIdentity } from '../io/files.js';
 import { NonFiniteCostError } from '../optim/types.js';
 import type { Events } from './events.js';
+import { refuseOverwrites, type Role, type Snapshots } from './overwrite.js';
 import { DEFAULT_CHECKPOINT_EVERY, type RunFlags } from './flags.js';
 
 export interface Job {
@@ -48,10 +50,11 @@ export interface JobHooks {
   onProgress?: (event: StylizeProgress) => void;
 }
 
-/** Where a job's run state is saved, or which saved state it continues. */
+/** Where a job's run state is saved, or which saved state it continues (read from `resumeFile`). */
 export interface JobCheckpoint {
   file?: string;
   resume?: Checkpoint;
+  resumeFile?: string;
 }
 
 export interface JobResult {
@@ -94,12 +97,40 @@ export function checkRunFlags(flags: RunFlags, styleCount: number, resume?: Chec
   return settings;
 }
 
-/** Checks a job's settings and paths before any work: an InputError names the first problem. */
-export function checkJob(job: Job, checkpoint: JobCheckpoint = {}): RunSettings {
+/**
+ * Checks a job's settings and paths before any work: an InputError names the first problem. No
+ * file it writes may be one it reads (its images, the checkpoint it resumes, and `reads`, such as
+ * the weights), nor another that it writes.
+ */
+export function checkJob(job: Job, checkpoint: JobCheckpoint = {}, reads: readonly Role[] = []): RunSettings {
   const settings = checkRunFlags(job.flags, job.styles.length, checkpoint.resume);
   checkOutputPath(job.output);
   if (checkpoint.file) checkWritable(checkpoint.file, 'checkpoint');
+  const files = jobFiles(job, settings, checkpoint);
+  refuseOverwrites([...files.reads, ...reads], files.writes, files.snapshots);
   return settings;
+}
+
+/** The files a job reads and writes, and its snapshots. */
+export function jobFiles(
+  job: Job,
+  settings: RunSettings,
+  checkpoint: JobCheckpoint = {},
+): { reads: Role[]; writes: Role[]; snapshots: Snapshots[] } {
+  const reads: Role[] = [
+    { what: 'content image', file: job.content },
+    ...job.styles.map((file, i) => ({ what: styleLabel(job, i), file })),
+  ];
+  if (!isInitKeyword(job.flags.init)) reads.push({ what: 'init image', file: job.flags.init });
+  const writes: Role[] = [{ what: 'output image', file: job.output }];
+  if (checkpoint.file) writes.push({ what: 'checkpoint', file: checkpoint.file });
+  // The checkpoint resumed may be the one written: it is read whole before the run.
+  const { resumeFile, file } = checkpoint;
+  if (resumeFile && !(file && fileIdentity(file) === fileIdentity(resumeFile)))
+    reads.push({ what: 'checkpoint resumed', file: resumeFile });
+  const every = job.flags.snapshotEvery;
+  const total = settings.iterations.reduce((a, b) => a + b, 0);
+  return { reads, writes, snapshots: every ? [{ output: job.output, every, total }] : [] };
 }
 
 /**

@@ -2,9 +2,11 @@
  * The `nst` command: its flags (from the settings table), help and usage errors. It loads nothing
  * heavy: each action imports its own module (commands.ts, weights.ts) when it runs.
  */
+import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { SETTINGS, type SettingName } from '../core/settings.js';
 import { InputError, named } from '../errors.js';
+import { removeTemporaryFiles } from '../io/atomic.js';
 import { IMAGE_EXTENSIONS } from '../io/header.js';
 import { DEFAULT_NAME } from './batch.js';
 import type { BatchFlags, StylizeFlags } from './commands.js';
@@ -73,16 +75,32 @@ export function wordError(error: unknown): string {
   return hint ? `${error.message} (${hint})` : error.message;
 }
 
+/** The package's version, from its package.json (dist/src/cli/ is three folders below it). */
+function packageVersion(): string {
+  const manifest = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
+/** A usage error of commander as one line: its "(Did you mean …?)" hint joins the message. */
+export function usageLine(text: string): string {
+  const folded = text
+    .replace(/^error: /, '')
+    .trim()
+    .replace(/\s*\n\s*\(Did you mean ([^)]*)\)/, ' (did you mean $1)');
+  return `nst: ${folded.replace(/\s*\n\s*/g, ' ')}\n`;
+}
+
 /** Builds the command tree; each action stores its exit code in `result`. */
 function buildProgram(result: { code: number }): Command {
   const program = new Command('nst')
     .description(
       'Neural style transfer (Gatys et al.): repaint a photo in the style of a painting, with VGG19 on TensorFlow.js',
     )
+    .version(packageVersion(), '-V, --version', 'print the version of nst')
     .addHelpText('after', EXAMPLES)
     .exitOverride()
     // Usage errors are one line, in the same form as every other error.
-    .configureOutput({ outputError: (text, write) => write(`nst: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({ outputError: (text, write) => write(usageLine(text)) });
 
   const stylize = program
     .command('stylize')
@@ -159,6 +177,8 @@ function buildProgram(result: { code: number }): Command {
 
 /** Runs the command line; returns the exit code (0 done, 2 bad usage or input, 1 other failure). */
 export async function main(argv: string[]): Promise<number> {
+  // However the process ends (process.exit included), no temporary file is left behind.
+  process.on('exit', removeTemporaryFiles);
   const result = { code: 0 };
   const program = buildProgram(result);
   try {

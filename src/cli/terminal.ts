@@ -1,8 +1,23 @@
 /** What the command shows on the terminal: lines for people, cost lines, the progress bar, signals. */
 import cliProgress from 'cli-progress';
 import type { StylizeProgress } from '../core/stylize.js';
+import { removeTemporaryFiles } from '../io/atomic.js';
 import { costLine } from '../nst.js';
 import type { ProcessFlags } from './flags.js';
+
+/**
+ * Whether the progress bar is drawn: only on a terminal, for a person, and one that takes cursor
+ * codes (not TERM=dumb, and not when NO_COLOR asks for plain output).
+ */
+export function showsBar(flags: ProcessFlags): boolean {
+  const plain = process.env['TERM'] === 'dumb' || (process.env['NO_COLOR'] ?? '') !== '';
+  return !flags.quiet && !flags.json && Boolean(process.stderr.isTTY) && !plain;
+}
+
+/** Clears the progress bar's line before a line of text is written, when there is a bar. */
+export function clearBar(flags: ProcessFlags): void {
+  if (showsBar(flags)) process.stderr.write('\r\x1b[K');
+}
 
 /** Lines on stderr for a person: none with --quiet or --json. */
 export function sayer(flags: ProcessFlags): (line: string) => void {
@@ -15,7 +30,7 @@ export function sayer(flags: ProcessFlags): (line: string) => void {
 export function costWriter(flags: ProcessFlags): ((line: string) => void) | undefined {
   if (flags.json) return undefined;
   return (line) => {
-    if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // over the progress bar
+    clearBar(flags); // over the progress bar
     process.stdout.write(`${line}\n`);
   };
 }
@@ -35,27 +50,47 @@ export function costLines(every: number | undefined, write?: (line: string) => v
   };
 }
 
+/** The exit code of each signal that ends a run: 128 + its number. */
+const SIGNAL_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/** The signals trapped while a command runs, and what they asked for. */
+export interface Signals {
+  /** Aborted by the first signal while a run is under way (`running(true)`). */
+  signal: AbortSignal;
+  /** The exit code the signal asks for (0 if none came). */
+  code: () => number;
+  /** Whether a run is under way that can stop with its best image: until then a signal exits at once. */
+  running: (on: boolean) => void;
+  release: () => void;
+}
+
 /**
- * SIGINT / SIGTERM abort the signal (the run ends between iterations with its best image); a
- * second one exits at once. `code()` is the exit code the signal asks for (0 if none came).
+ * SIGINT, SIGTERM and SIGHUP (a closed terminal), trapped for the whole command. While a run is
+ * under way the first one aborts the signal: the run ends between iterations and writes its best
+ * image. Before that (nothing to save yet) or at a second one, the process exits at once, after
+ * removing the temporary files being written: the output is then whole or absent, never half.
  */
-export function trapSignals(): { signal: AbortSignal; code: () => number; release: () => void } {
+export function trapSignals(): Signals {
   const abort = new AbortController();
   let code = 0;
+  let running = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    const exit = signal === 'SIGINT' ? 130 : 143;
-    if (abort.signal.aborted) process.exit(exit);
+    const exit = SIGNAL_CODES[signal] ?? 143;
+    if (abort.signal.aborted || !running) {
+      removeTemporaryFiles();
+      process.exit(exit);
+    }
     code = exit;
     abort.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const names = Object.keys(SIGNAL_CODES) as NodeJS.Signals[];
+  for (const name of names) process.on(name, onSignal);
   return {
     signal: abort.signal,
     code: () => code,
+    running: (on) => (running = on),
     release: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const name of names) process.off(name, onSignal);
     },
   };
 }
@@ -68,7 +103,7 @@ export const NO_BAR: Bar = { update: () => {}, stop: () => {} };
 
 /** A progress bar on stderr when it is a terminal and a person reads it. */
 export function progressBar(flags: ProcessFlags, format: string, total: number): Bar {
-  if (flags.quiet || flags.json || !process.stderr.isTTY) return NO_BAR;
+  if (!showsBar(flags)) return NO_BAR;
   const options = { stream: process.stderr, format, hideCursor: true, etaBuffer: 20 };
   const bar = new cliProgress.SingleBar(options, cliProgress.Presets.shades_classic);
   bar.start(total, 0, {});

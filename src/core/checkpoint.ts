@@ -1,9 +1,9 @@
-import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import type { RunSettings } from './settings.js';
+import { SETTINGS, SHAPING_NAMES, type RunSettings, type Setting } from './settings.js';
 import type { Checkpoint } from './stylize.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readRegularFile } from '../io/files.js';
 
 /**
  * A checkpoint file: the 8 bytes `NSTCKPT1`, a little-endian uint32 with the length of a JSON
@@ -67,46 +67,138 @@ export async function saveCheckpoint(file: string, checkpoint: Checkpoint): Prom
   await writeFileAtomic(file, [prefix, json, ...parts], 'checkpoint');
 }
 
+/** A header that is not what the format says: the message says why. */
+class HeaderError extends Error {}
+
+/** A field of the header that is not what the format says: its path and what it must be. */
+class FieldError extends HeaderError {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`field ${field} ${problem}`);
+  }
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isCount = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
+
+/** Checks `value` with `ok`; a FieldError naming `field` says it `must be …` otherwise. */
+function expect<T>(value: unknown, field: string, ok: (x: unknown) => x is T, rule: string): T {
+  if (!ok(value)) throw new FieldError(field, `must be ${rule}`);
+  return value;
+}
+
+/** The settings a checkpoint records, each checked by the settings table's own check. */
+function checkSettings(value: unknown): RunSettings {
+  const settings = expect(value, 'settings', isObject, 'an object');
+  for (const name of SHAPING_NAMES) {
+    const x = settings[name];
+    if (name === 'seed' && x === null) continue;
+    const problem = x === undefined ? 'must be given' : (SETTINGS[name] as Setting<unknown>).check(x);
+    if (problem !== null) throw new FieldError(`settings.${name}`, problem);
+  }
+  for (const name of ['scales', 'iterations', 'styleWeights', 'styleLayerWeights'] as const)
+    expect(settings[name], `settings.${name}`, Array.isArray, 'a list');
+  const scales = settings['scales'] as number[];
+  if ((settings['iterations'] as number[]).length !== scales.length)
+    throw new FieldError('settings.iterations', 'must have one count per scale');
+  if ((settings['styleLayerWeights'] as number[]).length !== (settings['styleLayers'] as string[]).length)
+    throw new FieldError('settings.styleLayerWeights', 'must have one weight per style layer');
+  return settings as unknown as RunSettings;
+}
+
+/** The tensor entries of a header, each inside the `size` bytes of data after it. */
+function checkTensors(value: unknown, size: number): TensorEntry[] {
+  const entries = expect(value, 'tensors', Array.isArray, 'a list');
+  return entries.map((entry: unknown, i) => {
+    const where = `tensors[${i}]`;
+    const { name, shape, offset } = expect(entry, where, isObject, 'an object');
+    expect(name, `${where}.name`, (x): x is string => typeof x === 'string', 'a string');
+    const dims = (x: unknown): x is number[] => Array.isArray(x) && x.every((d) => Number.isInteger(d) && d > 0);
+    expect(shape, `${where}.shape`, dims, 'a list of positive integers');
+    expect(offset, `${where}.offset`, isCount, 'a non-negative integer');
+    const bytes = (shape as number[]).reduce((a, b) => a * b, 1) * 4;
+    if ((offset as number) + bytes > size)
+      throw new HeaderError(`cut short: tensor ${name as string} lies past its end`);
+    return { name: name as string, shape: shape as number[], offset: offset as number };
+  });
+}
+
+/**
+ * The header of a checkpoint file, checked against the format: every field present with a value
+ * of its kind, the image and best image at the scale's size, the optimizer's tensors of the
+ * image's shape, every tensor inside the `size` bytes of data. A FieldError names the first wrong one.
+ */
+function checkHeader(value: unknown, size: number): Header {
+  const header = expect(value, 'header', isObject, 'a JSON object');
+  const settings = checkSettings(header['settings']);
+  const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  expect(header['inputs'], 'inputs', (x): x is string => typeof x === 'string', 'a string');
+  const scale = expect(header['scale'], 'scale', isCount, 'a non-negative integer');
+  if (scale >= settings.scales.length)
+    throw new FieldError('scale', `must be less than the ${settings.scales.length} scales`);
+  const iteration = expect(header['iteration'], 'iteration', isCount, 'a non-negative integer');
+  if (iteration > settings.iterations[scale]!)
+    throw new FieldError('iteration', "must be within the scale's iterations");
+  expect(header['evaluations'], 'evaluations', isCount, 'a non-negative integer');
+  expect(header['bestCost'], 'bestCost', isNumber, 'a finite number');
+  expect(header['converged'], 'converged', (x): x is boolean => typeof x === 'boolean', 'true or false');
+  const values = expect(header['optimizerValues'], 'optimizerValues', isObject, 'an object');
+  for (const [name, x] of Object.entries(values)) expect(x, `optimizerValues.${name}`, isNumber, 'a finite number');
+  const tensors = checkTensors(header['tensors'], size);
+  const shapeOf = (name: string) => tensors.find((t) => t.name === name)?.shape.join(',');
+  const side = settings.scales[scale]!;
+  const image = shapeOf('image');
+  const [, h, w, c] = image?.split(',').map(Number) ?? [];
+  if (!image || !/^1,\d+,\d+,3$/.test(image) || Math.max(h!, w!) !== side || c !== 3)
+    throw new FieldError('tensors', `must hold an image of shape [1, h, w, 3] with its longest side ${side} px`);
+  for (const t of tensors.filter((t) => t.name !== 'image'))
+    if (t.shape.join(',') !== image)
+      throw new FieldError('tensors', `must all have the image's shape (${t.name} has not)`);
+  if (!shapeOf('bestImage')) throw new FieldError('tensors', 'must hold the best image');
+  // L-BFGS records how many correction pairs it had: each needs its two tensors and its rho.
+  const pairs = expect(values['pairs'] ?? 0, 'optimizerValues.pairs', isCount, 'a non-negative integer');
+  for (let i = 0; i < pairs; i++) {
+    if (!shapeOf(`optimizer.s${i}`) || !shapeOf(`optimizer.y${i}`) || values[`rho${i}`] === undefined)
+      throw new FieldError('optimizerValues.pairs', `says ${pairs} pairs, pair ${i} is missing`);
+  }
+  return header as unknown as Header;
+}
+
 /**
  * Reads a checkpoint written by `saveCheckpoint`; its tensors are new (release them with
- * `disposeCheckpoint`). A missing, foreign or damaged file is an InputError naming it.
+ * `disposeCheckpoint`). A missing, foreign or damaged file is an InputError naming it, and a
+ * header that is not what the format says names the field (`detail.file`, the message).
  */
 export async function loadCheckpoint(file: string): Promise<Checkpoint> {
-  const fail = (problem: string) => new InputError(`checkpoint ${file}: ${problem}`);
+  const fail = (problem: string) => new InputError(`checkpoint ${file}: ${problem}`, { file });
   let bytes: Buffer;
   try {
-    bytes = await fs.promises.readFile(file);
+    bytes = readRegularFile(file);
   } catch (err) {
-    throw fail(
-      (err as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'file not found'
-        : `cannot read file (${(err as Error).message})`,
-    );
+    throw fail((err as Error).message);
   }
   if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw fail('not an nst checkpoint');
   const length = bytes.readUInt32LE(8);
+  if (12 + length > bytes.length) throw fail('cut short in its header');
   let header: Header;
   try {
-    header = JSON.parse(bytes.toString('utf8', 12, 12 + length)) as Header;
-  } catch {
+    header = checkHeader(JSON.parse(bytes.toString('utf8', 12, 12 + length)), bytes.length - 12 - length);
+  } catch (err) {
+    if (err instanceof HeaderError) throw fail(err.message);
     throw fail('damaged header (the file is cut short or corrupt)');
   }
   const base = 12 + length;
   const tensors: Record<string, tf.Tensor> = {};
-  try {
-    for (const { name, shape, offset } of header.tensors ?? []) {
-      const size = shape.reduce((a, b) => a * b, 1);
-      if (base + offset + size * 4 > bytes.length) throw fail('cut short');
-      // A copy, aligned for Float32Array whatever the offset.
-      const data = new Float32Array(
-        bytes.buffer.slice(bytes.byteOffset + base + offset, bytes.byteOffset + base + offset + size * 4),
-      );
-      tensors[name] = tf.tensor(data, shape, 'float32');
-    }
-    if (!tensors['image'] || !tensors['bestImage']) throw fail('no image in it');
-  } catch (error) {
-    tf.dispose(Object.values(tensors));
-    throw error;
+  for (const { name, shape, offset } of header.tensors) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    // A copy, aligned for Float32Array whatever the offset.
+    const data = new Float32Array(
+      bytes.buffer.slice(bytes.byteOffset + base + offset, bytes.byteOffset + base + offset + size * 4),
+    );
+    tf.dispose(tensors[name]); // a name given twice: the last one
+    tensors[name] = tf.tensor(data, shape, 'float32');
   }
   const optimizerTensors: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(tensors))

@@ -82,10 +82,16 @@ const layerList: Check<readonly string[]> = (x) => {
   return new Set(x).size === x.length ? null : 'names a layer twice';
 };
 
+/** A decimal number ("12", "-0.5", "1e4"; "1e999" is Infinity); NaN for anything else, 0x10 included. */
+export function parseDecimal(text: string): number {
+  const trimmed = text.trim();
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(trimmed) ? Number(trimmed) : NaN;
+}
+
 // Flag text parsers: undefined when the text is not a value of the kind.
-const parseNumber = (text: string): number | undefined => (text.trim() === '' ? undefined : Number(text));
+const parseNumber = (text: string): number | undefined => (text.trim() === '' ? undefined : parseDecimal(text));
 const parseList = (text: string): number[] | undefined =>
-  text.trim() === '' ? undefined : text.split(',').map((part) => (part.trim() === '' ? NaN : Number(part)));
+  text.trim() === '' ? undefined : text.split(',').map(parseDecimal);
 const parseIntOrList = (text: string): number | number[] | undefined => {
   const parts = parseList(text);
   return parts && parts.length === 1 && !text.includes(',') ? parts[0] : parts;

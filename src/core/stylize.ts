@@ -273,6 +273,7 @@ async function runScale(
     const earlier = previous?.evaluations ?? 0;
     const scale = { index: k + 1, count: sizes.length, size: sizes[k]! };
     const resume = k === (options.resume?.scale ?? 0) ? options.resume?.state : undefined;
+    if (k === (options.resume?.scale ?? 0)) await checkWeights(evaluator, settings, run.content.shape, images.content);
     let evaluations = earlier;
     const result = await optimize({
       initial: first,
@@ -298,6 +299,48 @@ async function runScale(
     tf.dispose([images.content, ...images.styles]);
     first?.dispose();
     base?.dispose();
+  }
+}
+
+/** The largest finite float32, what the engines compute the costs in. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Before the first iteration: each cost weight times a bound of its cost must stay within float32
+ * (with room for the sum of the three), or the run would end on an infinite cost. The variation
+ * cost of an image in [0, 1] is at most 3·((h−1)·w + h·(w−1)) at the final size. The content and
+ * style costs have no useful bound of their own (one from the network's weights is some 10³⁰ too
+ * loose), so a generous one is measured: four times their value at a flat mid-grey image, as far
+ * from both targets as the images of a run get. An InputError names the weight and its largest value.
+ */
+async function checkWeights(
+  evaluator: Evaluator,
+  settings: RunSettings,
+  contentShape: readonly number[],
+  shape: tf.Tensor4D,
+): Promise<void> {
+  const probe = tf.fill(shape.shape, 0.5) as tf.Tensor4D;
+  let costs: { content: number; style: number };
+  try {
+    const evaluation = await evaluator.evaluate(probe);
+    evaluation.gradient.dispose();
+    costs = evaluation.costs;
+  } finally {
+    probe.dispose();
+  }
+  const [h, w] = scaledSize(contentShape[0]!, contentShape[1]!, settings.size);
+  const terms: [string, number, string, number][] = [
+    ['alpha', settings.alpha, 'content', 4 * costs.content],
+    ['beta', settings.beta, 'style', 4 * costs.style],
+    ['var', settings.var, 'variation', 3 * ((h - 1) * w + h * (w - 1))],
+  ];
+  for (const [name, weight, what, bound] of terms) {
+    if (Number.isFinite(Math.fround(weight)) && weight * bound < FLOAT32_MAX / 4) continue;
+    const most = bound > 0 ? `; use at most ${(FLOAT32_MAX / 4 / bound).toExponential(1)}` : '';
+    throw settingError(
+      name,
+      `is too large: ${name} × the ${what} cost (up to about ${bound.toExponential(2)}) overflows float32${most}`,
+    );
   }
 }
 

@@ -9,6 +9,7 @@ import { Jimp } from 'jimp';
 import { InputError } from '../errors.js';
 
 import { writeFileAtomic, oneLine } from './atomic.js';
+import { readRegularFile } from './files.js';
 import {
   FORMAT_LIST,
   IMAGE_EXTENSIONS,
@@ -33,6 +34,12 @@ function unknownExtensionError(file: string): InputError {
 }
 
 /** An error's message on one line, for messages that quote it. */
+
+/**
+ * The largest image file read: 16 bytes per pixel of the limit (16-bit RGBA stored without
+ * compression takes 8) and room for metadata. A larger file cannot be an image within the limit.
+ */
+const maxImageBytes = (maxPixels: number) => maxPixels * 16 + 64 * 2 ** 20;
 
 /** Options of readImage. */
 export interface ReadImageOptions {
@@ -99,10 +106,9 @@ export async function readImage(file: string, label = 'image', options: ReadImag
 
   let bytes: Buffer;
   try {
-    bytes = await fs.promises.readFile(file);
+    bytes = readRegularFile(file, maxImageBytes(maxPixels), 'any image within the pixel limit can be');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw fail(code === 'ENOENT' ? 'file not found' : `cannot read file (${oneLine(err)})`);
+    throw fail((err as Error).message, /more than/.test((err as Error).message) ? 'maxInputPixels' : undefined);
   }
   if (bytes.length === 0) throw fail('empty file');
 
@@ -147,7 +153,12 @@ export function checkOutputPath(file: string): void {
   checkWritable(file, 'output image');
 }
 
-/** Throws an InputError naming `label` and `file` if `file` cannot be written: missing or read-only directory, or a directory itself. */
+/**
+ * Throws an InputError naming `label` and `file` if `file` cannot be written: missing or read-only
+ * directory, a directory itself, or an existing file that is read-only. The rename of an atomic
+ * write would replace such a file whatever its mode: its own mode is checked here (no write bit
+ * for anyone counts as read-only even for root, as rm sees it).
+ */
 export function checkWritable(file: string, label: string): void {
   const dir = path.dirname(path.resolve(file));
   let stat: fs.Stats;
@@ -162,8 +173,19 @@ export function checkWritable(file: string, label: string): void {
   } catch {
     throw new InputError(`${label} ${file}: directory ${dir} is not writable`);
   }
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
-    throw new InputError(`${label} ${file}: is a directory`);
+  const existing = fs.statSync(file, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new InputError(`${label} ${file}: is a directory`);
+  if (existing && (!canWrite(file) || (existing.mode & 0o222) === 0)) {
+    throw new InputError(`${label} ${file}: the file exists and is read-only`);
+  }
+}
+
+function canWrite(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.js';
+import { createTemporary, trackTemporary } from './atomic.js';
 
 export interface ConvSpec {
   name: string;
@@ -191,6 +192,7 @@ export async function downloadFile(
 ): Promise<void> {
   await fsp.mkdir(path.dirname(dest), { recursive: true });
   const part = `${dest}.part-${process.pid}`;
+  trackTemporary(part, true);
   let received = 0;
   let total: number | null = null;
   try {
@@ -208,7 +210,7 @@ export async function downloadFile(
           yield chunk;
         }
       },
-      createWriteStream(part),
+      createWriteStream(createTemporary(part), { flags: 'r+' }),
     );
     if (total !== null && received < total) throw new Error('connection closed early');
     const actual = hash.digest('hex');
@@ -219,6 +221,8 @@ export async function downloadFile(
     let reason = (err as Error).message;
     if (total !== null && received < total) reason = `cut short after ${received} of ${total} bytes (${reason})`;
     throw new Error(`download of ${url} failed: ${reason}`);
+  } finally {
+    trackTemporary(part, false);
   }
 }
 

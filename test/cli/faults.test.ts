@@ -2,7 +2,7 @@
  * Faults through the real command: hostile inputs and flags, unusual but valid content images, a
  * cost that stops being finite, a full disk and SIGTERM. Every image is made here, small.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,27 +12,21 @@ import { readImage, writeImage } from '../../src/io/images.js';
 import { Adam } from '../../src/optim/adam.js';
 import { optimize } from '../../src/optim/loop.js';
 import { NonFiniteCostError, type Evaluation } from '../../src/optim/types.js';
-import { interrupt, IMAGES, nstAsync, tempDir, useWasm, WEIGHTS, type Run } from '../helpers.js';
+import { interrupt, WEIGHTS } from '../helpers.js';
 import { be16, encodePng, jimpImage, pngChunk, withOrientation } from '../images.js';
-
-const contentFile = path.join(IMAGES, 'tubingen.jpg'); // 1024×768
-const styleFile = path.join(IMAGES, 'starry_night.jpg');
-/** The model cut after its first layer: quick to load, for runs where the layers do not matter. */
-const FIRST_LAYER_ONLY = ['--style-layers', 'block1_conv1', '--content-layers', 'block1_conv1'];
-
-/** Every directory made here, removed at the end; each run writes into one of its own. */
-const dirs: string[] = [];
-function newDir(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of dirs) {
-    fs.chmodSync(dir, 0o755); // the read-only one
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+import {
+  assertRefused,
+  contentFile,
+  flatImage,
+  FIRST_LAYER_ONLY,
+  later,
+  literal,
+  newDir,
+  refusals,
+  styleFile,
+  stylize,
+  type Command,
+} from './runs.js';
 
 const inputs = newDir();
 /** Writes `bytes` as `name` among the inputs; returns its path. */
@@ -41,83 +35,6 @@ function input(name: string, bytes: Uint8Array | string): string {
   fs.writeFileSync(file, bytes);
   return file;
 }
-
-/** A PNG (or JPEG) of `width` × `height` pixels, all `rgb`. */
-function flatImage(
-  width: number,
-  height: number,
-  rgb: number[],
-  mime: 'image/png' | 'image/jpeg' = 'image/png',
-): Promise<Buffer> {
-  return jimpImage(Array.from({ length: width * height }, () => [...rgb, 255]).flat(), width, height).getBuffer(mime);
-}
-
-/** A command line and the directory of its output, which holds nothing else. */
-interface Command {
-  dir: string;
-  output: string;
-  args: string[];
-}
-
-/** `nst stylize` at 32 px, quietly, writing `out` (default out.png) in `dir` (default a new directory). */
-function stylize(
-  extra: string[],
-  { content = contentFile, style = styleFile, out = 'out.png', dir = '' } = {},
-): Command {
-  dir ||= newDir();
-  const output = path.join(dir, out);
-  return {
-    dir,
-    output,
-    args: ['stylize', content, style, '-o', output, '--size', '32', '--iterations', '2', '-q', ...extra],
-  };
-}
-
-// Each run is mostly Node's start-up and the loading of the weights, on one core: all the runs
-// start together when the tests start, two at a time, and each test waits for its own.
-const queue: { command: Command; result?: Promise<Run> }[] = [];
-const pool = { active: 0, waiting: [] as (() => void)[] };
-async function run(args: string[]): Promise<Run> {
-  if (pool.active >= 2) await new Promise<void>((resolve) => pool.waiting.push(resolve));
-  pool.active++;
-  try {
-    return await nstAsync(args);
-  } finally {
-    pool.active--;
-    pool.waiting.shift()?.();
-  }
-}
-/** Queues `command`; the function returned gives its result, once the tests have started. */
-function later(command: Command): () => Promise<Run> {
-  const entry: (typeof queue)[number] = { command };
-  queue.push(entry);
-  return () => entry.result!;
-}
-before(async () => {
-  await useWasm();
-  for (const entry of queue) entry.result = run(entry.command.args);
-});
-
-/** A refusal: exit code 2, one line `nst: …` on stderr that matches `message`, nothing written. */
-function assertRefused(result: Run, message: RegExp, { dir }: Command): void {
-  assert.equal(result.code, 2, `exit code; stderr: ${result.stderr}`);
-  assert.match(result.stderr, /^nst: [^\n]+\n$/, 'one line on stderr');
-  assert.match(result.stderr, message);
-  assert.deepEqual(fs.readdirSync(dir), [], 'nothing written, no temporary file');
-}
-
-/** A test per case: the command is refused with the message. */
-function refusals(
-  cases: [name: string, command: Command, message: (command: Command) => RegExp, skip?: string | false][],
-): void {
-  for (const [name, command, message, skip] of cases) {
-    const result = skip ? null : later(command);
-    it(name, { skip }, async () => assertRefused(await result!(), message(command), command));
-  }
-}
-
-/** A regular expression matching `text` literally. */
-const literal = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 
 const png = await flatImage(48, 48, [200, 60, 30]);
 const jpeg = await jimpImage(
@@ -319,7 +236,7 @@ describe('unusual content images at the command line: the run succeeds at the ri
   ];
   for (const [name, file, [height, width], color] of cases) {
     const command = stylize(FIRST_LAYER_ONLY, { content: file });
-    const result = later(command);
+    const result = later(command.args);
     it(name, async () => {
       const { code, stderr } = await result();
       assert.equal(code, 0, stderr);
@@ -365,16 +282,25 @@ describe('a cost that stops being finite', () => {
 
   // With Adam, nothing the command takes makes the cost non-finite in the middle of a run: a
   // weight large enough for that makes the squared gradient Infinity first, and the steps 0.
-  // A weight beyond float32 overflows at once: the settings are at fault, no image is written.
-  const overflow = stylize(['--beta', '1e39', ...FIRST_LAYER_ONLY]);
-  const result = later(overflow);
-  it('at the command line, --beta 1e39 overflows float32 at iteration 0: exit 2 naming the flags, no file', async () => {
-    assertRefused(
-      await result(),
-      literal('cost became Infinity at iteration 0, before any step: lower --alpha, --beta or --var'),
-      overflow,
-    );
-  });
+  // A weight that makes its cost overflow float32 is refused before the first iteration, each of
+  // the three the same way (the content cost is 0 at iteration 0, so a first cost cannot tell).
+  for (const [flag, name, what] of [
+    ['--alpha', 'alpha', 'content'],
+    ['--beta', 'beta', 'style'],
+    ['--var', 'var', 'variation'],
+  ]) {
+    const overflow = stylize([flag!, '1e38', ...FIRST_LAYER_ONLY]);
+    const result = later(overflow.args);
+    it(`at the command line, ${flag} 1e38 would overflow float32: exit 2 naming the flag, no file`, async () => {
+      assertRefused(
+        await result(),
+        new RegExp(
+          `^nst: ${name} is too large: ${name} × the ${what} cost \\(up to about \\S+\\) overflows float32; use at most \\S+\\n$`,
+        ),
+        overflow,
+      );
+    });
+  }
 });
 
 /** A file handle on a disk with `room` bytes free: writeFile writes what fits, then fails as write(2) does. */
