@@ -165,19 +165,26 @@ interface Inputs {
 
 const styleLabel = (job: Job, i: number) => (job.styles.length > 1 ? `style image ${i + 1}` : 'style image');
 
-async function readInputs(job: Job): Promise<Inputs> {
+/**
+ * The images of a job, each shrunk as it is read to the largest size the run works at: the content
+ * and an init image to --size, the styles to --style-scale × --size. A photo of tens of megapixels
+ * never becomes a tensor, and the last scale sees exactly what it would from the full image.
+ */
+async function readInputs(job: Job, settings: RunSettings): Promise<Inputs> {
   const all: tf.Tensor3D[] = [];
-  const read = async (file: string, label: string) => {
-    const image = await readImage(file, label, { maxInputPixels: job.flags.maxInputPixels });
+  const read = async (file: string, label: string, maxSide: number) => {
+    const image = await readImage(file, label, { maxInputPixels: job.flags.maxInputPixels, maxSide });
     all.push(image);
     return image;
   };
+  const { size } = settings;
+  const styleSide = Math.max(1, Math.round(settings.styleScale * size)); // as core/stylize.ts scales them
   try {
-    const content = await read(job.content, 'content image');
+    const content = await read(job.content, 'content image', size);
     const styles: tf.Tensor3D[] = [];
-    for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(job, i)));
+    for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(job, i), styleSide));
     const { init } = job.flags;
-    return { content, styles, init: isInitKeyword(init) ? init : await read(init, 'init image'), all };
+    return { content, styles, init: isInitKeyword(init) ? init : await read(init, 'init image', size), all };
   } catch (error) {
     tf.dispose(all);
     throw error;
@@ -281,7 +288,7 @@ export async function runJob(
   hooks: JobHooks = {},
   checkpoint: JobCheckpoint = {},
 ): Promise<JobResult> {
-  const inputs = await readInputs(job);
+  const inputs = await readInputs(job, settings);
   try {
     guardMemory(context, settings, inputs);
     hooks.onStart?.();

@@ -16,13 +16,13 @@ export type Extension = keyof typeof MIME_BY_EXTENSION;
 export const IMAGE_EXTENSIONS: readonly string[] = Object.keys(MIME_BY_EXTENSION);
 
 /**
- * The default of readImage's `maxInputPixels`: 100 megapixels (10000×10000), more than nearly
- * every camera makes. The model only sees the image scaled to a few hundred pixels, while
- * reading it costs memory per pixel: up to 28 bytes of jpeg-js work buffers, 4 for the RGBA
- * bitmap, 12 for the float32 RGB copy; at 100 MP that is already several GB. It is also the
- * limit jpeg-js applied to JPEGs on its own before.
+ * The default of readImage's `maxInputPixels`: 25 megapixels (5000×5000, a 24-MP camera's photo).
+ * The run only works on the image shrunk to a few hundred pixels, but the decoders hold it whole:
+ * jpeg-js takes up to 28 bytes a pixel and 0.2 s a megapixel on a 2-core machine. A worst-case
+ * 25-MP JPEG (noise at quality 90) reads in about 6 s at under 1 GB, a PNG in under 2 s
+ * (`node bench/read-image.mjs`, README "Input images").
  */
-export const DEFAULT_MAX_INPUT_PIXELS = 100_000_000;
+export const DEFAULT_MAX_INPUT_PIXELS = 25_000_000;
 
 export type ImageFormat = 'PNG' | 'JPEG' | 'BMP' | 'GIF' | 'TIFF';
 
@@ -32,8 +32,15 @@ export interface ImageHeader {
   /** For a multi-page TIFF, those of the largest page (jimp decodes every page). */
   width: number;
   height: number;
-  /** False if the file lacks its format's end marker (PNG IEND, JPEG EOI): it was cut short. */
+  /**
+   * False if the file was cut short: it lacks its format's end (PNG IEND, JPEG EOI, the GIF
+   * trailer), or its data ends before the header says it does (BMP pixels, TIFF strips or tiles).
+   */
   complete: boolean;
+  /** Bytes of image data in the file, and the fewest its size needs, when the format bounds them. */
+  body?: { bytes: number; least: number };
+  /** PNG only: the bytes its image data inflates to, filter bytes included. */
+  rawBytes?: number;
   /** JPEG only: the number of colour components (1 gray, 3 YCbCr, 4 CMYK or YCCK). */
   components?: number;
   /** JPEG only: whether it has an Adobe APP14 marker, which says how 4 components are stored. */
@@ -81,8 +88,46 @@ export function readImageHeader(bytes: Buffer): ImageHeader | null {
 /** PNG: the IHDR chunk comes first, with width and height big-endian after its type. */
 function pngHeader(bytes: Buffer): ImageHeader | null {
   if (bytes.toString('latin1', 12, 16) !== 'IHDR') return null;
-  const complete = bytes.lastIndexOf('IEND', undefined, 'latin1') > 16;
-  return { format: 'PNG', width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20), complete };
+  const [width, height] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+  const { data, complete } = pngChunks(bytes);
+  const rawBytes = pngRawBytes(width, height, bytes.readUInt8(24), bytes.readUInt8(25), bytes.readUInt8(28));
+  // Deflate makes at most 1032 bytes of 1 (258-byte matches in 2 bits).
+  const body = { bytes: data.reduce((n, chunk) => n + chunk.length, 0), least: Math.ceil(rawBytes / 1032) };
+  return { format: 'PNG', width, height, complete, body, rawBytes };
+}
+
+/** The IDAT data of a PNG, and whether its chunks run whole up to IEND. */
+export function pngChunks(bytes: Buffer): { data: Buffer[]; complete: boolean } {
+  const data: Buffer[] = [];
+  for (let at = 8; at + 12 <= bytes.length;) {
+    const length = bytes.readUInt32BE(at);
+    const type = bytes.toString('latin1', at + 4, at + 8);
+    if (at + 12 + length > bytes.length) break; // cut inside this chunk
+    if (type === 'IDAT') data.push(bytes.subarray(at + 8, at + 8 + length));
+    if (type === 'IEND') return { data, complete: true };
+    at += 12 + length;
+  }
+  return { data, complete: false };
+}
+
+/** The inflated size of a PNG's image data: each row (of each Adam7 pass) is a filter byte and its pixels. */
+function pngRawBytes(width: number, height: number, depth: number, colorType: number, interlace: number): number {
+  const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType] ?? 1;
+  const rows = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * channels * depth) / 8)) : 0);
+  if (interlace !== 1) return rows(width, height);
+  const passes = [
+    [0, 8, 0, 8],
+    [4, 8, 0, 8],
+    [0, 4, 4, 8],
+    [2, 4, 0, 4],
+    [0, 2, 2, 4],
+    [1, 2, 0, 2],
+    [0, 1, 1, 2],
+  ];
+  return passes.reduce(
+    (n, [x0, dx, y0, dy]) => n + rows(Math.ceil((width - x0!) / dx!), Math.ceil((height - y0!) / dy!)),
+    0,
+  );
 }
 
 /** JPEG start-of-frame markers SOF0..SOF15; C4 (DHT), C8 (JPG) and CC (DAC) are not frames. */
@@ -95,7 +140,7 @@ function isStartOfFrame(marker: number): boolean {
  * height, width and the component count; an APP14 segment starting "Adobe" marks Adobe's CMYK.
  */
 function jpegHeader(bytes: Buffer): ImageHeader | null {
-  let frame: { width: number; height: number; components: number } | null = null;
+  let frame: { width: number; height: number; components: number; blocks: number } | null = null;
   let adobe = false;
   let offset = 2;
   for (;;) {
@@ -109,7 +154,9 @@ function jpegHeader(bytes: Buffer): ImageHeader | null {
     const length = bytes.readUInt16BE(offset + 2);
     if (isStartOfFrame(marker) && frame === null) {
       const [height, width] = [bytes.readUInt16BE(offset + 5), bytes.readUInt16BE(offset + 7)];
-      frame = { width, height, components: bytes.readUInt8(offset + 9) };
+      frame = { width, height, components: bytes.readUInt8(offset + 9), blocks: 0 };
+      // Huffman-coded frames (not C9..CF, arithmetic) spend at least a bit on every 8×8 block.
+      if (marker < 0xc9) frame.blocks = jpegBlocks(bytes, offset, width, height);
     }
     if (marker === 0xee && bytes.toString('latin1', offset + 4, offset + 9) === 'Adobe') adobe = true;
     offset += 2 + length;
@@ -117,7 +164,18 @@ function jpegHeader(bytes: Buffer): ImageHeader | null {
   if (frame === null) return null; // no frame header before the image data
   // EOI cannot occur inside the compressed data (0xFF bytes there are escaped).
   const complete = bytes.lastIndexOf(Buffer.from([0xff, 0xd9])) > offset;
-  return { format: 'JPEG', ...frame, adobe, complete };
+  const { blocks, ...size } = frame;
+  const body = { bytes: bytes.length - offset, least: Math.ceil(blocks / 8) };
+  return { format: 'JPEG', ...size, adobe, complete, body };
+}
+
+/** The 8×8 blocks of every component of a JPEG frame (SOF at `at`), from their sampling factors. */
+function jpegBlocks(bytes: Buffer, at: number, width: number, height: number): number {
+  const count = bytes.readUInt8(at + 9);
+  const factors = Array.from({ length: count }, (_, i) => bytes.readUInt8(at + 11 + 3 * i));
+  const [hMax, vMax] = [Math.max(...factors.map((f) => f >> 4)), Math.max(...factors.map((f) => f & 15))];
+  const side = (n: number, f: number, max: number) => Math.ceil(Math.ceil((n * f) / max) / 8);
+  return factors.reduce((n, f) => n + side(width, f >> 4, hMax) * side(height, f & 15, vMax), 0);
 }
 
 /** BMP: the info header after the 14-byte file header; OS/2's 12-byte version has 16-bit sizes. */
@@ -125,12 +183,19 @@ function bmpHeader(bytes: Buffer): ImageHeader {
   const os2 = bytes.readUInt32LE(14) === 12;
   const width = os2 ? bytes.readUInt16LE(18) : bytes.readInt32LE(18);
   const height = os2 ? bytes.readUInt16LE(20) : Math.abs(bytes.readInt32LE(22)); // negative: rows top-down
-  return { format: 'BMP', width, height, complete: true };
+  if (bytes.length < 34) return { format: 'BMP', width, height, complete: true }; // no pixels to check: the decoder says
+  const bits = bytes.readUInt16LE(os2 ? 24 : 28);
+  const compression = os2 ? 0 : bytes.readUInt32LE(30);
+  // Uncompressed (or bit fields): rows of whole 4-byte words; run-length data may end early.
+  const least = compression === 0 || compression === 3 ? Math.ceil((width * bits) / 32) * 4 * height : 0;
+  const body = { bytes: bytes.length - bytes.readUInt32LE(10), least };
+  return { format: 'BMP', width, height, complete: body.bytes >= least, body };
 }
 
-/** GIF: the logical screen size, which is what jimp decodes the first frame into. */
+/** GIF: the logical screen size, which is what jimp decodes the first frame into; 0x3B ends the file. */
 function gifHeader(bytes: Buffer): ImageHeader {
-  return { format: 'GIF', width: bytes.readUInt16LE(6), height: bytes.readUInt16LE(8), complete: true };
+  const complete = bytes.readUInt8(bytes.length - 1) === 0x3b;
+  return { format: 'GIF', width: bytes.readUInt16LE(6), height: bytes.readUInt16LE(8), complete };
 }
 
 /**
@@ -143,21 +208,32 @@ function tiffHeader(bytes: Buffer): ImageHeader {
   const u32 = (at: number) => (little ? bytes.readUInt32LE(at) : bytes.readUInt32BE(at));
   const largest = { width: 0, height: 0 };
   const seen = new Set<number>(); // a corrupt chain may loop
+  let end = 0; // where the last strip or tile ends
+  const values = (type: number, count: number, entry: number) => {
+    const size = type === 3 ? 2 : 4;
+    const at = count * size <= 4 ? entry + 8 : u32(entry + 8);
+    return Array.from({ length: count }, (_, i) => (size === 2 ? u16(at + 2 * i) : u32(at + 4 * i)));
+  };
   let ifd = u32(4);
   while (ifd !== 0 && !seen.has(ifd)) {
     seen.add(ifd);
     const count = u16(ifd);
-    const page = { width: 0, height: 0 };
+    const page = { width: 0, height: 0, offsets: [] as number[], counts: [] as number[] };
     for (let entry = ifd + 2; entry < ifd + 2 + 12 * count; entry += 12) {
       const [tag, type] = [u16(entry), u16(entry + 2)];
       const value = type === 3 ? u16(entry + 8) : type === 4 ? u32(entry + 8) : 0;
       if (tag === 256) page.width = value;
       if (tag === 257) page.height = value;
+      // StripOffsets / TileOffsets with StripByteCounts / TileByteCounts: where the data lies.
+      if (tag === 273 || tag === 324) page.offsets = values(type, u32(entry + 4), entry);
+      if (tag === 279 || tag === 325) page.counts = values(type, u32(entry + 4), entry);
     }
-    if (page.width * page.height >= largest.width * largest.height) Object.assign(largest, page);
+    page.offsets.forEach((at, i) => (end = Math.max(end, at + (page.counts[i] ?? 0))));
+    if (page.width * page.height >= largest.width * largest.height)
+      Object.assign(largest, { width: page.width, height: page.height });
     ifd = u32(ifd + 2 + 12 * count); // the next page's IFD, 0 after the last
   }
-  return { format: 'TIFF', ...largest, complete: true };
+  return { format: 'TIFF', ...largest, complete: end <= bytes.length };
 }
 
 /** Why an image of this header is refused before decoding, or null if it may be decoded. */

@@ -4,16 +4,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { Jimp } from 'jimp';
 import { InputError } from '../errors.js';
 
 import { writeFileAtomic, oneLine } from './atomic.js';
 import { readRegularFile } from './files.js';
+import { resizeRows, scaledSize } from './resample.js';
 import {
   FORMAT_LIST,
   IMAGE_EXTENSIONS,
   MIME_BY_EXTENSION,
+  pngChunks,
   readImageHeader,
   DEFAULT_MAX_INPUT_PIXELS,
   type Extension,
@@ -45,6 +48,45 @@ const maxImageBytes = (maxPixels: number) => maxPixels * 16 + 64 * 2 ** 20;
 export interface ReadImageOptions {
   /** Refuse images with more pixels than this, judged from the file header before decoding. */
   maxInputPixels?: number;
+  /**
+   * Shrink an image whose longer side is more than this to that side (bicubic, as scaleImage
+   * does) as it is read, on plain arrays: no tensor of the full image is ever made.
+   */
+  maxSide?: number;
+}
+
+/**
+ * Why the data of a file with this header is not all there, before decoding (decoders read a
+ * missing rest as black): cut short, far too little data for the size in its header, or (PNG)
+ * image data that inflates to fewer bytes than the size needs. Null if it is whole.
+ */
+async function dataProblem(header: ImageHeader, bytes: Buffer): Promise<string | null> {
+  const { format, width, height, body } = header;
+  const truncated = `truncated ${format} file`;
+  if (!header.complete) return `${truncated} (it ends before its image data does)`;
+  if (body && body.bytes < body.least) {
+    return `${truncated} (${body.bytes} bytes of image data, where ${width}×${height} px need at least ${body.least})`;
+  }
+  if (header.rawBytes === undefined) return null;
+  const inflated = await inflatedLength(pngChunks(bytes).data, header.rawBytes);
+  if (inflated >= header.rawBytes) return null;
+  return `${truncated} (its image data holds ${inflated} of the ${header.rawBytes} bytes ${width}×${height} px need)`;
+}
+
+/** How many bytes zlib data inflates to, counted without keeping them, up to `limit` (then more than it). */
+function inflatedLength(chunks: readonly Buffer[], limit: number): Promise<number> {
+  return new Promise((resolve) => {
+    let length = 0;
+    const inflate = zlib.createInflate();
+    inflate.on('data', (part: Buffer) => {
+      length += part.length;
+      if (length > limit) inflate.destroy();
+    });
+    // A stream cut short is an error: what it gave is the count.
+    for (const event of ['end', 'close', 'error']) inflate.on(event, () => resolve(length));
+    for (const chunk of chunks) inflate.write(chunk);
+    inflate.end();
+  });
 }
 
 /** Why an image of this header is refused before decoding, or null if it may be decoded. */
@@ -122,26 +164,42 @@ export async function readImage(file: string, label = 'image', options: ReadImag
   const problem = headerProblem(header, maxPixels);
   if (problem !== null) throw fail(problem, header.width * header.height > maxPixels ? 'maxInputPixels' : undefined);
 
+  const short = await dataProblem(header, bytes);
+  if (short !== null) throw fail(short);
+
   let bitmap: { data: Buffer; width: number; height: number };
   try {
     bitmap = await decode(bytes, maxPixels);
   } catch (err) {
-    const what = header.complete ? 'not a readable image' : `truncated ${header.format} file`;
-    throw fail(`${what} (${oneLine(err)})`);
+    throw fail(`not a readable image (${oneLine(err)})`);
   }
-  const { data, width, height } = bitmap;
+  const { width, height } = bitmap;
   if (width < 1 || height < 1) throw fail('image has no pixels');
-
-  const rgb = new Float32Array(width * height * 3);
-  for (let p = 0, q = 0; p < width * height; p++, q += 3) {
-    const alpha = data[4 * p + 3] / 255;
-    for (let c = 0; c < 3; c++) {
-      // Over white: c * alpha + 255 * (1 - alpha); exactly c when the pixel is opaque.
-      const value = data[4 * p + c];
-      rgb[q + c] = alpha === 1 ? value : value * alpha + 255 * (1 - alpha);
-    }
+  const row = rgbRows(bitmap);
+  const side = options.maxSide ?? Infinity;
+  if (Math.max(width, height) > side) {
+    const [h, w] = scaledSize(height, width, side);
+    return tf.tensor3d(resizeRows(row, [height, width, 3], h, w), [h, w, 3], 'float32');
   }
+  const rgb = new Float32Array(width * height * 3);
+  for (let y = 0; y < height; y++) rgb.set(row(y), y * width * 3);
   return tf.tensor3d(rgb, [height, width, 3], 'float32');
+}
+
+/** Row y of an RGBA bitmap as RGB floats, composited over white, in one buffer that the next call reuses. */
+function rgbRows({ data, width }: { data: Buffer; width: number }): (y: number) => Float32Array {
+  const rgb = new Float32Array(width * 3);
+  return (y) => {
+    for (let x = 0, p = y * width * 4; x < width; x++, p += 4) {
+      const alpha = data[p + 3]! / 255;
+      for (let c = 0; c < 3; c++) {
+        // Over white: c * alpha + 255 * (1 - alpha); exactly c when the pixel is opaque.
+        const value = data[p + c]!;
+        rgb[3 * x + c] = alpha === 1 ? value : value * alpha + 255 * (1 - alpha);
+      }
+    }
+    return rgb;
+  };
 }
 
 /**

@@ -101,7 +101,7 @@ describe('hostile inputs at the command line are refused with one line naming th
       stylize([], { content: files.huge }),
       () =>
         literal(
-          `content image ${files.huge}: 40000×40000 px is more than the limit of 100,000,000 pixels (raise it with --max-input-pixels)`,
+          `content image ${files.huge}: 40000×40000 px is more than the limit of 25,000,000 pixels (raise it with --max-input-pixels)`,
         ),
     ],
     // --max-input-pixels reaches every image the command reads.
@@ -153,7 +153,7 @@ describe('every numeric flag of nst stylize refuses what it cannot take', () => 
     [
       '--size',
       ['1e9'],
-      /--size 1000000000: working images of up to 1000000000×1000000000 px are more than the limit of 100,000,000 pixels/,
+      /--size 1000000000: working images of up to 1000000000×1000000000 px are more than the limit of 25,000,000 pixels/,
     ],
     ['--alpha', ['NaN', '1e999'], /alpha must be a non-negative number/],
     ['--beta', ['NaN', '-1', '1e999'], /beta must be a non-negative number/],

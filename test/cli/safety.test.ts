@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveRunSettings } from '../../src/core/settings.js';
 import { readImage } from '../../src/io/images.js';
-import { nstAsync, WEIGHTS, type Run } from '../helpers.js';
+import { lcg, nstAsync, WEIGHTS, type Run } from '../helpers.js';
+import { encodePng, jimpImage } from '../images.js';
 import {
   assertRefused,
   contentFile,
@@ -183,6 +184,12 @@ function input(name: string, bytes: Uint8Array | string, dir = inputs): string {
 }
 const photo = await flatImage(48, 40, [200, 60, 30]);
 const painting = await flatImage(40, 48, [30, 60, 200]);
+const pixels = Array.from({ length: 48 * 48 * 4 }, (_, i) => (i * 37) % 256);
+const files = {
+  jpeg: await jimpImage(pixels, 48, 48).getBuffer('image/jpeg'),
+  bmp: await jimpImage(pixels, 48, 48).getBuffer('image/bmp'),
+  tiff: await jimpImage(pixels, 48, 48).getBuffer('image/tiff'),
+};
 
 /** `nst batch` at 32 px, one iteration each, quietly, with `extra` flags. */
 const batch = (extra: string[]) => ['batch', ...extra, '--size', '32', '--iterations', '1', '-q', ...FIRST_LAYER_ONLY];
@@ -504,5 +511,83 @@ describe('a batch is planned and checked whole before its first job', () => {
     assert.equal(code, 0, stderr);
     assert.ok(await readsWhole(elsewhere), 'the output at its absolute path');
     assert.deepEqual(fs.readdirSync(outDir), []);
+  });
+});
+
+describe('truncated images and the pixel limit: refused before decoding, or read in bounded time', () => {
+  const row = (width: number, rgb: number[]) => Array.from({ length: width }, () => rgb).flat();
+  const png = (name: string, width: number, height: number, rows: number) =>
+    input(
+      name,
+      encodePng({ width, height, bitDepth: 8, colorType: 2, rows: Array(rows).fill(row(width, [90, 120, 30])) }),
+    );
+  const oneRow = png('one-row.png', 3000, 3000, 1);
+  const next = lcg(7);
+  const noise = Array.from({ length: 100 }, () => Array.from({ length: 9000 }, () => Math.floor(next() * 256)));
+  const noisy = input('noisy.png', encodePng({ width: 3000, height: 3000, bitDepth: 8, colorType: 2, rows: noise }));
+  // 109 bytes claiming 10000×10000 px: one deflated row.
+  const tiny = png('tiny.png', 10000, 10000, 0);
+  const jpegClaim = input(
+    'claim.jpg',
+    (() => {
+      const small = Buffer.from(files.jpeg);
+      const sof = small.indexOf(Buffer.from([0xff, 0xc0]));
+      small.writeUInt16BE(9999, sof + 5);
+      small.writeUInt16BE(9999, sof + 7);
+      return small;
+    })(),
+  );
+  const cut = (name: string, bytes: Buffer, keep: number) =>
+    input(name, bytes.subarray(0, Math.floor(bytes.length * keep)));
+  const cutBmp = cut('cut.bmp', files.bmp, 0.6);
+  const cutTiff = cut('cut.tiff', files.tiff, 0.6);
+  const raised = ['--max-input-pixels', '100000000'];
+  refusals([
+    [
+      'a PNG claiming 3000×3000 px with one row of data',
+      stylize([], { content: oneRow }),
+      () =>
+        literal(
+          `content image ${oneRow}: truncated PNG file (36 bytes of image data, where 3000×3000 px need at least 26166)`,
+        ),
+    ],
+    [
+      'a PNG claiming 3000×3000 px with 100 rows of noise: more data than that, still not all',
+      stylize([], { content: noisy }),
+      () =>
+        literal(
+          `content image ${noisy}: truncated PNG file (its image data holds 900100 of the 27003000 bytes 3000×3000 px need)`,
+        ),
+    ],
+    [
+      'a 109-byte PNG claiming 10000×10000 px, under a raised limit',
+      stylize(raised, { content: tiny }),
+      () => literal(`content image ${tiny}: truncated PNG file (`),
+    ],
+    [
+      'a small JPEG claiming 9999×9999 px, under a raised limit',
+      stylize(raised, { style: jpegClaim }),
+      () => literal(`style image ${jpegClaim}: truncated JPEG file (`),
+    ],
+    [
+      'a BMP cut short',
+      stylize([], { content: cutBmp }),
+      () => literal(`content image ${cutBmp}: truncated BMP file (`),
+    ],
+    [
+      'a TIFF cut short',
+      stylize([], { content: cutTiff }),
+      () => literal(`content image ${cutTiff}: truncated TIFF file (`),
+    ],
+  ]);
+
+  const atLimit = stylize(FIRST_LAYER_ONLY, { content: png('25mp.png', 5000, 5000, 5000) });
+  const result = later(atLimit.args);
+  it('a 5000×5000 PNG, at the default limit: shrunk as it is read, the run ends in seconds', async () => {
+    const start = Date.now();
+    const { code, stderr } = await result();
+    assert.equal(code, 0, stderr);
+    assert.ok(await readsWhole(atLimit.output));
+    assert.ok(Date.now() - start < 60_000, `${Date.now() - start} ms`);
   });
 });

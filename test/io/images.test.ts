@@ -155,7 +155,7 @@ describe('readImage and writeImage', () => {
         new RegExp(`: not a readable image \\(cut short or corrupt ${format} header\\)$`),
       );
     }
-    await assertUnreadable(tmp, /cannot read/); // a directory
+    await assertUnreadable(tmp, /is a directory, not a regular file/);
   });
 
   it('composites transparent pixels over white', async () => {
@@ -375,14 +375,14 @@ describe('readImage: unusual and hostile files', () => {
     for (const [format, bytes] of Object.entries(claimedSize(40000, 40000))) {
       const file = await writeTemp(`huge-${format}`, bytes);
       const start = performance.now();
-      await assertUnreadable(file, /: 40000×40000 px is more than the limit of 100,000,000 pixels$/);
+      await assertUnreadable(file, /: 40000×40000 px is more than the limit of 25,000,000 pixels$/);
       const ms = performance.now() - start;
       assert.ok(ms < 500, `${format}: refused after ${ms.toFixed(0)} ms`);
       // The setting at fault travels with the error: the command words it as --max-input-pixels.
       await assert.rejects(readImage(file), { detail: { file, setting: 'maxInputPixels' } });
     }
     assert.equal(decoder.mock.callCount(), 0, 'jimp decoded nothing');
-    assert.equal(DEFAULT_MAX_INPUT_PIXELS, 100_000_000);
+    assert.equal(DEFAULT_MAX_INPUT_PIXELS, 25_000_000);
   });
 
   it('maxInputPixels is an inclusive limit that can be lowered and raised', async () => {
