@@ -26,7 +26,8 @@ export {
   type Settings,
 } from './core/settings.js';
 export { scaleSizes, splitIterations } from './core/schedule.js';
-export { initialImage, nextScaleStart, fingerprint, type ImageInput, type InitImage } from './core/images.js';
+export { initialImage, nextScaleStart, type ImageInput, type InitImage } from './core/images.js';
+export { fingerprint } from './engine/targets.js';
 export { resizeBicubic, scaleImage, scaledSize } from './core/resize.js';
 export { saveCheckpoint, loadCheckpoint, disposeCheckpoint } from './core/checkpoint.js';
 export {

@@ -35,10 +35,6 @@ export const DEFAULT_CHECKPOINT_EVERY = 100;
 /** commander's key for a flag: `--lbfgs-history` → `lbfgsHistory`. */
 const attribute = (flag: string) => flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-/** The flag of a setting, as users spell it: `--lbfgs-history`. */
-export const flagOf = (name: string): string =>
-  name in SETTINGS ? `--${SETTINGS[name as SettingName].flag.name}` : `--${name}`;
-
 /** The command-line option of one setting: its parser applies the table's check. */
 function optionOf(name: SettingName): Option {
   const spec = SETTINGS[name] as Setting<unknown>;

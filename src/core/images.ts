@@ -2,7 +2,6 @@
  * Images as the library takes them, and the run's starting image. A "raw" image is float32
  * [h, w, 3] with values 0..255; a "scaled" image is the working image, [1, h, w, 3] in [0, 1].
  */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { resizeBicubic } from './resize.js';
 
@@ -37,17 +36,6 @@ export function toRawImage(image: unknown): tf.Tensor3D | null {
     return null;
   }
   return tf.tensor3d(Array.from(data), shape as [number, number, number], 'float32');
-}
-
-/** SHA-256 of tensors' shapes and values: equal for equal images. */
-export function fingerprint(images: readonly tf.Tensor[]): string {
-  const hash = createHash('sha256');
-  for (const image of images) {
-    const data = image.dataSync() as Float32Array;
-    hash.update(image.shape.join('x'));
-    hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  }
-  return hash.digest('hex');
 }
 
 /**

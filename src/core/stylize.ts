@@ -15,15 +15,8 @@ import { LBFGS } from '../optim/lbfgs.js';
 import { optimize } from '../optim/loop.js';
 import type { LoopState, Optimizer, ProgressEvent } from '../optim/types.js';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
-import {
-  fingerprint,
-  IMAGE_RULE,
-  initialImage,
-  nextScaleStart,
-  toRawImage,
-  type ImageInput,
-  type InitImage,
-} from './images.js';
+import { fingerprint } from '../engine/targets.js';
+import { IMAGE_RULE, initialImage, nextScaleStart, toRawImage, type ImageInput, type InitImage } from './images.js';
 import { resizeBicubic, scaledSize, scaleImage } from './resize.js';
 import { resolveRunSettings, SHAPING_NAMES, type RunOptions, type RunSettings } from './settings.js';
 

@@ -1,7 +1,7 @@
 /**
  * ONNX Runtime sessions: which execution provider to ask for on this machine, the session
- * options, and a per-process cache of sessions so that a working size (and set of layers) is built
- * once however many evaluators use it.
+ * options, and a cache of sessions so that a working size (and set of layers) is built once
+ * however many evaluators use it.
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -123,18 +123,6 @@ export interface Lease extends CreatedSession {
   release(): void;
 }
 
-/** A lease on a session of its own, released with it. */
-export async function ownSession(create: () => Promise<CreatedSession>): Promise<Lease> {
-  const created = await create();
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    void created.session.release();
-  };
-  return { ...created, cached: false, release };
-}
-
 /**
  * Sessions by key (what the graph was built from, and the settings). A session in use is never
  * dropped; of those no longer in use the `idleLimit` most recently used stay for the next
@@ -196,9 +184,3 @@ export class SessionCache {
     return entries.length;
   }
 }
-
-/** The process's cache, used unless an evaluator is given its own (or none). */
-export const sharedSessionCache = new SessionCache(1);
-
-/** Releases the shared cache's idle sessions (their weights and buffers). */
-export const releaseIdleSessions = (): Promise<number> => sharedSessionCache.clear();

@@ -3,18 +3,17 @@
  * style images' Gram matrices, per content layer the content image's activations. One features
  * graph with sizes given at run time serves the style images and the content image alike.
  */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import type { Objective, TargetImages } from '../evaluator.js';
+import { addWeightedGrams, styleKey, type StyleCache } from '../targets.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
 import type { OnnxTargets } from './evaluator.js';
 import { buildFeaturesModel, FEATURES_IO } from './graph.js';
 import { readOnnxConvs } from './layout.js';
 import { createSession, type SessionSettings } from './session.js';
 
-/** Gram matrices of style images already computed (by image, layers and pooling); the cache owns them. */
-export type StyleCache = Map<string, tf.Tensor3D[]>;
+export type { StyleCache };
 
 /** What identifies a features session. */
 export function featuresKey(weights: string, objective: Objective, settings: SessionSettings): string {
@@ -39,14 +38,6 @@ async function features(session: ort.InferenceSession, image: tf.Tensor4D): Prom
 }
 
 const toTf = (t: ort.Tensor) => tf.tensor(t.data as Float32Array, t.dims as number[]);
-
-/** SHA-256 of an image's shape and values, with the layers and pooling: a style image's cache key. */
-function styleKey(image: tf.Tensor4D, objective: Objective): string {
-  const data = image.dataSync() as Float32Array;
-  const hash = createHash('sha256').update(image.shape.join('x'));
-  hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  return `${hash.digest('hex')} ${objective.styleLayers.join(',')} ${objective.pooling}`;
-}
 
 /** One style image's Gram matrices at the style layers: the cache's when it has them. */
 async function styleGrams(
@@ -75,16 +66,7 @@ export async function computeOnnxTargets(
   let style: tf.Tensor3D[] = [];
   try {
     for (const [i, image] of images.styles.entries()) {
-      const grams = await styleGrams(session, objective, image, cache);
-      // The blend in float32, in the order the TensorFlow.js engine adds it up.
-      const next = tf.tidy(() =>
-        grams.map((gram, l) => {
-          const g = tf.mul(gram, images.styleWeights[i]!) as tf.Tensor3D;
-          return style[l] ? (tf.add(style[l]!, g) as tf.Tensor3D) : g;
-        }),
-      );
-      tf.dispose(style);
-      style = next;
+      style = addWeightedGrams(style, await styleGrams(session, objective, image, cache), images.styleWeights[i]!);
     }
     const out = await features(session, images.content);
     const content = objective.contentLayers.map((layer) => toTf(out[FEATURES_IO.features(layer)]!) as tf.Tensor4D);

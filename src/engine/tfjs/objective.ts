@@ -3,10 +3,10 @@
  * J = α·J_content + β·J_style + var·J_var at an image, and their gradient by automatic
  * differentiation (through the hand-written layer gradients of features.ts and costs.ts).
  */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import type { Evaluation } from '../../optim/types.js';
 import type { Evaluator, Objective, TargetImages } from '../evaluator.js';
+import { addWeightedGrams, styleKey, type StyleCache } from '../targets.js';
 import * as costs from './costs.js';
 import type { FeatureModel } from './features.js';
 import { vggPreprocess } from './preprocess.js';
@@ -17,23 +17,11 @@ export interface Targets {
   content: tf.Tensor4D[];
 }
 
-/**
- * Gram matrices of style images already computed, keyed by the image's pixels, the style layers
- * and the pooling: a batch over many contents with one style computes them once. The cache owns
- * its tensors.
- */
-export type StyleCache = Map<string, tf.Tensor3D[]>;
+export type { StyleCache };
 
 /** The outputs of `model.apply` picked by layer name. */
 export function pick(model: FeatureModel, outputs: tf.Tensor4D[], layers: readonly string[]): tf.Tensor4D[] {
   return layers.map((name) => outputs[model.outputNames.indexOf(name)]!);
-}
-
-/** SHA-256 of a tensor's shape and values: equal for equal images. */
-function imageKey(image: tf.Tensor): string {
-  const data = image.dataSync() as Float32Array;
-  const hash = createHash('sha256').update(image.shape.join('x'));
-  return hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
 }
 
 /** The Gram matrices of one style image at the style layers: the cache's when there is one. */
@@ -43,7 +31,7 @@ function styleGrams(model: FeatureModel, objective: Objective, image: tf.Tensor4
       pick(model, model.apply(vggPreprocess(image)), objective.styleLayers).map((f) => costs.gramMatrix(f)),
     );
   if (!cache) return compute();
-  const key = `${imageKey(image)} ${objective.styleLayers.join(',')} ${objective.pooling}`;
+  const key = styleKey(image, objective);
   let grams = cache.get(key);
   if (!grams) cache.set(key, (grams = compute()));
   return grams;
@@ -61,15 +49,8 @@ export function computeTargets(
     images.styles.forEach((image, i) => {
       const weight = images.styleWeights[i]!;
       const own = styleGrams(model, objective, image, cache);
-      const next = tf.tidy(() =>
-        own.map((gram, l) => {
-          const g = tf.mul(gram, weight) as tf.Tensor3D;
-          return style[l] ? (tf.add(style[l]!, g) as tf.Tensor3D) : g;
-        }),
-      );
+      style = addWeightedGrams(style, own, weight);
       if (!cache) tf.dispose(own);
-      tf.dispose(style);
-      style = next;
     });
   } catch (error) {
     tf.dispose(style);

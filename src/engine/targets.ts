@@ -1,0 +1,40 @@
+/**
+ * What every engine does the same way with the targets: fingerprints of images (the style cache's
+ * keys, and the inputs a checkpoint records) and the blend Σ wᵢ·Gᵢ of the style images' Gram matrices.
+ */
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import type { Objective } from './evaluator.js';
+
+/**
+ * Gram matrices of style images already computed, keyed by `styleKey`: a batch over many contents
+ * with one style computes them once. The cache owns its tensors.
+ */
+export type StyleCache = Map<string, tf.Tensor3D[]>;
+
+/** SHA-256 of tensors' shapes and values: equal for equal images. */
+export function fingerprint(images: readonly tf.Tensor[]): string {
+  const hash = createHash('sha256');
+  for (const image of images) {
+    const data = image.dataSync() as Float32Array;
+    hash.update(image.shape.join('x'));
+    hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  return hash.digest('hex');
+}
+
+/** A style image's key in the StyleCache: its pixels, the style layers and the pooling. */
+export const styleKey = (image: tf.Tensor4D, objective: Objective): string =>
+  `${fingerprint([image])} ${objective.styleLayers.join(',')} ${objective.pooling}`;
+
+/** The running blend with one more style image's Gram matrices × `weight` (new tensors; `sum` is released). */
+export function addWeightedGrams(sum: tf.Tensor3D[], grams: readonly tf.Tensor3D[], weight: number): tf.Tensor3D[] {
+  const next = tf.tidy(() =>
+    grams.map((gram, l) => {
+      const g = tf.mul(gram, weight) as tf.Tensor3D;
+      return sum[l] ? (tf.add(sum[l]!, g) as tf.Tensor3D) : g;
+    }),
+  );
+  tf.dispose(sum);
+  return next;
+}
