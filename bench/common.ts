@@ -172,7 +172,8 @@ export interface PeakResult {
 export function measurePeak(run: PeakRun): PeakResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nst-memory-'));
   const args = ['--import', PEAK_PRELOAD, BIN, 'stylize', CONTENT, STYLE, '-o', path.join(dir, 'out.png')];
-  args.push('--size', String(run.size), '--iterations', String(run.iterations), '--optimizer', run.optimizer ?? 'adam');
+  args.push('--preset', 'seed', '--size', String(run.size), '--iterations', String(run.iterations));
+  args.push('--optimizer', run.optimizer ?? 'adam');
   args.push('--lbfgs-history', String(run.history ?? 100), '--tolerance', '0', '--backend', run.backend ?? 'wasm');
   args.push('--no-memory-check'); // measured, not guarded
   if (run.threads) args.push('--threads', String(run.threads));

@@ -15,6 +15,7 @@ const tensors: number[] = [];
 let firstCost = NaN;
 let last = performance.now();
 const [image, bestCost] = await stylize(style, content, {
+  preset: 'seed',
   engine,
   size: Number(size),
   iterations: Number(warmup) + Number(iterations),

@@ -1,6 +1,8 @@
 // Time to quality: the wall time each strategy needs to reach the cost that the seed's Adam
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
 //   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--backend wasm] [--out bench/results/quality.json]
+//   node dist/bench/quality.js --vs-seed [--sizes 256,512] [--pairs tubingen.jpg:starry_night.jpg,…] [--keep DIR]
+// (the default command against --preset seed, bench/vs-seed.ts).
 // --cap F stops a strategy that has not reached the target after F × PyTorch's time (its row then
 // says so, with the best cost it had), so that a slow strategy cannot hold the machine for an hour.
 // The target comes from PyTorch running the seed algorithm (the same function: its cost at
@@ -18,6 +20,7 @@ import {
   type EngineName,
   type StylizeOptions,
 } from '../src/index.js';
+import { defaultVsSeed } from './vs-seed.js';
 import {
   CONTENT,
   ensureTorch,
@@ -36,6 +39,15 @@ const option = (name: string, fallback: string) => {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
+// --vs-seed: only the default command against --preset seed (no PyTorch), at --sizes, for --pairs.
+if (args.includes('--vs-seed')) {
+  const sizes = option('--sizes', '256,512').split(',').map(Number);
+  const pairs = option('--pairs', 'tubingen.jpg:starry_night.jpg')
+    .split(',')
+    .map((pair) => pair.split(':') as [string, string]);
+  await defaultVsSeed(sizes, pairs, option('--keep', '') || null);
+  process.exit(0);
+}
 const size = Number(option('--size', '256'));
 const adamIterations = Number(option('--adam-iterations', '1000'));
 const outFile = option('--out', 'bench/results/quality.json');
@@ -132,6 +144,7 @@ for (const [name, options] of strategies.filter(([n]) => only.length === 0 || on
   let bestCost = Infinity;
   const start = Date.now();
   const [image] = await stylize(style, content, {
+    preset: 'seed', // the strategies' own settings over the seed's (no convergence stop)
     ...options,
     size,
     engine,

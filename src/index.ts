@@ -5,8 +5,10 @@ export {
   checkStylizeOptions,
   type StylizeOptions,
   type StylizeProgress,
+  type StylizeSummary,
   type Checkpoint,
 } from './core/stylize.js';
+export { PRESETS, PRESET_NAMES, PRESET_HELP, type PresetName } from './core/presets.js';
 export {
   SETTINGS,
   SETTING_NAMES,
@@ -16,6 +18,7 @@ export {
   DEFAULT_STYLE_LAYERS,
   DEFAULT_CONTENT_LAYERS,
   resolveRunSettings,
+  presetValues,
   withDefaults,
   type OptimizerName,
   type PreserveColors,
@@ -25,7 +28,7 @@ export {
   type SettingName,
   type Settings,
 } from './core/settings.js';
-export { scaleSizes, splitIterations } from './core/schedule.js';
+export { schedule, scaleSizes, splitIterations, AUTO_MIN_SCALE, AUTO_SCALES } from './core/schedule.js';
 export { initialImage, nextScaleStart, type ImageInput, type InitImage } from './core/images.js';
 export { fingerprint } from './engine/targets.js';
 export { resizeBicubic, scaleImage, scaledSize } from './core/resize.js';
@@ -79,7 +82,7 @@ export { TfjsEvaluator, computeTargets } from './engine/tfjs/objective.js';
 export { vggPreprocess } from './engine/tfjs/preprocess.js';
 export { Adam } from './optim/adam.js';
 export { LBFGS } from './optim/lbfgs.js';
-export { optimize, type OptimizeOptions } from './optim/loop.js';
+export { optimize, hasConverged, type Convergence, type OptimizeOptions } from './optim/loop.js';
 export {
   NonFiniteCostError,
   type Costs,

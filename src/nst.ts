@@ -9,6 +9,7 @@ import {
   SETTINGS,
   type OptimizerName,
 } from './core/settings.js';
+import { PRESETS } from './core/presets.js';
 import { InputError, named } from './errors.js';
 import * as costs from './engine/tfjs/costs.js';
 import { FeatureModel } from './engine/tfjs/features.js';
@@ -88,6 +89,9 @@ export interface GenerateOptions {
   /** Continue from a state given to `onState` (the same options must be given). */
   resume?: LoopState;
 }
+
+/** The exercise's optimisation: the seed preset, whatever the command's defaults become. */
+const SEED = PRESETS.seed;
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
 const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
@@ -383,7 +387,7 @@ export class NST {
   async generateImage(options: GenerateOptions = {}): Promise<[tf.Tensor3D, number]> {
     const { step, init = 'content', seed } = options;
     const algorithm = this.checkGenerateOptions(options);
-    const iterations = options.iterations ?? (SETTINGS.iterations.default as number);
+    const iterations = options.iterations ?? SEED.iterations;
     this.requireTargets();
     const log = options.log ?? ((line: string) => console.log(line)); // the seed prints its lines
     let initial: tf.Tensor4D;
@@ -419,11 +423,12 @@ export class NST {
 
   /** The seed's checks of generateImage's options, then the optimizer they ask for. */
   private checkGenerateOptions(options: GenerateOptions): Optimizer {
-    const d = <K extends 'lr' | 'history' | 'tolerance'>(k: K) => SETTINGS[k].default;
-    const { iterations = 1000, step, optimizer = 'adam', lr = d('lr'), history = d('history') } = options;
+    const d = <K extends 'history' | 'tolerance'>(k: K) => SETTINGS[k].default;
+    const { iterations = SEED.iterations, step, optimizer = SEED.optimizer, lr = SEED.lr } = options;
     const {
-      beta1 = SETTINGS.beta1.default,
-      beta2 = SETTINGS.beta2.default,
+      beta1 = SEED.beta1,
+      beta2 = SEED.beta2,
+      history = d('history'),
       tolerance = d('tolerance'),
       seed,
     } = options;

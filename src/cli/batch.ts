@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { readRegularFile } from '../io/files.js';
 import { parseRunFlags, type RunFlags } from './flags.js';
+import type { Settings } from '../core/settings.js';
 import type { Job } from './job.js';
 
 /** Files a directory given as an input contributes: the image formats `readImage` knows. */
@@ -214,6 +215,8 @@ export interface BatchPlan {
   outDir: string;
   name: string;
   flags: RunFlags;
+  /** The run flags given on the command line, under a manifest row's own. */
+  given: Partial<Settings>;
 }
 
 /**
@@ -231,7 +234,7 @@ export function planJobs(plan: BatchPlan): Job[] {
       const styles = row.styles.map((s) => path.resolve(base, s));
       let flags: RunFlags;
       try {
-        flags = parseRunFlags(plan.flags, row.options);
+        flags = parseRunFlags(plan.given, row.options);
       } catch (error) {
         throw new InputError(`manifest ${plan.manifest}: job ${i + 1}: ${(error as Error).message}`);
       }

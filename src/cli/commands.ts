@@ -4,14 +4,15 @@
  */
 import * as fs from 'node:fs';
 import { disposeCheckpoint, loadCheckpoint } from '../core/checkpoint.js';
-import type { SettingName } from '../core/settings.js';
+import type { SettingName, Settings } from '../core/settings.js';
 import type { StylizeProgress } from '../core/stylize.js';
 import type { Engine } from '../engine/evaluator.js';
 import { createEngine } from '../engine/factory.js';
 import { InputError } from '../errors.js';
 import { cachedWeightsPath, ensureWeights, locateWeights } from '../io/weights.js';
-import { NonFiniteCostError } from '../optim/types.js';
+import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import { DEFAULT_NAME, planJobs } from './batch.js';
+import { formatSeconds, TimeLeft } from './eta.js';
 import { Events, type ErrorCode } from './events.js';
 import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
 import { checkJob, checkRunFlags, jobFiles, runJob, type Job, type JobContext } from './job.js';
@@ -35,6 +36,8 @@ export interface BatchFlags extends RunFlags, ProcessFlags {
   skipExisting?: boolean;
   force?: boolean;
   failFast?: boolean;
+  /** The run flags given on the command line (a manifest row's preset applies under them). */
+  given: Partial<Settings>;
 }
 
 /** The `code` of an error event. */
@@ -68,13 +71,21 @@ async function fetchWeights(flags: ProcessFlags, say: (line: string) => void): P
 /** The progress bar of one stylize run: iterations over all scales, the scale, costs, evaluations. */
 function stylizeBar(flags: StylizeFlags, counts: readonly number[]): Bar {
   const scaled = counts.length > 1 ? ' | scale {scale}' : '';
-  const format = ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | ETA {eta_formatted}`;
+  const format = ` {bar} {value}/{total}${scaled} | cost {cost} | best {best} | evals {evals} | left {left}`;
   return progressBar(
     flags,
     format,
     counts.reduce((a, b) => a + b, 0),
   );
 }
+
+/** Why a run ended, as the done line says it. */
+const ENDINGS: Record<StopReason, string> = {
+  iterations: 'all iterations done',
+  converged: 'converged (the cost stopped falling)',
+  stalled: 'stalled (no step lowered the cost)',
+  interrupted: 'interrupted',
+};
 
 const barPayload = (e: StylizeProgress) => ({
   cost: e.costs.total.toExponential(4),
@@ -115,15 +126,17 @@ export async function stylizeCommand(
         bar = stylizeBar(flags, counts);
       };
       const lines = costLines(flags.reportEvery, costWriter(flags));
+      const timeLeft = new TimeLeft(sizes, counts);
       const onProgress = (e: StylizeProgress) => {
         lines(e);
-        bar.update(e.run.iteration, barPayload(e));
+        bar.update(e.run.iteration, { ...barPayload(e), left: formatSeconds(timeLeft.update(e)) });
       };
       try {
         const result = await runJob(job, settings, context, { onStart, onProgress }, checkpoint);
         bar.stop();
-        const { output, width, height, evaluations, bestCost } = result;
-        say(`wrote ${output} (${width}×${height}) after ${evaluations} evaluations, best cost ${bestCost}`);
+        const { output, width, height, iterations, evaluations, bestCost } = result;
+        const counts = `${iterations} iterations (${evaluations} evaluations)`;
+        say(`wrote ${output} (${width}×${height}): ${ENDINGS[result.reason]} after ${counts}, best cost ${bestCost}`);
         if (result.interrupted) {
           const next = flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : '';
           say(`interrupted: ${output} holds the best image so far${next}`);
@@ -172,6 +185,7 @@ function planBatch(flags: BatchFlags): Job[] {
       outDir: flags.outDir,
       name: flags.name,
       flags,
+      given: flags.given,
     });
     const reads = [...weightsRead(flags), ...(flags.manifest ? [{ what: 'manifest', file: flags.manifest }] : [])];
     const files = jobs.map((job) => jobFiles(job, checkJob(job, {}, reads)));
@@ -260,7 +274,7 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
       try {
         const result = await runJob(job, checkJob(job), context, { onProgress });
         summary.done++;
-        const how = result.interrupted ? 'interrupted, best so far written' : 'done';
+        const how = result.interrupted ? 'interrupted, best so far written' : `done, ${ENDINGS[result.reason]},`;
         line(
           `${title}: ${how} in ${(result.elapsedMs / 1000).toFixed(1)} s, best cost ${result.bestCost.toExponential(4)}`,
         );

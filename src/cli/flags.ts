@@ -5,12 +5,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   parseDecimal,
+  presetValues,
   SETTING_NAMES,
   SETTINGS,
   SHAPING_NAMES,
   type Setting,
   type SettingName,
   type Settings,
+  withDefaults,
 } from '../core/settings.js';
 import type { Checkpoint } from '../core/stylize.js';
 import { defaultThreads, ENGINE_NAMES, type EngineName } from '../engine/evaluator.js';
@@ -60,9 +62,21 @@ export function addRunOptions(command: Command): Command {
   return command;
 }
 
-/** The run flags from commander's parsed options. */
-export function runFlags(opts: Record<string, unknown>): RunFlags {
-  return Object.fromEntries(SETTING_NAMES.map((name) => [name, opts[attribute(SETTINGS[name].flag.name)]])) as RunFlags;
+/**
+ * The run flags given on a command line, without commander's defaults (which only show in the
+ * help): a preset fills in what is not given, and a resume takes the checkpoint's.
+ */
+export function givenFlags(command: Command): Partial<Settings> {
+  const opts = command.opts();
+  const given = givenOn(command);
+  return Object.fromEntries(
+    SETTING_NAMES.filter(given).map((name) => [name, opts[attribute(SETTINGS[name].flag.name)]]),
+  ) as Partial<Settings>;
+}
+
+/** The run flags: those given, over their preset's values, over the table's defaults. */
+export function runFlags(given: Partial<Settings>): RunFlags {
+  return withDefaults(given);
 }
 
 /** Whether a setting was given on the command line (not its default). */
@@ -103,10 +117,11 @@ export function addProcessOptions(command: Command): Command {
 
 /**
  * Run flags given as text (a manifest row's option columns, by long flag name without the dashes:
- * `alpha`, `style-scale`, …) parsed exactly as on the command line, over `base`. An unknown
- * column or a bad value is an InputError naming it.
+ * `alpha`, `style-scale`, `preset`, …) parsed exactly as on the command line, over the flags
+ * `given` on the command line, then resolved as runFlags does (a row's preset applies to what
+ * neither the row nor the command line gives). An unknown column or a bad value is an InputError naming it.
  */
-export function parseRunFlags(base: RunFlags, columns: Record<string, string>): RunFlags {
+export function parseRunFlags(given: Partial<Settings>, columns: Record<string, string>): RunFlags {
   const args = Object.entries(columns)
     .filter(([, value]) => value.trim() !== '')
     .map(([name, value]) => `--${name}=${value}`); // '=': a value may start with a dash
@@ -119,15 +134,13 @@ export function parseRunFlags(base: RunFlags, columns: Record<string, string>): 
   } catch (error) {
     throw new InputError((error as Error).message.replace(/^error: /, ''));
   }
-  const given = givenOn(command);
-  const parsed = runFlags(command.opts());
-  return { ...base, ...Object.fromEntries(SETTING_NAMES.filter(given).map((name) => [name, parsed[name]])) };
+  return runFlags({ ...given, ...givenFlags(command) });
 }
 
 /**
  * The flags of a resumed run: every setting that shapes the result and is not given on the
- * command line comes from the checkpoint (given ones are kept; the library refuses a resume
- * whose settings differ).
+ * command line (nor set by a preset given there) comes from the checkpoint (given ones are kept;
+ * the library refuses a resume whose settings differ).
  */
 export function flagsFromCheckpoint<F extends RunFlags>(
   flags: F,
@@ -135,8 +148,9 @@ export function flagsFromCheckpoint<F extends RunFlags>(
   given: (name: SettingName) => boolean,
 ): F {
   const merged: Record<string, unknown> = { ...flags };
+  const preset = given('preset') ? presetValues(flags.preset) : {};
   for (const name of SHAPING_NAMES) {
-    if (given(name) || !(name in checkpoint.settings)) continue;
+    if (given(name) || name in preset || !(name in checkpoint.settings)) continue;
     const value = checkpoint.settings[name as keyof Checkpoint['settings']];
     if (name === 'init' && value === 'image') {
       throw new InputError("the checkpoint's run started from an image file: give the same --init FILE");

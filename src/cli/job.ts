@@ -14,13 +14,14 @@ import {
   type Checkpoint,
   type StylizeOptions,
   type StylizeProgress,
+  type StylizeSummary,
 } from '../core/stylize.js';
 import type { Engine } from '../engine/evaluator.js';
 import { modelOutputs } from '../engine/vgg19.js';
 import { InputError, settingError } from '../errors.js';
 import { checkOutputPath, checkWritable, readImage, writeImage } from '../io/images.js';
 import { fileIdentity } from '../io/files.js';
-import { NonFiniteCostError } from '../optim/types.js';
+import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import type { Events } from './events.js';
 import { refuseOverwrites, type Role, type Snapshots } from './overwrite.js';
 import { DEFAULT_CHECKPOINT_EVERY, type RunFlags } from './flags.js';
@@ -62,8 +63,11 @@ export interface JobResult {
   width: number;
   height: number;
   bestCost: number;
+  iterations: number;
   evaluations: number;
   elapsedMs: number;
+  /** Why the run ended (see StopReason); 'interrupted': the output holds the best image so far. */
+  reason: StopReason;
   /** The signal stopped the run early: the output holds the best image so far. */
   interrupted: boolean;
 }
@@ -213,13 +217,17 @@ async function run(
   hooks: JobHooks,
   inputs: Inputs,
   checkpoint: JobCheckpoint,
-): Promise<{ image: tf.Tensor3D; bestCost: number; evaluations: number; failure: NonFiniteCostError | null }> {
+): Promise<
+  { image: tf.Tensor3D; bestCost: number } & (
+    { summary: StylizeSummary; failure: null } | { summary: null; failure: NonFiniteCostError }
+  )
+> {
   const { events } = context;
   const jobField = job.index === undefined ? {} : { job: job.index };
   const every = job.flags.reportEvery ?? 10;
   let evaluations = 0;
   try {
-    const [image, bestCost] = await stylize(inputs.styles, inputs.content, {
+    const [image, bestCost, summary] = await stylize(inputs.styles, inputs.content, {
       ...runOptions(job.flags),
       engine: context.engine,
       init: inputs.init,
@@ -260,7 +268,7 @@ async function run(
         hooks.onProgress?.(e);
       },
     });
-    return { image, bestCost, evaluations, failure: null };
+    return { image, bestCost, summary, failure: null };
   } catch (error) {
     if (!(error instanceof NonFiniteCostError)) throw error;
     // Before any step, only the settings can be at fault: weights so large that the cost overflows.
@@ -271,7 +279,7 @@ async function run(
     }
     const image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
     error.bestImage.dispose();
-    return { image, bestCost: error.bestCost, evaluations, failure: error };
+    return { image, bestCost: error.bestCost, summary: null, failure: error };
   }
 }
 
@@ -294,25 +302,31 @@ export async function runJob(
     hooks.onStart?.();
     const jobField = job.index === undefined ? {} : { job: job.index };
     const { content, styles, output } = job;
-    context.events.emit('start', { ...jobField, content, styles, output, backend: context.engine.info.name, settings });
+    const backend = context.engine.info.name;
+    const preset = job.flags.preset ?? null;
+    context.events.emit('start', { ...jobField, content, styles, output, backend, preset, settings });
     const start = Date.now();
-    const { image, bestCost, evaluations, failure } = await run(job, context, hooks, inputs, checkpoint);
+    const outcome = await run(job, context, hooks, inputs, checkpoint);
+    const { image, bestCost } = outcome;
     const [height, width] = image.shape;
     try {
       await writeImage(job.output, image);
     } finally {
       image.dispose();
     }
-    if (failure) throw failure;
+    if (outcome.failure) throw outcome.failure;
+    const { summary } = outcome;
     const elapsedMs = Date.now() - start;
     const result: JobResult = {
       output,
       width,
       height,
       bestCost,
-      evaluations,
+      iterations: summary.iterations,
+      evaluations: summary.evaluations,
       elapsedMs,
-      interrupted: context.signal.aborted,
+      reason: summary.reason,
+      interrupted: summary.reason === 'interrupted',
     };
     context.events.emit('done', { ...jobField, ...result });
     return result;

@@ -10,7 +10,7 @@ import { removeTemporaryFiles } from '../io/atomic.js';
 import { IMAGE_EXTENSIONS } from '../io/header.js';
 import { DEFAULT_NAME } from './batch.js';
 import type { BatchFlags, StylizeFlags } from './commands.js';
-import { addProcessOptions, addRunOptions, DEFAULT_CHECKPOINT_EVERY, givenOn, runFlags } from './flags.js';
+import { addProcessOptions, addRunOptions, DEFAULT_CHECKPOINT_EVERY, givenFlags, givenOn, runFlags } from './flags.js';
 
 const EXAMPLES = `
 Examples:
@@ -118,7 +118,7 @@ function buildProgram(result: { code: number }): Command {
     .addHelpText('after', STYLIZE_EXAMPLES)
     .action(async (content: string, styles: string[], opts: Record<string, unknown>, command: Command) => {
       const { stylizeCommand } = await import('./commands.js');
-      const flags = { ...opts, ...runFlags(opts) } as StylizeFlags;
+      const flags = { ...opts, ...runFlags(givenFlags(command)) } as StylizeFlags;
       result.code = await stylizeCommand(content, styles, flags, givenOn(command));
     });
 
@@ -140,9 +140,10 @@ function buildProgram(result: { code: number }): Command {
   addRunOptions(batch);
   addProcessOptions(batch)
     .addHelpText('after', BATCH_EXAMPLES)
-    .action(async (opts: Record<string, unknown>) => {
+    .action(async (opts: Record<string, unknown>, command: Command) => {
       const { batchCommand } = await import('./commands.js');
-      result.code = await batchCommand({ ...opts, ...runFlags(opts) } as BatchFlags);
+      const given = givenFlags(command);
+      result.code = await batchCommand({ ...opts, ...runFlags(given), given } as BatchFlags);
     });
 
   const weights = program.command('weights').description('find, download or check the VGG19 weights');

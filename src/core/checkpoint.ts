@@ -28,6 +28,7 @@ interface Header {
   evaluations: number;
   bestCost: number;
   converged: boolean;
+  recentBest: number[];
   optimizerValues: Record<string, number>;
   tensors: TensorEntry[];
 }
@@ -57,6 +58,7 @@ export async function saveCheckpoint(file: string, checkpoint: Checkpoint): Prom
     evaluations: state.evaluations,
     bestCost: state.bestCost,
     converged: state.converged,
+    recentBest: state.recentBest,
     optimizerValues: state.optimizer.values,
     tensors,
   };
@@ -144,6 +146,8 @@ function checkHeader(value: unknown, size: number): Header {
   expect(header['evaluations'], 'evaluations', isCount, 'a non-negative integer');
   expect(header['bestCost'], 'bestCost', isNumber, 'a finite number');
   expect(header['converged'], 'converged', (x): x is boolean => typeof x === 'boolean', 'true or false');
+  const isNumbers = (x: unknown): x is number[] => Array.isArray(x) && x.every(isNumber);
+  expect(header['recentBest'], 'recentBest', isNumbers, 'a list of finite numbers');
   const values = expect(header['optimizerValues'], 'optimizerValues', isObject, 'an object');
   for (const [name, x] of Object.entries(values)) expect(x, `optimizerValues.${name}`, isNumber, 'a finite number');
   const tensors = checkTensors(header['tensors'], size);
@@ -214,6 +218,7 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
       bestImage: tensors['bestImage'] as tf.Tensor4D,
       bestCost: header.bestCost,
       converged: header.converged,
+      recentBest: header.recentBest,
       optimizer: { tensors: optimizerTensors, values: header.optimizerValues },
     },
   };

@@ -4,6 +4,42 @@
  */
 import { settingError } from '../errors.js';
 
+/** 'auto' scales: at most this many, each half the next... */
+export const AUTO_SCALES = 3;
+/** ...and none whose longest side is below this: at 64 px the deepest layers still see 4×3 positions. */
+export const AUTO_MIN_SCALE = 64;
+
+/** How many halvings of `size` px stay at or above AUTO_MIN_SCALE, plus one, at most `most`. */
+function autoCount(size: number, most: number): number {
+  let count = 1;
+  while (count < most && Math.round(size / 2 ** count) >= AUTO_MIN_SCALE) count++;
+  return count;
+}
+
+/**
+ * The scales and the iterations of each. `scales: 'auto'` halves `size` down to AUTO_MIN_SCALE at
+ * most: with a list of iterations, one scale per count, the leading counts dropped where their scale
+ * would be smaller (so a schedule for 512 px runs its last scales at 128 px); with a total, at most
+ * AUTO_SCALES scales and no more than iterations, the total split as splitIterations does.
+ */
+export function schedule(
+  size: number,
+  scales: number | readonly number[] | 'auto',
+  iterations: number | readonly number[],
+): { sizes: number[]; counts: number[] } {
+  if (scales !== 'auto') {
+    const sizes = scaleSizes(size, scales);
+    return { sizes, counts: splitIterations(iterations, sizes.length) };
+  }
+  const list = typeof iterations !== 'number';
+  const count = autoCount(size, list ? iterations.length : Math.min(AUTO_SCALES, iterations));
+  const sizes = scaleSizes(size, count);
+  return {
+    sizes,
+    counts: list ? splitIterations(iterations.slice(-count), count) : splitIterations(iterations, count),
+  };
+}
+
 /** The sizes of the scales, ascending, the last one `size` (see StylizeOptions.scales). */
 export function scaleSizes(size: number, scales: number | readonly number[] = 1): number[] {
   if (!Number.isInteger(size) || size <= 0) throw settingError('size', 'must be a positive integer');

@@ -1,13 +1,15 @@
 /**
  * Every setting of a run, defined once: its name (the key), default, check, command-line spelling
- * and whether it shapes the result. The command's flags and a manifest's columns (cli/flags.ts),
+ * and whether it shapes the result. The defaults are the default run, tuned by measurement
+ * (bench/README.md); a preset (presets.ts) replaces some of them by name. The command's flags and a manifest's columns (cli/flags.ts),
  * the settings a checkpoint records and a resume must match, the `start` event's settings and the
  * library's defaults (resolveSettings) are all derived from this table.
  */
 import { settingError } from '../errors.js';
-import { scaleSizes, splitIterations } from './schedule.js';
+import { AUTO_MIN_SCALE, AUTO_SCALES, schedule } from './schedule.js';
 import { POOLINGS, VGG19_CONV_NAMES, type Pooling } from '../engine/vgg19.js';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../io/header.js';
+import { PRESET_HELP, PRESET_NAMES, PRESETS, type PresetName } from './presets.js';
 
 /** How `preserveColors` keeps the content's colours (see color.ts). */
 export type PreserveColors = 'none' | 'luminance' | 'histogram' | 'swap';
@@ -111,6 +113,18 @@ function setting<T>() {
 
 /** The table. The keys are the library's option names; `flag.name` is the command's spelling. */
 export const SETTINGS = {
+  preset: setting<PresetName | undefined>()({
+    default: undefined,
+    check: optional(oneOf(PRESET_NAMES)),
+    flag: {
+      name: 'preset',
+      arg: '<name>',
+      help: `settings by name, under the flags given: ${PRESET_NAMES.map((n) => `${n} (${PRESET_HELP[n]})`).join('; ')}`,
+      choices: PRESET_NAMES,
+    },
+    parse: (text) => parseText(text),
+    shapes: false,
+  }),
   size: setting<number>()({
     default: 512,
     check: positiveInt,
@@ -140,31 +154,49 @@ export const SETTINGS = {
     shapes: true,
   }),
   iterations: setting<number | readonly number[]>()({
-    default: 1000,
+    default: 700,
     check: intOrList,
     flag: {
       name: 'iterations',
       arg: '<n>',
-      help: 'optimisation steps: a total (split over the scales, halving at each) or one count per scale (300,200,100)',
+      help: 'most optimisation steps: a total (split over the scales, halving at each) or one count per scale (300,200,100)',
       rule: 'must be a positive integer or a comma-separated list of them',
     },
     parse: parseIntOrList,
     shapes: true,
   }),
-  scales: setting<number | readonly number[]>()({
-    default: 1,
-    check: (x) => (intOrList(x) ? 'must be a positive integer or a list of sizes' : null),
+  scales: setting<number | readonly number[] | 'auto'>()({
+    default: 'auto',
+    check: (x) => (x === 'auto' || !intOrList(x) ? null : 'must be auto, a positive integer or a list of sizes'),
     flag: {
       name: 'scales',
       arg: '<n>',
-      help: 'coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size',
-      rule: 'must be a positive integer or a comma-separated list of sizes',
+      help: `coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size; auto: one per --iterations count (a total: up to ${AUTO_SCALES}), none below ${AUTO_MIN_SCALE} px`,
+      rule: 'must be auto, a positive integer or a comma-separated list of sizes',
     },
-    parse: parseIntOrList,
+    parse: (text) => (text.trim() === 'auto' ? 'auto' : parseIntOrList(text)),
+    shapes: true,
+  }),
+  convergence: setting<number>()({
+    default: 1e-3,
+    check: (x) => (isNum(x) && x >= 0 && x < 1 ? null : 'must be in the range [0, 1)'),
+    flag: {
+      name: 'converge',
+      arg: '<f>',
+      help: 'end a scale when its best cost fell by less than this fraction over the last --converge-window iterations (0: never)',
+    },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  convergenceWindow: setting<number>()({
+    default: 20,
+    check: positiveInt,
+    flag: { name: 'converge-window', arg: '<n>', help: 'iterations over which --converge measures the decrease' },
+    parse: parseNumber,
     shapes: true,
   }),
   optimizer: setting<OptimizerName>()({
-    default: 'adam',
+    default: 'lbfgs',
     check: oneOf(OPTIMIZER_NAMES),
     flag: { name: 'optimizer', arg: '<name>', help: 'optimisation algorithm', choices: OPTIMIZER_NAMES },
     parse: (text) => parseText(text),
@@ -345,12 +377,26 @@ export type ShapingName = {
 
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 
-/** The table's defaults with `given` over them, each value checked; an InputError names the first bad one. */
+/** Each preset's values are values of the table's settings. */
+const PRESET_VALUES: Readonly<Record<PresetName, Partial<Settings>>> = PRESETS;
+
+/** The values a preset sets (none for no preset). */
+export function presetValues(preset: PresetName | undefined): Partial<Settings> {
+  return preset === undefined ? {} : PRESET_VALUES[preset];
+}
+
+/**
+ * The table's defaults, the values of `given.preset` over them and `given` over those, each value
+ * checked; an InputError names the first bad one.
+ */
 export function withDefaults(given: Partial<Settings>): Settings {
+  const preset = given.preset;
+  if (SETTINGS.preset.check(preset) !== null) throw settingError('preset', SETTINGS.preset.check(preset)!);
+  const fromPreset = presetValues(preset) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const name of SETTING_NAMES) {
     const spec = SETTINGS[name] as Setting<unknown>;
-    const value = (given as Record<string, unknown>)[name] ?? spec.default;
+    const value = (given as Record<string, unknown>)[name] ?? fromPreset[name] ?? spec.default;
     const problem = spec.check(value);
     if (problem !== null) throw settingError(name, problem);
     out[name] = value;
@@ -403,12 +449,12 @@ export function resolveRunSettings(
 ): RunSettings {
   const image = options.init !== undefined && typeof options.init !== 'string';
   const s = withDefaults({ ...options, init: image ? 'image' : (options.init as string | undefined) });
-  const scales = scaleSizes(s.size, s.scales);
+  const { sizes: scales, counts } = schedule(s.size, s.scales, s.iterations);
   const shaping = Object.fromEntries(SHAPING_NAMES.map((name) => [name, s[name]])) as Pick<Settings, ShapingName>;
   return {
     ...shaping,
     scales,
-    iterations: splitIterations(s.iterations, scales.length),
+    iterations: counts,
     seed: s.seed ?? null,
     styleWeights: normaliseWeights(s.styleWeights, styleCount, 'styleWeights', 'style image'),
     styleLayers: [...s.styleLayers],

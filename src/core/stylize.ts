@@ -13,7 +13,7 @@ import { ensureWeights } from '../io/weights.js';
 import { Adam } from '../optim/adam.js';
 import { LBFGS } from '../optim/lbfgs.js';
 import { optimize } from '../optim/loop.js';
-import type { LoopState, Optimizer, ProgressEvent } from '../optim/types.js';
+import type { LoopState, Optimizer, ProgressEvent, StopReason } from '../optim/types.js';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
 import { fingerprint } from '../engine/targets.js';
 import { IMAGE_RULE, initialImage, nextScaleStart, toRawImage, type ImageInput, type InitImage } from './images.js';
@@ -228,6 +228,16 @@ function scaleImages(run: Prepared, k: number): { content: tf.Tensor4D; styles: 
   }
 }
 
+/** How a run went: why it ended, and how each scale ended. */
+export interface StylizeSummary {
+  /** Why the run ended: its last scale's reason, or 'interrupted' when `signal` ended it. */
+  reason: StopReason;
+  /** Iterations and evaluations over the scales run (a resumed scale counts from its start). */
+  iterations: number;
+  evaluations: number;
+  scales: { size: number; iterations: number; reason: StopReason }[];
+}
+
 /** What the scales hand on: the best image so far (raw [h, w, 3] in [0, 1]), its cost and its scale's start. */
 interface ScaleResult {
   image: tf.Tensor3D;
@@ -235,6 +245,8 @@ interface ScaleResult {
   /** The initial image at this scale (null for noise or one scale): its detail starts the next scale. */
   base: tf.Tensor4D | null;
   evaluations: number;
+  iterations: number;
+  reason: StopReason;
 }
 
 /** Runs scale `k` from the previous scale's result (or the initial image). */
@@ -281,10 +293,18 @@ async function runScale(
       },
       onState: (state, stopping) => saveState(run, options, k, before + state.iteration, state, stopping),
       resume,
+      convergence: { window: settings.convergenceWindow, threshold: settings.convergence },
     });
     const image = tf.tidy(() => tf.squeeze(result.bestImage, [0]) as tf.Tensor3D);
     result.bestImage.dispose();
-    const out: ScaleResult = { image, cost: result.bestCost, base, evaluations: earlier + result.evaluations };
+    const out: ScaleResult = {
+      image,
+      cost: result.bestCost,
+      base,
+      evaluations: earlier + result.evaluations,
+      iterations: result.iterations,
+      reason: result.reason,
+    };
     base = null; // handed on
     return out;
   } finally {
@@ -369,7 +389,9 @@ async function runEngine(options: StylizeOptions): Promise<Engine> {
 
 /**
  * Style transfer at the scales of `options.scales`. Returns the best image of the last scale,
- * [h, w, 3] in [0, 1] at `size`, and its cost. Progress events carry the scale and the counts over
+ * [h, w, 3] in [0, 1] at `size`, its cost, and how the run went (why it ended). Without options
+ * it is the tuned default run of the settings table (L-BFGS, coarse-to-fine, ending each scale
+ * when the cost stops falling); `preset: 'seed'` is the exercise's Adam run. Progress events carry the scale and the counts over
  * the whole run; their `elapsedMs` counts from the start of the whole run. If `signal` aborts, the
  * best image so far is upsampled to the final size and returned with the cost it had at its own
  * scale. `styleImage` may be a list of images, blended by `styleWeights`. `preserveColors`
@@ -380,13 +402,14 @@ export async function stylize(
   styleImage: ImageInput | readonly ImageInput[],
   contentImage: ImageInput,
   options: StylizeOptions = {},
-): Promise<[tf.Tensor3D, number]> {
+): Promise<[tf.Tensor3D, number, StylizeSummary]> {
   const styleList = Array.isArray(styleImage) ? (styleImage as readonly ImageInput[]) : [styleImage as ImageInput];
   if (styleList.length === 0) throw new InputError('at least one style image is needed');
   const settings = checkStylizeOptions(options, styleList.length);
   const run = prepare(styleList, contentImage, options, settings);
   let engine: Engine | null = null;
   let result: ScaleResult | null = null;
+  const scales: StylizeSummary['scales'] = [];
   try {
     engine = await runEngine(options);
     const start = Date.now();
@@ -394,9 +417,16 @@ export async function stylize(
       const next = await runScale(run, engine, k, result, options, start);
       if (result) tf.dispose([result.image, ...(result.base ? [result.base] : [])]);
       result = next;
+      scales.push({ size: settings.scales[k]!, iterations: next.iterations, reason: next.reason });
       if (options.signal?.aborted) break;
     }
-    return [run.finish(result!.image), result!.cost];
+    const summary: StylizeSummary = {
+      reason: options.signal?.aborted ? 'interrupted' : result!.reason,
+      iterations: scales.reduce((a, s) => a + s.iterations, 0),
+      evaluations: result!.evaluations,
+      scales,
+    };
+    return [run.finish(result!.image), result!.cost, summary];
   } finally {
     if (result) tf.dispose([result.image, ...(result.base ? [result.base] : [])]);
     run.dispose();

@@ -32,6 +32,26 @@ export interface OptimizeOptions {
    * state's iteration is not reported again.
    */
   resume?: LoopState;
+  /** Ends the run ('converged') once the best cost fell by less than this (see Convergence). */
+  convergence?: Convergence;
+}
+
+/**
+ * The loop's own stop, for any optimizer: after iteration i ≥ window, the run has converged when
+ * best(i − window) − best(i) < threshold · best(i − window), best(i) the lowest cost up to i. The
+ * best cost, not the current one, so that Adam's oscillations neither stop the run nor hide a
+ * plateau. Threshold 0 never stops.
+ */
+export interface Convergence {
+  window: number;
+  threshold: number;
+}
+
+/** Whether the best costs of the last window + 1 reported iterations (oldest first) show convergence. */
+export function hasConverged(recent: readonly number[], convergence: Convergence | undefined): boolean {
+  if (!convergence || convergence.threshold <= 0 || recent.length <= convergence.window) return false;
+  const then = recent[recent.length - 1 - convergence.window]!;
+  return then - recent[recent.length - 1]! < convergence.threshold * Math.abs(then);
 }
 
 /**
@@ -42,7 +62,7 @@ export interface OptimizeOptions {
  * the best finite image is kept.
  */
 export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
-  const { iterations, optimizer, onProgress, shouldStop, onState, resume } = opts;
+  const { iterations, optimizer, onProgress, shouldStop, onState, resume, convergence } = opts;
   const start = Date.now();
   let evaluations = resume?.evaluations ?? 0;
   const evaluate: Evaluate = (image) => {
@@ -55,6 +75,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
   let bestCost = resume?.bestCost ?? Infinity;
   let reason: StopReason = 'iterations';
   let converged = resume?.converged ?? false;
+  const recentBest = [...(resume?.recentBest ?? [])];
   let i = resume?.iteration ?? 0;
   const state = (): LoopState => ({
     iteration: i,
@@ -63,6 +84,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
     bestImage: best!,
     bestCost,
     converged,
+    recentBest,
     optimizer: optimizer.getState(),
   });
   try {
@@ -80,16 +102,18 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
           best?.dispose();
           best = image.clone();
         }
+        recentBest.push(bestCost);
+        if (recentBest.length > (convergence?.window ?? 0) + 1) recentBest.shift();
         await onProgress?.({ iteration: i, iterations, costs, bestCost, evaluations, elapsedMs: Date.now() - start });
         await onState?.(state(), false);
       }
       if (i === iterations) break;
-      if (converged) {
+      if (converged || hasConverged(recentBest, convergence)) {
         reason = 'converged';
         break;
       }
       if (shouldStop?.()) {
-        reason = 'stopped';
+        reason = 'interrupted';
         await onState?.(state(), true);
         break;
       }

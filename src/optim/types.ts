@@ -81,14 +81,17 @@ export interface LoopState {
   bestCost: number;
   /** The optimizer's last step met its tolerance: the loop stops after this iteration. */
   converged: boolean;
+  /** The best cost at each of the last reported iterations (oldest first), for the loop's convergence stop. */
+  recentBest: number[];
   optimizer: OptimizerState;
 }
 
 /**
- * Why the loop ended: the iteration budget was used, the optimizer converged (its tolerance),
- * it stalled (no decrease could be found), or `shouldStop` said so.
+ * Why the loop ended: the iteration budget was used, the cost stopped falling (the loop's
+ * convergence stop or the optimizer's tolerance), the optimizer stalled (no decrease could be
+ * found), or `shouldStop` said so (Ctrl-C).
  */
-export type StopReason = 'iterations' | 'converged' | 'stalled' | 'stopped';
+export type StopReason = 'iterations' | 'converged' | 'stalled' | 'interrupted';
 
 export interface OptimizeResult {
   bestImage: tf.Tensor4D;
@@ -97,6 +100,6 @@ export interface OptimizeResult {
   evaluations: number;
   /** Iterations done (the last progress event's iteration). */
   iterations: number;
-  /** Why the run ended; 'stopped' when `shouldStop` ended it. */
+  /** Why the run ended; 'interrupted' when `shouldStop` ended it. */
   reason: StopReason;
 }

@@ -6,16 +6,18 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { outputName, parseCsv, planJobs } from '../../src/cli/batch.js';
 import { Events } from '../../src/cli/events.js';
-import { addRunOptions, runFlags, type RunFlags } from '../../src/cli/flags.js';
+import { addRunOptions, givenFlags, runFlags, type RunFlags } from '../../src/cli/flags.js';
+import type { Settings } from '../../src/core/settings.js';
 import { checkJob, runJob, type JobContext } from '../../src/cli/job.js';
 import { createEngine } from '../../src/engine/factory.js';
 import { writeImage } from '../../src/io/images.js';
 import { Command } from 'commander';
 import { BIN, nst, randomArray, tempDir, useWasm, WEIGHTS } from '../helpers.js';
 
-/** The run flags' defaults, as the command sets them. */
-function defaultFlags(): RunFlags {
-  return runFlags(addRunOptions(new Command('x')).parse([], { from: 'user' }).opts());
+/** The run flags of a command line with these flags given, as the command resolves them. */
+function flagsGiven(args: string[]): { flags: RunFlags; given: Partial<Settings> } {
+  const given = givenFlags(addRunOptions(new Command('x')).parse(args, { from: 'user' }));
+  return { flags: runFlags(given), given };
 }
 
 /** Writes a generated picture: smooth colour ramps plus seeded noise, values in [0, 1]. */
@@ -125,7 +127,7 @@ describe('nst batch and --json', () => {
     const manifest = path.join(dir, 'jobs.csv');
     fs.writeFileSync(
       manifest,
-      'content,style,output,alpha,style-scale\nphotos/a.png,style.png,first.jpg,1e3,\nphotos/c.png,"style.png;photos/a.png",,,1.5\n',
+      'content,style,output,alpha,style-scale,preset\nphotos/a.png,style.png,first.jpg,1e3,,seed\nphotos/c.png,"style.png;photos/a.png",,,1.5,\n',
     );
     const run = nst([
       'batch',
@@ -149,6 +151,12 @@ describe('nst batch and --json', () => {
     assert.equal(starts[1]!['settings'].alpha, 10000);
     assert.equal(starts[1]!['settings'].styleScale, 1.5);
     assert.deepEqual(starts[1]!['settings'].styleWeights, [0.5, 0.5]);
+    // Row 1's preset fills in what neither the row nor the command line gives: --iterations 2 stays.
+    assert.deepEqual(
+      [starts[0]!['preset'], starts[0]!['settings'].optimizer, starts[0]!['settings'].iterations],
+      ['seed', 'adam', [2]],
+    );
+    assert.deepEqual([starts[1]!['preset'], starts[1]!['settings'].optimizer], [null, 'lbfgs']);
 
     fs.writeFileSync(manifest, 'content,style,alpha\nphotos/a.png,style.png,-1\n');
     const bad = nst(['batch', '--manifest', manifest, '--out-dir', out]);
@@ -242,13 +250,12 @@ describe('nst batch and --json', () => {
       events: new Events(false),
       memoryCheck: false,
     };
-    const flags = { ...defaultFlags(), size: 32, iterations: 1 };
     const jobs = planJobs({
       contents: [path.join(dir, 'photos', 'a.png'), path.join(dir, 'photos', 'c.png')],
       styles: [path.join(dir, 'style.png')],
       outDir: dir,
       name: 'lib-{content}.png',
-      flags,
+      ...flagsGiven(['--size', '32', '--iterations', '1']),
     });
     for (const job of jobs) await runJob(job, checkJob(job), context);
     assert.equal(engine.cached.models, 1);

@@ -111,11 +111,67 @@ describe('nst command', () => {
         'Cost at iteration 2',
       ],
     );
-    assert.match(run.stderr, /wrote .*out\.png \(64×48\) after \d+ evaluations, best cost/);
+    assert.match(
+      run.stderr,
+      /wrote .*out\.png \(64×48\): (all iterations done|converged \(the cost stopped falling\)) after \d+ iterations \(\d+ evaluations\), best cost \d/,
+    );
     await useWasm();
     const image = await readImage(out);
     assert.deepEqual(image.shape, [48, 64, 3]);
     image.dispose();
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('--preset seed runs the exercise, flags override it, the default run stops at convergence and says why', () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out.png');
+    const run = (...flags: string[]) => {
+      const r = nst(['stylize', content, style, '-o', out, '--json', '--step', '1', ...flags]);
+      assert.equal(r.code, 0, r.stderr);
+      const events = r.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, any>);
+      return { start: events.find((e) => e['event'] === 'start')!, done: events.find((e) => e['event'] === 'done')! };
+    };
+    const layers = ['--style-layers', 'block1_conv1,block2_conv1', '--content-layers', 'block2_conv2'];
+    const seed = run('--preset', 'seed', '--size', '128', '--iterations', '3', ...layers);
+    assert.equal(seed.start['preset'], 'seed');
+    const { optimizer, lr, beta1, beta2, scales, iterations, convergence } = seed.start['settings'];
+    assert.deepEqual(
+      { optimizer, lr, beta1, beta2, scales, iterations, convergence },
+      { optimizer: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.99, scales: [128], iterations: [3], convergence: 0 },
+    );
+    assert.deepEqual([seed.done['reason'], seed.done['iterations']], ['iterations', 3]);
+
+    const lbfgs = run('--preset', 'seed', '--optimizer', 'lbfgs', '--size', '64', '--iterations', '2', ...layers);
+    assert.deepEqual([lbfgs.start['settings'].optimizer, lbfgs.start['settings'].scales], ['lbfgs', [64]]);
+
+    // The default: L-BFGS coarse-to-fine (auto scales), ending each scale when the cost stops falling.
+    const auto = run('--size', '128', '--iterations', '60', '--converge', '0.05', '--converge-window', '2', ...layers);
+    assert.equal(auto.start['preset'], null);
+    assert.deepEqual(
+      [auto.start['settings'].optimizer, auto.start['settings'].scales, auto.start['settings'].iterations],
+      ['lbfgs', [64, 128], [40, 20]],
+    );
+    assert.equal(auto.done['reason'], 'converged');
+    assert.ok(auto.done['iterations'] < 60, `${auto.done['iterations']} iterations`);
+    const line = nst([
+      'stylize',
+      content,
+      style,
+      '-o',
+      out,
+      '--size',
+      '64',
+      '--iterations',
+      '30',
+      '--converge',
+      '0.9',
+      '--converge-window',
+      '1',
+    ]);
+    assert.match(line.stderr, /: converged \(the cost stopped falling\) after \d+ iterations \(\d+ evaluations\)/);
     fs.rmSync(dir, { recursive: true });
   });
 
@@ -144,7 +200,7 @@ describe('nst command', () => {
       [['stylize', content, style, '-o', out, '--optimizer', 'sgd'], /--optimizer/],
       [['stylize', content, style, '-o', out, '--lbfgs-history', '0'], /lbfgs-history must be a positive integer/],
       [['stylize', content, style, '-o', out, '--tolerance', '-1'], /tolerance must be a non-negative number/],
-      [['stylize', content, style, '-o', out, '--scales', '0'], /scales must be a positive integer/],
+      [['stylize', content, style, '-o', out, '--scales', '0'], /scales must be auto, a positive integer/],
       [['stylize', content, style, '-o', out, '--scales', '256,128'], /ascending/],
       [['stylize', content, style, '-o', out, '--scales', '3', '--iterations', '10,10'], /one entry per scale \(3\)/],
       [['stylize', content, style, '-o', out, '--init', path.join(dir, 'none.png')], /init image .*none\.png/],

@@ -159,7 +159,7 @@ describe('every numeric flag of nst stylize refuses what it cannot take', () => 
     ['--beta', ['NaN', '-1', '1e999'], /beta must be a non-negative number/],
     ['--var', ['NaN', '-1', '1e999'], /var must be a non-negative number/],
     ['--iterations', ['NaN', '-1'], /iterations must be a positive integer or a comma-separated list of them/],
-    ['--scales', ['NaN', '-1'], /scales must be a positive integer or a comma-separated list of sizes/],
+    ['--scales', ['NaN', '-1'], /scales must be auto, a positive integer or a comma-separated list of sizes/],
     ['--scales', ['40'], /40 scales halve 32 px below 1 px/],
     ['--step', ['NaN', '-1', '0'], /step must be a positive integer/],
     ['--lr', ['-1', '0', '1e999'], /lr must be positive/],
@@ -235,7 +235,7 @@ describe('unusual content images at the command line: the run succeeds at the ri
     ['1×1 PNG, stretched to 32×32', files.onePixel, [32, 32], [7, 8, 9]],
   ];
   for (const [name, file, [height, width], color] of cases) {
-    const command = stylize(FIRST_LAYER_ONLY, { content: file });
+    const command = stylize(['--preset', 'seed', ...FIRST_LAYER_ONLY], { content: file });
     const result = later(command.args);
     it(name, async () => {
       const { code, stderr } = await result();

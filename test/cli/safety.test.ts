@@ -411,6 +411,7 @@ describe('crafted checkpoints: exit 2 naming the file and the field', () => {
     evaluations: 2,
     bestCost: 1,
     converged: false,
+    recentBest: [],
     optimizerValues: { t: 1 },
     tensors: [
       { name: 'image', shape: [1, 24, 32, 3], offset: 0 },

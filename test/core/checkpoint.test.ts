@@ -43,8 +43,19 @@ describe('checkpoints and resume', () => {
         scales: [32, 48],
         iterations: [5, 5],
         optimizer,
+        // Each scale converges at iteration 3, a window after its start: the resumed run must
+        // carry the window's best costs over from the checkpoint to stop where this one does.
+        convergence: 0.9,
+        convergenceWindow: 3,
       };
-      const [whole, wholeCost] = await stylize(style, content, options);
+      const [whole, wholeCost, summary] = await stylize(style, content, options);
+      assert.deepEqual(
+        summary.scales.map((s) => [s.iterations, s.reason]),
+        [
+          [3, 'converged'],
+          [3, 'converged'],
+        ],
+      );
 
       // Stopped at the second scale's iteration 2 (iteration 7 over both scales).
       const dir = tempDir();
@@ -70,7 +81,8 @@ describe('checkpoints and resume', () => {
       assert.equal(checkpoint.scale, 1);
       assert.equal(checkpoint.state.iteration, 2);
       const before = tf.memory().numTensors;
-      const [resumed, resumedCost] = await stylize(style, content, { ...options, resume: checkpoint });
+      const [resumed, resumedCost, resumedSummary] = await stylize(style, content, { ...options, resume: checkpoint });
+      assert.deepEqual(resumedSummary.scales, [summary.scales[1]]);
       assert.equal(tf.memory().numTensors, before + 1, 'only the result is left');
       disposeCheckpoint(checkpoint);
       assert.equal(resumedCost, wholeCost);

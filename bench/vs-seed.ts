@@ -1,0 +1,128 @@
+// The default command against the seed preset, in the same run (bench/quality.ts --vs-seed):
+// each pair of images at each size runs `nst stylize` twice as a user types it, once plain and
+// once with --preset seed, and the table gives each one's wall time (the whole process: start-up,
+// model, targets, optimisation, writing) and best cost, and the default's time as a fraction of
+// the seed's. Outputs are kept in --keep DIR to be looked at side by side.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { IMAGES, machine, table, WEIGHTS } from './common.js';
+
+const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/nst');
+
+interface CommandRun {
+  seconds: number;
+  bestCost: number;
+  iterations: number;
+  evaluations: number;
+  reason: string;
+  backend: string;
+  /** Seconds from the start of the process until the best cost first reached `target` (null: never). */
+  reachedAt: (target: number) => number | null;
+}
+
+/**
+ * Runs `nst stylize … --json --step 1` to its end and reads its events; the wall time is the whole
+ * process's, and each progress event is stamped when it arrives.
+ */
+function runCommand(args: string[]): Promise<CommandRun> {
+  const start = performance.now();
+  const child = spawn(process.execPath, [BIN, 'stylize', ...args, '--json', '--step', '1', '--weights', WEIGHTS], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const events: [number, Record<string, any>][] = [];
+  let pending = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop()!;
+    const now = (performance.now() - start) / 1000;
+    for (const line of lines) events.push([now, JSON.parse(line) as Record<string, any>]);
+  });
+  return new Promise((resolve, reject) => {
+    child.on('close', (code) => {
+      const seconds = (performance.now() - start) / 1000;
+      const of = (name: string) => events.filter(([, e]) => e['event'] === name);
+      const done = of('done')[0]?.[1];
+      if (code !== 0 || !done) return reject(new Error(`nst stylize ${args.join(' ')} exited with ${code}`));
+      const finalScale = of('progress').filter(([, e]) => e['scale'].index === e['scale'].count);
+      resolve({
+        seconds,
+        bestCost: done['bestCost'],
+        iterations: done['iterations'],
+        evaluations: done['evaluations'],
+        reason: done['reason'],
+        backend: of('start')[0]![1]['backend'],
+        reachedAt: (target) => finalScale.find(([, e]) => e['costs'].total <= target)?.[0] ?? null,
+      });
+    });
+  });
+}
+
+export async function defaultVsSeed(sizes: number[], pairs: [string, string][], keep: string | null): Promise<void> {
+  const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nst-vs-seed-'));
+  fs.mkdirSync(dir, { recursive: true });
+  const rows: string[][] = [];
+  const results: Record<string, unknown>[] = [];
+  let backend = '';
+  for (const [content, style] of pairs) {
+    for (const size of sizes) {
+      const name = `${path.parse(content).name}-${path.parse(style).name}-${size}`;
+      const inputs = [path.join(IMAGES, content), path.join(IMAGES, style), '--size', String(size)];
+      process.stderr.write(`${name}: seed preset…\n`);
+      const seed = await runCommand([...inputs, '-o', path.join(dir, `${name}-seed.png`), '--preset', 'seed']);
+      process.stderr.write(`${name}: default…\n`);
+      const plain = await runCommand([...inputs, '-o', path.join(dir, `${name}-default.png`)]);
+      backend = plain.backend;
+      const reached = plain.reachedAt(seed.bestCost);
+      for (const [label, run] of [
+        ['--preset seed', seed],
+        ['default', plain],
+      ] as const) {
+        rows.push([
+          `${content} × ${style}`,
+          String(size),
+          label,
+          run.seconds.toFixed(1),
+          (run.seconds / seed.seconds).toFixed(3),
+          run.bestCost.toExponential(4),
+          `${run.iterations} / ${run.evaluations}`,
+          run.reason,
+          run === plain && reached !== null ? `${reached.toFixed(1)} (${(reached / seed.seconds).toFixed(3)})` : '—',
+        ]);
+      }
+      results.push({
+        content,
+        style,
+        size,
+        seed: { ...seed, reachedAt: undefined },
+        default: { ...plain, reachedAt: undefined },
+        defaultReachedSeedCostAt: reached,
+      });
+    }
+  }
+  console.log(`machine: ${machine()}; engine: ${backend}; outputs in ${dir}`);
+  console.log(
+    table(
+      [
+        'images',
+        'size',
+        'run',
+        'wall s',
+        '× seed',
+        'best cost',
+        'iterations / evaluations',
+        'ended',
+        "s to the seed's best (× seed)",
+      ],
+      rows,
+    ),
+  );
+  const outFile = 'bench/results/vs-seed.json';
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(
+    outFile,
+    JSON.stringify({ date: new Date().toISOString(), machine: machine(), backend, results }, null, 2) + '\n',
+  );
+  console.log(`written: ${outFile}`);
+}

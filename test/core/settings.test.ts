@@ -1,0 +1,62 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PRESETS } from '../../src/core/presets.js';
+import { resolveRunSettings, SETTINGS, withDefaults } from '../../src/core/settings.js';
+import { InputError } from '../../src/errors.js';
+
+describe('presets', () => {
+  it("are the table's defaults without one: L-BFGS, coarse-to-fine, a convergence stop", () => {
+    const s = resolveRunSettings({}, 1);
+    assert.equal(s.optimizer, 'lbfgs');
+    assert.deepEqual(s.scales, [128, 256, 512], 'auto: three scales at 512 px');
+    assert.equal(s.iterations.length, 3);
+    assert.ok(s.convergence > 0);
+    assert.deepEqual(resolveRunSettings({ size: 128 }, 1).scales, [64, 128], 'auto: none below 64 px');
+    assert.deepEqual(resolveRunSettings({ size: 100 }, 1).scales, [100]);
+    assert.deepEqual(resolveRunSettings({ iterations: 2 }, 1).scales, [256, 512], 'no more scales than iterations');
+    assert.deepEqual(resolveRunSettings({ iterations: [9, 5, 3, 1] }, 1).scales, [64, 128, 256, 512], 'one per count');
+  });
+
+  it("seed is exactly the exercise's run", () => {
+    const s = resolveRunSettings({ preset: 'seed' }, 1);
+    const { optimizer, lr, beta1, beta2, iterations, scales, convergence, size, alpha, beta } = s;
+    assert.deepEqual(
+      { optimizer, lr, beta1, beta2, iterations, scales, convergence, size, alpha, beta, var: s.var },
+      {
+        optimizer: 'adam',
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.99,
+        iterations: [1000],
+        scales: [512],
+        convergence: 0,
+        size: 512,
+        alpha: 1e4,
+        beta: 1,
+        var: 10,
+      },
+    );
+  });
+
+  it('give way to the settings given, and fill in only what is not', () => {
+    const s = resolveRunSettings({ preset: 'seed', iterations: 50, size: 256 }, 1);
+    assert.deepEqual([s.optimizer, s.iterations, s.scales], ['adam', [50], [256]]);
+    const lbfgs = resolveRunSettings({ preset: 'seed', optimizer: 'lbfgs' }, 1);
+    assert.deepEqual([lbfgs.optimizer, lbfgs.iterations, lbfgs.lr], ['lbfgs', [1000], 0.01]);
+    // Every value a preset sets is a value of its setting.
+    for (const [name, values] of Object.entries(PRESETS)) {
+      for (const [key, value] of Object.entries(values)) {
+        const spec = SETTINGS[key as keyof typeof SETTINGS] as { check: (x: unknown) => string | null };
+        assert.equal(spec.check(value), null, `${name}.${key}`);
+      }
+    }
+    assert.deepEqual(resolveRunSettings({ preset: 'draft' }, 1).optimizer, 'lbfgs');
+  });
+
+  it('refuses an unknown preset, naming it', () => {
+    assert.throws(
+      () => withDefaults({ preset: 'fast' as never }),
+      (e: unknown) => e instanceof InputError && /preset must be seed, draft/.test(e.message),
+    );
+  });
+});

@@ -1,0 +1,123 @@
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { Adam } from '../../src/optim/adam.js';
+import { LBFGS } from '../../src/optim/lbfgs.js';
+import { hasConverged, optimize, type Convergence } from '../../src/optim/loop.js';
+import type { Evaluation, Optimizer } from '../../src/optim/types.js';
+import { useWasm } from '../helpers.js';
+
+/**
+ * An objective whose cost is a given function of how many times it was evaluated (so of the
+ * iteration for Adam), with a gradient that points into the box: the loop's stop sees only costs.
+ */
+function scripted(cost: (n: number) => number) {
+  let n = 0;
+  return async (x: tf.Tensor4D): Promise<Evaluation> => {
+    const total = cost(n++);
+    const gradient = tf.tidy(() => tf.sub(x, 0.25)) as tf.Tensor4D;
+    return { gradient, costs: { total, content: total, style: 0, variation: 0 } };
+  };
+}
+
+/** The first iteration i ≥ window at which best(i − window) − best(i) < threshold · best(i − window), by hand. */
+function expectedStop(costs: number[], { window, threshold }: Convergence): number {
+  const best = costs.map((_, i) => Math.min(...costs.slice(0, i + 1)));
+  for (let i = window; i < best.length; i++) if (best[i - window]! - best[i]! < threshold * best[i - window]!) return i;
+  return -1;
+}
+
+async function run(optimizer: Optimizer, cost: (n: number) => number, iterations: number, convergence?: Convergence) {
+  const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  const costs: number[] = [];
+  const result = await optimize({
+    initial,
+    iterations,
+    evaluate: scripted(cost),
+    optimizer,
+    convergence,
+    onProgress: (e) => void costs.push(e.costs.total),
+  });
+  assert.equal(tf.memory().numTensors, before + 1, 'only the best image is left');
+  tf.dispose([initial, result.bestImage]);
+  return { result, costs };
+}
+
+describe('the convergence stop', () => {
+  before(useWasm);
+
+  it('compares the best cost now with the best cost a window ago', () => {
+    const c = { window: 2, threshold: 0.1 };
+    assert.equal(hasConverged([10, 9], c), false, 'not a whole window yet');
+    assert.equal(hasConverged([10, 9.5, 8.9], c), false, '11% fell: not below 10%');
+    assert.equal(hasConverged([10, 9.5, 9.2], c), true, '8% fell');
+    assert.equal(hasConverged([10, 10, 10], { window: 2, threshold: 0 }), false, 'threshold 0 never stops');
+  });
+
+  it('ends an Adam run where the cost stops falling, and says so', async () => {
+    // c(n) = 1 + 100 / (n + 1): the decrease over 10 iterations shrinks until it is below 1%.
+    const cost = (n: number) => 1 + 100 / (n + 1);
+    const convergence = { window: 10, threshold: 0.01 };
+    const { result, costs } = await run(new Adam(0.01, 0.9, 0.99), cost, 1000, convergence);
+    const all = Array.from({ length: 1001 }, (_, i) => cost(i));
+    const stop = expectedStop(all, convergence);
+    assert.ok(stop > 10 && stop < 1000, `${stop}`);
+    assert.equal(result.reason, 'converged');
+    assert.equal(result.iterations, stop);
+    assert.equal(costs.length, stop + 1, 'iteration 0 to the stop are reported');
+  });
+
+  it('ends an L-BFGS run at the same rule, counted in iterations, not evaluations', async () => {
+    // f(x) = 1 + Σ wᵢ (xᵢ − 0.3)²: L-BFGS closes in on the minimum 1, the decreases shrink.
+    const w = tf.linspace(1, 50, 48).reshape([1, 4, 4, 3]);
+    let evaluations = 0;
+    const evaluate = async (x: tf.Tensor4D): Promise<Evaluation> => {
+      evaluations++;
+      const [gradient, total] = tf.tidy(() => {
+        const r = tf.sub(x, 0.3);
+        return [tf.mul(tf.mul(r, w), 2) as tf.Tensor4D, tf.add(1, tf.sum(tf.mul(tf.square(r), w)))];
+      });
+      const value = (await total.data())[0]!;
+      total.dispose();
+      return { gradient, costs: { total: value, content: value, style: 0, variation: 0 } };
+    };
+    const initial = tf.fill([1, 4, 4, 3], 0.9) as tf.Tensor4D;
+    const costs: number[] = [];
+    const convergence = { window: 3, threshold: 1e-3 };
+    const result = await optimize({
+      initial,
+      iterations: 500,
+      evaluate,
+      optimizer: new LBFGS(5, 0),
+      convergence,
+      onProgress: (e) => void costs.push(e.costs.total),
+    });
+    assert.equal(result.reason, 'converged');
+    assert.equal(result.iterations, expectedStop(costs, convergence));
+    assert.equal(costs.length, result.iterations + 1);
+    assert.ok(evaluations > result.iterations + 1, `${evaluations} evaluations: the line search counts too`);
+    tf.dispose([initial, result.bestImage, w]);
+  });
+
+  it('runs the whole budget without it (threshold 0), and reports that', async () => {
+    const { result } = await run(new Adam(0.01, 0.9, 0.99), () => 7, 30, { window: 5, threshold: 0 });
+    assert.equal(result.reason, 'iterations');
+    assert.equal(result.iterations, 30);
+  });
+
+  it("reports 'interrupted' when asked to stop", async () => {
+    const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+    let asked = 0;
+    const result = await optimize({
+      initial,
+      iterations: 100,
+      evaluate: scripted((n) => 100 - n),
+      optimizer: new Adam(0.01, 0.9, 0.99),
+      shouldStop: () => ++asked > 3,
+    });
+    assert.equal(result.reason, 'interrupted');
+    assert.equal(result.iterations, 3);
+    tf.dispose([initial, result.bestImage]);
+  });
+});
