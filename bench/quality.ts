@@ -1,7 +1,7 @@
 // Time to quality: the wall time each strategy needs to reach the cost that the seed's Adam
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
 //   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--backend wasm] [--out bench/results/quality.json]
-//   node dist/bench/quality.js --vs-seed [--sizes 256,512] [--pairs tubingen.jpg:starry_night.jpg,…] [--keep DIR]
+//   node dist/bench/quality.js --vs-seed [--sizes 256,512] [--pairs tubingen.jpg:starry_night.jpg,a.jpg:b.jpg@512,…] [--keep DIR]
 // (the default command against --preset seed, bench/vs-seed.ts).
 // --cap F stops a strategy that has not reached the target after F × PyTorch's time (its row then
 // says so, with the best cost it had), so that a slow strategy cannot hold the machine for an hour.
@@ -39,13 +39,18 @@ const option = (name: string, fallback: string) => {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
-// --vs-seed: only the default command against --preset seed (no PyTorch), at --sizes, for --pairs.
+// --vs-seed: only the default command against --preset seed (no PyTorch), at --sizes, for
+// --pairs content:style[@size+size] (a pair's own sizes after @).
 if (args.includes('--vs-seed')) {
   const sizes = option('--sizes', '256,512').split(',').map(Number);
   const pairs = option('--pairs', 'tubingen.jpg:starry_night.jpg')
     .split(',')
-    .map((pair) => pair.split(':') as [string, string]);
-  await defaultVsSeed(sizes, pairs, option('--keep', '') || null);
+    .map((pair) => {
+      const [images, own] = pair.split('@') as [string, string | undefined];
+      const [content, style] = images.split(':') as [string, string];
+      return { content, style, sizes: own ? own.split('+').map(Number) : sizes };
+    });
+  await defaultVsSeed(pairs, option('--keep', '') || null);
   process.exit(0);
 }
 const size = Number(option('--size', '256'));

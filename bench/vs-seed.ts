@@ -59,13 +59,16 @@ function runCommand(args: string[]): Promise<CommandRun> {
   });
 }
 
-export async function defaultVsSeed(sizes: number[], pairs: [string, string][], keep: string | null): Promise<void> {
+export async function defaultVsSeed(
+  pairs: { content: string; style: string; sizes: number[] }[],
+  keep: string | null,
+): Promise<void> {
   const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nst-vs-seed-'));
   fs.mkdirSync(dir, { recursive: true });
   const rows: string[][] = [];
   const results: Record<string, unknown>[] = [];
   let backend = '';
-  for (const [content, style] of pairs) {
+  for (const { content, style, sizes } of pairs) {
     for (const size of sizes) {
       const name = `${path.parse(content).name}-${path.parse(style).name}-${size}`;
       const inputs = [path.join(IMAGES, content), path.join(IMAGES, style), '--size', String(size)];

@@ -3,6 +3,7 @@
  * this module only when one of them runs, so that `--help` and usage errors answer at once.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { disposeCheckpoint, loadCheckpoint } from '../core/checkpoint.js';
 import type { SettingName, Settings } from '../core/settings.js';
 import type { StylizeProgress } from '../core/stylize.js';
@@ -13,6 +14,8 @@ import { cachedWeightsPath, ensureWeights, locateWeights } from '../io/weights.j
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import { DEFAULT_NAME, planJobs } from './batch.js';
 import { formatSeconds, TimeLeft } from './eta.js';
+import { writeContactSheet, type SheetJob } from './view/sheet.js';
+import { checkViewFlags, RunView, type ViewFlags } from './view/watch.js';
 import { Events, type ErrorCode } from './events.js';
 import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
 import { checkJob, checkRunFlags, jobFiles, runJob, type Job, type JobContext } from './job.js';
@@ -21,13 +24,14 @@ import { clearBar, costLines, costWriter, NO_BAR, progressBar, sayer, trapSignal
 
 export { DEFAULT_NAME };
 
-export interface StylizeFlags extends RunFlags, ProcessFlags {
+export interface StylizeFlags extends RunFlags, ProcessFlags, ViewFlags {
   output: string;
   checkpoint?: string;
   resume?: string;
 }
 
-export interface BatchFlags extends RunFlags, ProcessFlags {
+export interface BatchFlags extends RunFlags, ProcessFlags, ViewFlags {
+  contactSheet?: string;
   content: string[];
   style: string[];
   manifest?: string;
@@ -104,7 +108,10 @@ export async function stylizeCommand(
   const say = sayer(cliFlags);
   const signals = trapSignals(); // from the start: a signal before the run exits at once
   let engine: Engine | null = null;
+  let view: RunView | null = null;
+  let ending = 'failed';
   try {
+    checkViewFlags(cliFlags);
     // The engine first: a checkpoint's tensors are made on it.
     engine = await startEngine(cliFlags);
     const resume = cliFlags.resume ? await loadCheckpoint(cliFlags.resume) : undefined;
@@ -113,8 +120,12 @@ export async function stylizeCommand(
       const job: Job = { content, styles, output: flags.output, flags };
       const checkpoint = { file: flags.checkpoint, resume, resumeFile: cliFlags.resume };
       const settings = checkJob(job, checkpoint, weightsRead(flags)); // before any work
+      if (flags.plot)
+        refuseOverwrites(jobFiles(job, settings, checkpoint).reads, [{ what: 'plot', file: flags.plot }], []);
       const { iterations: counts, scales: sizes } = settings;
       await fetchWeights(flags, say);
+      view = await RunView.open(flags, say, events, signals.interrupt);
+      const shown = view;
       const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
       let bar = NO_BAR; // until the job starts
       const onStart = () => {
@@ -123,20 +134,36 @@ export async function stylizeCommand(
         if (resume)
           say(`resuming ${cliFlags.resume} at scale ${resume.scale + 1}, iteration ${resume.state.iteration}`);
         if (sizes.length > 1) say(`scales: ${sizes.join(', ')} px, iterations ${counts.join(', ')}`);
+        const { info } = engine!;
+        shown.startJob({
+          index: null,
+          content,
+          styles,
+          output: flags.output,
+          engine: info.description,
+          preset: flags.preset ?? null,
+          settings,
+        });
         bar = stylizeBar(flags, counts);
       };
       const lines = costLines(flags.reportEvery, costWriter(flags));
       const timeLeft = new TimeLeft(sizes, counts);
       const onProgress = (e: StylizeProgress) => {
         lines(e);
-        bar.update(e.run.iteration, { ...barPayload(e), left: formatSeconds(timeLeft.update(e)) });
+        const left = timeLeft.update(e);
+        bar.update(e.run.iteration, { ...barPayload(e), left: formatSeconds(left) });
+        shown.progress(e, left);
       };
       try {
-        const result = await runJob(job, settings, context, { onStart, onProgress }, checkpoint);
+        const hooks = { onStart, onProgress, onPreview: view.onPreview };
+        const result = await runJob(job, settings, context, hooks, checkpoint).finally(() =>
+          shown.endJob(content, null),
+        );
         bar.stop();
         const { output, width, height, iterations, evaluations, bestCost } = result;
         const counts = `${iterations} iterations (${evaluations} evaluations)`;
-        say(`wrote ${output} (${width}×${height}): ${ENDINGS[result.reason]} after ${counts}, best cost ${bestCost}`);
+        ending = `${ENDINGS[result.reason]} after ${counts}, best cost ${bestCost}`;
+        say(`wrote ${output} (${width}×${height}): ${ending}`);
         if (result.interrupted) {
           const next = flags.checkpoint ? `; continue with --resume ${flags.checkpoint}` : '';
           say(`interrupted: ${output} holds the best image so far${next}`);
@@ -152,6 +179,7 @@ export async function stylizeCommand(
     events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
   } finally {
+    await view?.close(ending);
     signals.release();
     engine?.dispose();
   }
@@ -173,6 +201,9 @@ interface Failure {
  */
 function planBatch(flags: BatchFlags): Job[] {
   checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
+  checkViewFlags(flags);
+  if (flags.contactSheet !== undefined && !/\.(png|jpe?g)$/i.test(flags.contactSheet))
+    throw new InputError(`--contact-sheet ${flags.contactSheet}: must end in .png or .jpg`);
   if (flags.styleWeights) {
     throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
   }
@@ -189,9 +220,10 @@ function planBatch(flags: BatchFlags): Job[] {
     });
     const reads = [...weightsRead(flags), ...(flags.manifest ? [{ what: 'manifest', file: flags.manifest }] : [])];
     const files = jobs.map((job) => jobFiles(job, checkJob(job, {}, reads)));
+    const sheet = flags.contactSheet ? [{ what: 'contact sheet', file: flags.contactSheet }] : [];
     refuseOverwrites(
       [...reads, ...files.flatMap((f) => f.reads)],
-      files.flatMap((f) => f.writes),
+      [...files.flatMap((f) => f.writes), ...sheet],
       files.flatMap((f) => f.snapshots),
     );
     return jobs;
@@ -231,6 +263,15 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
   events.emit('batch', { jobs: jobs.length, backend: engine.info.name, outDir: flags.outDir });
   signals.running(true); // from here the loop stops between jobs, and a job with its best image
   const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
+  let view: RunView;
+  try {
+    view = await RunView.open(flags, say, events, signals.interrupt);
+  } catch (error) {
+    signals.release();
+    engine.dispose();
+    throw error;
+  }
+  const sheet: SheetJob[] = [];
   const bar = progressBar(
     flags,
     ' {bar} {value}/{total} jobs | job {job}: {iteration} | ETA {eta_formatted}',
@@ -262,6 +303,7 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
           summary.skipped++;
           events.emit('skipped', { job: job.index, output: job.output, reason: 'exists' });
           line(`${title}: skipped (exists)`);
+          sheet.push({ content: job.content, styles: job.styles, output: job.output }); // its earlier result
           bar.update(i + 1, { job: job.index, iteration: '-' });
           continue;
         }
@@ -269,10 +311,19 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
         if (flags.failFast) break;
         continue;
       }
-      const onProgress = (e: StylizeProgress) =>
-        bar.update(i, { job: job.index, iteration: `${e.iteration}/${e.iterations} at ${e.scale.size} px` });
+      let written: string | null = null;
       try {
-        const result = await runJob(job, checkJob(job), context, { onProgress });
+        const settings = checkJob(job);
+        const timeLeft = new TimeLeft(settings.scales, settings.iterations);
+        const onProgress = (e: StylizeProgress) => {
+          bar.update(i, { job: job.index, iteration: `${e.iteration}/${e.iterations} at ${e.scale.size} px` });
+          view.progress(e, timeLeft.update(e));
+        };
+        const { info } = engine;
+        const shown = { index: job.index!, content: job.content, styles: job.styles, output: job.output };
+        view.startJob({ ...shown, engine: info.description, preset: job.flags.preset ?? null, settings }, jobs.length);
+        const result = await runJob(job, settings, context, { onProgress, onPreview: view.onPreview });
+        written = result.output;
         summary.done++;
         const how = result.interrupted ? 'interrupted, best so far written' : `done, ${ENDINGS[result.reason]},`;
         line(
@@ -281,10 +332,18 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
       } catch (error) {
         fail(errorCode(error), message(error));
         if (flags.failFast) break;
+      } finally {
+        sheet.push({ content: job.content, styles: job.styles, output: written });
+        await view.endJob(path.basename(job.output), written);
       }
       bar.update(i + 1, { job: job.index, iteration: '-' });
     }
+    if (flags.contactSheet) {
+      await writeContactSheet(flags.contactSheet, sheet);
+      say(`contact sheet: ${flags.contactSheet}`);
+    }
   } finally {
+    await view.close(signals.signal.aborted ? 'interrupted' : 'batch done');
     bar.stop();
     signals.release();
     engine.dispose();

@@ -49,6 +49,8 @@ export interface JobHooks {
   /** The job's inputs are read and checked, the run is about to start: the time for messages. */
   onStart?: () => void;
   onProgress?: (event: StylizeProgress) => void;
+  /** The best image so far, every few seconds (see StylizeOptions.onPreview). */
+  onPreview?: (image: tf.Tensor3D) => Promise<void>;
 }
 
 /** Where a job's run state is saved, or which saved state it continues (read from `resumeFile`). */
@@ -245,6 +247,7 @@ async function run(
             events.emit('checkpoint', { ...jobField, ...fields });
           }
         : undefined,
+      onPreview: hooks.onPreview,
       onSnapshot: async (snapshot, iteration) => {
         const file = snapshotPath(job.output, iteration);
         await writeImage(file, snapshot);

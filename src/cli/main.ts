@@ -113,7 +113,9 @@ function buildProgram(result: { code: number }): Command {
       '--checkpoint <file>',
       `save the whole run state every --save-every (else ${DEFAULT_CHECKPOINT_EVERY}) iterations and at Ctrl-C`,
     )
-    .option('--resume <file>', 'continue the run saved in a checkpoint (its settings apply unless given)');
+    .option('--resume <file>', 'continue the run saved in a checkpoint (its settings apply unless given)')
+    .option('--plot <file>', 'write the cost curve (.svg or .png) at the end of the run, and at Ctrl-C');
+  addPreviewOptions(stylize);
   addProcessOptions(stylize)
     .addHelpText('after', STYLIZE_EXAMPLES)
     .action(async (content: string, styles: string[], opts: Record<string, unknown>, command: Command) => {
@@ -137,7 +139,11 @@ function buildProgram(result: { code: number }): Command {
     .option('--force', 'overwrite outputs that exist (otherwise such a job fails)')
     .option('--fail-fast', 'stop at the first failed job (default: go on and report at the end)')
     .option('--continue-on-error', 'go on after a failed job (the default)');
-  addRunOptions(batch);
+  addRunOptions(batch).option(
+    '--contact-sheet <file>',
+    'after the batch, one image with every result in a grid of contents × styles, labelled',
+  );
+  addPreviewOptions(batch);
   addProcessOptions(batch)
     .addHelpText('after', BATCH_EXAMPLES)
     .action(async (opts: Record<string, unknown>, command: Command) => {
@@ -174,6 +180,16 @@ function buildProgram(result: { code: number }): Command {
       result.code = await weightsCommand('verify', { file });
     });
   return program;
+}
+
+/** The flags of the live preview page (cli/view). */
+function addPreviewOptions(command: Command): Command {
+  return command
+    .option(
+      '--preview [host:port]',
+      'serve a live page of the run (image, cost curve, Stop button); default 127.0.0.1 and a free port',
+    )
+    .option('--preview-public', 'allow --preview on an address other machines can reach (a warning is printed)');
 }
 
 /** Runs the command line; returns the exit code (0 done, 2 bad usage or input, 1 other failure). */

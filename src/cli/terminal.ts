@@ -61,6 +61,8 @@ export interface Signals {
   code: () => number;
   /** Whether a run is under way that can stop with its best image: until then a signal exits at once. */
   running: (on: boolean) => void;
+  /** What Ctrl-C does, asked for another way (the preview's Stop button). */
+  interrupt: () => void;
   release: () => void;
 }
 
@@ -89,6 +91,7 @@ export function trapSignals(): Signals {
     signal: abort.signal,
     code: () => code,
     running: (on) => (running = on),
+    interrupt: () => onSignal('SIGINT'),
     release: () => {
       for (const name of names) process.off(name, onSignal);
     },

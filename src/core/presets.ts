@@ -29,6 +29,6 @@ export const PRESETS = {
     convergence: 0,
   },
   draft: {
-    iterations: [60, 30, 15],
+    iterations: [30, 15, 20],
   },
 } as const;

@@ -154,7 +154,7 @@ export const SETTINGS = {
     shapes: true,
   }),
   iterations: setting<number | readonly number[]>()({
-    default: 700,
+    default: [100, 50, 300],
     check: intOrList,
     flag: {
       name: 'iterations',
@@ -178,7 +178,7 @@ export const SETTINGS = {
     shapes: true,
   }),
   convergence: setting<number>()({
-    default: 1e-3,
+    default: 0.03,
     check: (x) => (isNum(x) && x >= 0 && x < 1 ? null : 'must be in the range [0, 1)'),
     flag: {
       name: 'converge',

@@ -58,6 +58,12 @@ export interface StylizeOptions extends Omit<RunOptions, 'init'> {
   onProgress?: (event: StylizeProgress) => void | Promise<void>;
   /** The output as it would be if the run stopped now ([h, w, 3] in [0, 1] at `size`, disposed after the call); awaited. */
   onSnapshot?: (image: tf.Tensor3D, iteration: number) => void | Promise<void>;
+  /**
+   * The best image so far as `onSnapshot` gets it, at most every `previewEveryMs` (default 3000)
+   * milliseconds of the run: for a live view. Awaited, so the callback should only hand it on.
+   */
+  onPreview?: (image: tf.Tensor3D, iteration: number) => void | Promise<void>;
+  previewEveryMs?: number;
   /** Call `onCheckpoint` every this many iterations (counted over all scales); it is also called when `signal` aborts. */
   checkpointEvery?: number;
   /** The run's state (borrowed for the call; awaited): save it with `saveCheckpoint`. */
@@ -109,6 +115,8 @@ interface Prepared {
   names: { content: string; styles: readonly string[] };
   /** The result at any scale as the output: at `size`, with the content's colours where asked. */
   finish: (result: tf.Tensor3D) => tf.Tensor3D;
+  /** When onPreview was last called (ms since the epoch; 0: not yet). */
+  previewAt: number;
   dispose: () => void;
 }
 
@@ -172,6 +180,7 @@ function prepare(
         styles: styles.map((_, i) => (styles.length > 1 ? `style image ${i + 1}` : 'style image')),
       },
       finish,
+      previewAt: 0,
       dispose: () => tf.dispose(owned),
     };
   } catch (error) {
@@ -367,13 +376,18 @@ async function saveState(
   stopping: boolean,
 ): Promise<void> {
   const due = (every: number | undefined) => every !== undefined && iteration > 0 && iteration % every === 0;
-  if (options.onSnapshot && !stopping && due(options.snapshotEvery)) {
-    const snapshot = tf.tidy(() => run.finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D));
+  const show = async (to: (image: tf.Tensor3D, iteration: number) => void | Promise<void>) => {
+    const image = tf.tidy(() => run.finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D));
     try {
-      await options.onSnapshot(snapshot, iteration);
+      await to(image, iteration);
     } finally {
-      snapshot.dispose();
+      image.dispose();
     }
+  };
+  if (options.onSnapshot && !stopping && due(options.snapshotEvery)) await show(options.onSnapshot);
+  if (options.onPreview && Date.now() - run.previewAt >= (options.previewEveryMs ?? 3000)) {
+    run.previewAt = Date.now();
+    await show(options.onPreview);
   }
   if (options.onCheckpoint && (stopping || due(options.checkpointEvery))) {
     await options.onCheckpoint({ settings: run.settings, inputs: run.inputs, scale: k, state });

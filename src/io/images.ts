@@ -256,22 +256,25 @@ function canWrite(file: string): boolean {
 export async function writeImage(file: string, image: tf.Tensor3D | tf.Tensor4D): Promise<void> {
   const ext = outputExtension(file);
   if (ext === null) throw unknownExtensionError(file);
+  await writeFileAtomic(file, await encodeImage(image, MIME_BY_EXTENSION[ext]), 'output image');
+}
+
+/** An image with values in [0, 1] ([h, w, 3] or [1, h, w, 3]) encoded in memory (PNG by default). */
+export async function encodeImage(image: tf.Tensor3D | tf.Tensor4D, mime = 'image/png'): Promise<Buffer> {
   const shape = image.rank === 4 ? image.shape.slice(1) : image.shape;
   if ((image.rank === 4 && image.shape[0] !== 1) || shape[2] !== 3) {
     throw new Error(`writeImage: expected [h, w, 3] or [1, h, w, 3], got [${image.shape.join(', ')}]`);
   }
-  const [height, width] = shape;
-
+  const [height, width] = shape as [number, number];
   const values = await image.data();
   // A Uint8Array with its own ArrayBuffer: Jimp.fromBitmap copies `data.buffer` whole, which for a
   // small pooled Buffer would be the pool. Alpha stays 255 (fully opaque).
   const rgba = new Uint8Array(width * height * 4).fill(255);
   for (let p = 0; p < width * height; p++) {
     for (let c = 0; c < 3; c++) {
-      const v = Math.round(values[3 * p + c] * 255);
+      const v = Math.round(values[3 * p + c]! * 255);
       rgba[4 * p + c] = v > 255 ? 255 : v > 0 ? v : 0; // NaN ends up 0
     }
   }
-  const encoded = await Jimp.fromBitmap({ data: rgba, width, height }).getBuffer(MIME_BY_EXTENSION[ext]);
-  await writeFileAtomic(file, encoded, 'output image');
+  return Jimp.fromBitmap({ data: rgba, width, height }).getBuffer(mime as 'image/png');
 }

@@ -12,6 +12,8 @@ import { checkJob, runJob, type JobContext } from '../../src/cli/job.js';
 import { createEngine } from '../../src/engine/factory.js';
 import { writeImage } from '../../src/io/images.js';
 import { Command } from 'commander';
+import { Jimp } from 'jimp';
+import { cellOrigin, CELL } from '../../src/cli/view/sheet.js';
 import { BIN, nst, randomArray, tempDir, useWasm, WEIGHTS } from '../helpers.js';
 
 /** The run flags of a command line with these flags given, as the command resolves them. */
@@ -61,7 +63,7 @@ describe('nst batch and --json', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true }));
 
-  it('runs every content with the style, goes past a broken file, reports it and exits 1', () => {
+  it('runs every content with the style, goes past a broken file, reports it and exits 1, with a contact sheet', async () => {
     const out = path.join(dir, 'out');
     const args = [
       'batch',
@@ -76,8 +78,15 @@ describe('nst batch and --json', () => {
       '--iterations',
       '3',
     ];
-    const run = nst([...args, '--json', '--step', '1']);
+    const sheetFile = path.join(dir, 'sheet.png');
+    const run = nst([...args, '--json', '--step', '1', '--contact-sheet', sheetFile]);
     assert.equal(run.code, 1, run.stderr);
+    // The contact sheet: a header row and column, three contents (b.png failed: a grey cell), one style.
+    const sheet = await Jimp.read(sheetFile);
+    assert.deepEqual([sheet.width, sheet.height], [cellOrigin(0, 2)[0], cellOrigin(4, 0)[1]]);
+    const [gx, gy] = cellOrigin(2, 1);
+    assert.equal(sheet.getPixelColor(gx + CELL / 2, gy + CELL / 2) >>> 8, 0xcccccc);
+    fs.rmSync(sheetFile);
     assert.equal(run.stderr, 'nst: 1 of 3 jobs failed\n');
     const events = parseEvents(run.stdout);
     // --backend auto: ONNX Runtime, which installs everywhere and is the fastest engine here.
