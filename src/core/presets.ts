@@ -29,6 +29,6 @@ export const PRESETS = {
     convergence: 0,
   },
   draft: {
-    iterations: [30, 15, 20],
+    iterations: [20, 20],
   },
 } as const;

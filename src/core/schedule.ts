@@ -6,8 +6,12 @@ import { settingError } from '../errors.js';
 
 /** 'auto' scales: at most this many, each half the next... */
 export const AUTO_SCALES = 3;
-/** ...and none whose longest side is below this: at 64 px the deepest layers still see 4×3 positions. */
-export const AUTO_MIN_SCALE = 64;
+/**
+ * ...and none whose longest side is below this. The content layer (block5_conv2, 1/16 of the
+ * size) has 16×12 positions at 256 px; from a 128-px start (8×6) the style swamps the photo and
+ * the finer scales do not bring it back (bench/README.md, "Default run and presets").
+ */
+export const AUTO_MIN_SCALE = 256;
 
 /** How many halvings of `size` px stay at or above AUTO_MIN_SCALE, plus one, at most `most`. */
 function autoCount(size: number, most: number): number {

@@ -154,7 +154,7 @@ export const SETTINGS = {
     shapes: true,
   }),
   iterations: setting<number | readonly number[]>()({
-    default: [100, 50, 300],
+    default: [60, 200],
     check: intOrList,
     flag: {
       name: 'iterations',

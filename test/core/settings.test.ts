@@ -8,13 +8,14 @@ describe('presets', () => {
   it("are the table's defaults without one: L-BFGS, coarse-to-fine, a convergence stop", () => {
     const s = resolveRunSettings({}, 1);
     assert.equal(s.optimizer, 'lbfgs');
-    assert.deepEqual(s.scales, [128, 256, 512], 'auto: three scales at 512 px');
-    assert.equal(s.iterations.length, 3);
+    assert.deepEqual(s.scales, [256, 512], 'auto: two scales at 512 px');
+    assert.deepEqual(s.iterations, [60, 200]);
     assert.ok(s.convergence > 0);
-    assert.deepEqual(resolveRunSettings({ size: 128 }, 1).scales, [64, 128], 'auto: none below 64 px');
-    assert.deepEqual(resolveRunSettings({ size: 100 }, 1).scales, [100]);
-    assert.deepEqual(resolveRunSettings({ iterations: 2 }, 1).scales, [256, 512], 'no more scales than iterations');
-    assert.deepEqual(resolveRunSettings({ iterations: [9, 5, 3, 1] }, 1).scales, [64, 128, 256, 512], 'one per count');
+    const small = resolveRunSettings({ size: 300 }, 1);
+    assert.deepEqual([small.scales, small.iterations], [[300], [200]], 'auto: none below 256 px, the last counts');
+    assert.deepEqual(resolveRunSettings({ size: 1024, iterations: 3 }, 1).scales, [256, 512, 1024], 'a total: up to 3');
+    assert.deepEqual(resolveRunSettings({ size: 1024, iterations: 2 }, 1).scales, [512, 1024], 'no more than iterations');
+    assert.deepEqual(resolveRunSettings({ size: 2048, iterations: [9, 5, 3, 1] }, 1).scales, [256, 512, 1024, 2048]);
   });
 
   it("seed is exactly the exercise's run", () => {
