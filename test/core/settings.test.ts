@@ -14,7 +14,11 @@ describe('presets', () => {
     const small = resolveRunSettings({ size: 300 }, 1);
     assert.deepEqual([small.scales, small.iterations], [[300], [200]], 'auto: none below 256 px, the last counts');
     assert.deepEqual(resolveRunSettings({ size: 1024, iterations: 3 }, 1).scales, [256, 512, 1024], 'a total: up to 3');
-    assert.deepEqual(resolveRunSettings({ size: 1024, iterations: 2 }, 1).scales, [512, 1024], 'no more than iterations');
+    assert.deepEqual(
+      resolveRunSettings({ size: 1024, iterations: 2 }, 1).scales,
+      [512, 1024],
+      'no more than iterations',
+    );
     assert.deepEqual(resolveRunSettings({ size: 2048, iterations: [9, 5, 3, 1] }, 1).scales, [256, 512, 1024, 2048]);
   });
 
