@@ -10,6 +10,7 @@ import type { StylizeProgress } from '../core/stylize.js';
 import type { Engine } from '../engine/evaluator.js';
 import { createEngine } from '../engine/factory.js';
 import { InputError } from '../errors.js';
+import { checkWritable } from '../io/images.js';
 import { cachedWeightsPath, ensureWeights, locateWeights } from '../io/weights.js';
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import { DEFAULT_NAME, planJobs } from './batch.js';
@@ -120,11 +121,15 @@ export async function stylizeCommand(
       const job: Job = { content, styles, output: flags.output, flags };
       const checkpoint = { file: flags.checkpoint, resume, resumeFile: cliFlags.resume };
       const settings = checkJob(job, checkpoint, weightsRead(flags)); // before any work
-      if (flags.plot)
-        refuseOverwrites(jobFiles(job, settings, checkpoint).reads, [{ what: 'plot', file: flags.plot }], []);
+      if (flags.plot) {
+        checkWritable(flags.plot, 'plot');
+        const files = jobFiles(job, settings, checkpoint);
+        const plot = { what: 'plot', file: flags.plot };
+        refuseOverwrites([...files.reads, ...weightsRead(flags)], [...files.writes, plot], files.snapshots);
+      }
       const { iterations: counts, scales: sizes } = settings;
       await fetchWeights(flags, say);
-      view = await RunView.open(flags, say, events, signals.interrupt);
+      view = await RunView.open(flags, events, signals.interrupt);
       const shown = view;
       const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
       let bar = NO_BAR; // until the job starts
@@ -157,7 +162,7 @@ export async function stylizeCommand(
       try {
         const hooks = { onStart, onProgress, onPreview: view.onPreview };
         const result = await runJob(job, settings, context, hooks, checkpoint).finally(() =>
-          shown.endJob(content, null),
+          shown.endJob(1, content, fs.existsSync(flags.output) ? flags.output : null),
         );
         bar.stop();
         const { output, width, height, iterations, evaluations, bestCost } = result;
@@ -220,6 +225,7 @@ function planBatch(flags: BatchFlags): Job[] {
     });
     const reads = [...weightsRead(flags), ...(flags.manifest ? [{ what: 'manifest', file: flags.manifest }] : [])];
     const files = jobs.map((job) => jobFiles(job, checkJob(job, {}, reads)));
+    if (flags.contactSheet !== undefined) checkWritable(flags.contactSheet, 'contact sheet'); // the folder exists now
     const sheet = flags.contactSheet ? [{ what: 'contact sheet', file: flags.contactSheet }] : [];
     refuseOverwrites(
       [...reads, ...files.flatMap((f) => f.reads)],
@@ -265,10 +271,11 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
   const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
   let view: RunView;
   try {
-    view = await RunView.open(flags, say, events, signals.interrupt);
+    view = await RunView.open(flags, events, signals.interrupt);
   } catch (error) {
     signals.release();
     engine.dispose();
+    events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
   }
   const sheet: SheetJob[] = [];
@@ -308,6 +315,7 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
           continue;
         }
         fail('exists', `output ${job.output} exists (use --force to overwrite it or --skip-existing)`);
+        sheet.push({ content: job.content, styles: job.styles, output: null });
         if (flags.failFast) break;
         continue;
       }
@@ -334,13 +342,17 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
         if (flags.failFast) break;
       } finally {
         sheet.push({ content: job.content, styles: job.styles, output: written });
-        await view.endJob(path.basename(job.output), written);
+        await view.endJob(job.index!, path.basename(job.output), written);
       }
       bar.update(i + 1, { job: job.index, iteration: '-' });
     }
     if (flags.contactSheet) {
-      await writeContactSheet(flags.contactSheet, sheet);
-      say(`contact sheet: ${flags.contactSheet}`);
+      try {
+        await writeContactSheet(flags.contactSheet, sheet);
+        say(`contact sheet: ${flags.contactSheet}`);
+      } catch (error) {
+        process.stderr.write(`nst: warning: contact sheet ${flags.contactSheet}: ${message(error)}\n`);
+      }
     }
   } finally {
     await view.close(signals.signal.aborted ? 'interrupted' : 'batch done');

@@ -255,7 +255,7 @@ async function run(
       },
       onProgress: (e) => {
         evaluations = e.run.evaluations;
-        if (e.iteration % every === 0 || e.iteration === e.iterations) {
+        if (e.iteration % every === 0 || e.iteration === e.iterations || e.last) {
           const { iteration, iterations, scale, costs, bestCost: best, elapsedMs } = e;
           events.emit('progress', {
             ...jobField,

@@ -46,7 +46,7 @@ export function costLines(every: number | undefined, write?: (line: string) => v
     if (e.scale.index !== scale && e.scale.count > 1)
       write(`Scale ${e.scale.index}/${e.scale.count}: ${e.scale.size} px`);
     scale = e.scale.index;
-    if (e.iteration % every === 0 || e.iteration === e.iterations) write(costLine(e.iteration, e.costs));
+    if (e.iteration % every === 0 || e.iteration === e.iterations || e.last) write(costLine(e.iteration, e.costs));
   };
 }
 

@@ -6,13 +6,14 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { readRegularFile } from '../io/files.js';
 
 /**
- * A checkpoint file: the 8 bytes `NSTCKPT1`, a little-endian uint32 with the length of a JSON
+ * A checkpoint file: the 8 bytes `NSTCKPT2`, a little-endian uint32 with the length of a JSON
  * header, the header (settings, input fingerprint, scale, counters, optimizer numbers, and the
  * name, shape and byte offset of every tensor), then the tensors' float32 data, each at its
  * offset from the end of the header. Everything else that a run needs (the targets) is
  * recomputed from the images.
  */
-const MAGIC = 'NSTCKPT1';
+/** Format 2 adds the convergence window's costs (recentBest) and the convergence settings. */
+const MAGIC = 'NSTCKPT2';
 
 interface TensorEntry {
   name: string;
@@ -183,7 +184,9 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
   } catch (err) {
     throw fail((err as Error).message);
   }
-  if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw fail('not an nst checkpoint');
+  const magic = bytes.length < 12 ? '' : bytes.toString('latin1', 0, 8);
+  if (magic === 'NSTCKPT1') throw fail('written by an older nst (format 1): start the run again');
+  if (magic !== MAGIC) throw fail('not an nst checkpoint');
   const length = bytes.readUInt32LE(8);
   if (12 + length > bytes.length) throw fail('cut short in its header');
   let header: Header;

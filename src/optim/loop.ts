@@ -104,17 +104,18 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
         }
         recentBest.push(bestCost);
         if (recentBest.length > (convergence?.window ?? 0) + 1) recentBest.shift();
-        await onProgress?.({ iteration: i, iterations, costs, bestCost, evaluations, elapsedMs: Date.now() - start });
+        const elapsedMs = Date.now() - start;
+        const last = i === iterations || converged || hasConverged(recentBest, convergence);
+        await onProgress?.({ iteration: i, iterations, costs, bestCost, evaluations, elapsedMs, last });
         await onState?.(state(), false);
       }
-      if (i === iterations) break;
-      if (converged || hasConverged(recentBest, convergence)) {
-        reason = 'converged';
-        break;
-      }
-      if (shouldStop?.()) {
-        reason = 'interrupted';
-        await onState?.(state(), true);
+      const done =
+        i === iterations ? 'iterations' : converged || hasConverged(recentBest, convergence) ? 'converged' : null;
+      const stop = shouldStop?.() ?? false;
+      if (done || stop) {
+        reason = done ?? 'interrupted';
+        // Asked to stop as the loop ends anyway: the state is still saved, so a resume goes on from here.
+        if (stop) await onState?.(state(), true);
         break;
       }
       const result = await optimizer.step(image, current, evaluate);

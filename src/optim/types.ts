@@ -25,6 +25,8 @@ export interface ProgressEvent {
   evaluations: number;
   /** Milliseconds since the start of the run. */
   elapsedMs: number;
+  /** The loop ends after this iteration (its budget, or converged); false does not promise another. */
+  last?: boolean;
 }
 
 /** Evaluates the objective at an image ([1, h, w, 3] in [0, 1]); the caller owns the gradient. */

@@ -51,6 +51,10 @@ describe('the preview page, in a real browser', () => {
       // Only the page's own routes answer: nothing from the request reaches the file system.
       for (const route of ['../../../etc/passwd', 'image.png/../../package.json', 'thumb/../x.png'])
         assert.equal((await page.request.get(url + route)).status(), 404, route);
+      // A malformed path is answered, not fatal; a POST from another site's page (no custom header) stops nothing.
+      assert.equal((await page.request.get(url + '/')).status(), 404);
+      assert.equal((await page.request.post(url + 'stop')).status(), 404);
+      assert.equal((await page.request.get(url, { headers: { host: 'evil.example:80' } })).status(), 421);
       await page.click('#stop');
       const result = await run;
       assert.equal(result.code, 130, result.stderr);

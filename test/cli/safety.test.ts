@@ -395,7 +395,7 @@ describe('devices and FIFOs as inputs are refused at once', () => {
 function checkpointFile(header: string, data = Buffer.alloc(0)): string {
   const json = Buffer.from(header, 'utf8');
   const prefix = Buffer.alloc(12);
-  prefix.write('NSTCKPT1', 0, 'latin1');
+  prefix.write('NSTCKPT2', 0, 'latin1');
   prefix.writeUInt32LE(json.length, 8);
   return input(`crafted-${crafted++}.ckpt`, Buffer.concat([prefix, json, data]));
 }

@@ -106,6 +106,26 @@ describe('the convergence stop', () => {
     assert.equal(result.iterations, 30);
   });
 
+  it('marks the last reported iteration, and saves the state when a stop comes as the loop ends anyway', async () => {
+    const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+    const lasts: boolean[] = [];
+    const stops: number[] = [];
+    const result = await optimize({
+      initial,
+      iterations: 50,
+      evaluate: scripted(() => 7), // flat: converged after one window
+      optimizer: new Adam(0.01, 0.9, 0.99),
+      convergence: { window: 4, threshold: 0.01 },
+      onProgress: (e) => void lasts.push(Boolean(e.last)),
+      shouldStop: () => lasts.length === 5, // Ctrl-C during the last iteration
+      onState: (state, stopping) => void (stopping && stops.push(state.iteration)),
+    });
+    assert.deepEqual(lasts, [false, false, false, false, true]);
+    assert.equal(result.reason, 'converged');
+    assert.deepEqual(stops, [4], 'the checkpoint of the stop is taken');
+    tf.dispose([initial, result.bestImage]);
+  });
+
   it("reports 'interrupted' when asked to stop", async () => {
     const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
     let asked = 0;

@@ -15,12 +15,17 @@ export const SERIES = ['total', 'content', 'style', 'variation'] as const;
 export class CostHistory {
   readonly points: CostPoint[] = [];
   /** Where each scale starts: its first point's iteration and seconds, and its size. */
-  readonly scales: { iteration: number; seconds: number; size: number }[] = [];
+  readonly scales: { index: number; iteration: number; seconds: number; size: number }[] = [];
 
   add(e: StylizeProgress): void {
     const point = { iteration: e.run.iteration, seconds: e.elapsedMs / 1000, scale: e.scale.index, costs: e.costs };
-    if (this.scales.length < e.scale.index) {
-      this.scales.push({ iteration: point.iteration, seconds: point.seconds, size: e.scale.size });
+    if (this.scales.at(-1)?.index !== e.scale.index) {
+      this.scales.push({
+        index: e.scale.index,
+        iteration: point.iteration,
+        seconds: point.seconds,
+        size: e.scale.size,
+      });
     }
     this.points.push(point);
   }

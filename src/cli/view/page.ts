@@ -43,7 +43,7 @@ export const PAGE = `<!doctype html>
 <details><summary>Settings</summary><pre id="settings"></pre></details>
 <script>
 const $ = (id) => document.getElementById(id);
-const seconds = (s) => s == null ? '…' : s < 60 ? Math.round(s) + ' s' : Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
+const seconds = (s) => { if (s == null) return '…'; s = Math.round(s); return s < 60 ? s + ' s' : Math.floor(s / 60) + ' min ' + (s % 60) + ' s'; };
 let image = 0, plotting = false, dirty = false, finished = 0;
 async function plots() {
   if (plotting) { dirty = true; return; }
@@ -79,14 +79,15 @@ function show(state) {
     if (f.thumb >= 0) img.src = 'thumb/' + f.thumb + '.png';
     $('jobs').append(img);
   }
-  if (state.ended) { $('ended').textContent = state.ended; $('stop').disabled = true; }
+  if (state.stopping) $('stop').disabled = true;
+  if (state.ended) { $('ended').textContent = state.ended; $('stop').disabled = true; events.close(); }
 }
 const events = new EventSource('events');
 events.addEventListener('state', (e) => show(JSON.parse(e.data)));
 $('stop').onclick = async () => {
   $('stop').disabled = true;
   $('ended').textContent = 'stopping: the best image so far is being written…';
-  await fetch('stop', { method: 'POST' });
+  await fetch('stop', { method: 'POST', headers: { 'x-nst-stop': '1' } });
 };
 </script>
 </body>

@@ -36,8 +36,11 @@ interface Drawing {
 function layout(history: CostHistory, axis: Axis, width: number, height: number): Drawing {
   const xs = history.points.map((p) => p[axis]);
   const values = history.points.flatMap((p) => SERIES.map((s) => value(p, s))).filter((v) => v > 0 && isFinite(v));
-  const [x0, x1] = [Math.min(0, ...xs), Math.max(1, ...xs)];
-  const [lo, hi] = values.length ? [Math.min(...values), Math.max(...values)] : [1, 10];
+  // Loops, not Math.min(...xs): a long run has more points than a call takes arguments.
+  const [x0, x1] = [xs.reduce((a, b) => Math.min(a, b), 0), xs.reduce((a, b) => Math.max(a, b), 1)];
+  let lo = values.reduce((a, b) => Math.min(a, b), Infinity);
+  let hi = values.reduce((a, b) => Math.max(a, b), -Infinity);
+  if (!values.length) [lo, hi] = [1, 10];
   const [y0, y1] = [Math.floor(Math.log10(lo)), Math.max(Math.ceil(Math.log10(hi)), Math.floor(Math.log10(lo)) + 1)];
   const plotW = width - MARGIN.left - MARGIN.right;
   const plotH = height - MARGIN.top - MARGIN.bottom;
@@ -49,10 +52,11 @@ function layout(history: CostHistory, axis: Axis, width: number, height: number)
       .filter((p) => value(p, series) > 0 && isFinite(value(p, series)))
       .map((p): [number, number] => [px(p[axis]), py(value(p, series))]),
   }));
-  const marks = history.scales.map((s, i) => ({ x: px(s[axis]), label: `scale ${i + 1}: ${s.size} px` }));
+  const marks = history.scales.map((s) => ({ x: px(s[axis]), label: `scale ${s.index}: ${s.size} px` }));
   const step = niceStep((x1 - x0) / 5);
   const xTicks = [];
-  for (let x = Math.ceil(x0 / step) * step; x <= x1; x += step) xTicks.push({ x: px(x), label: String(x) });
+  for (let k = Math.ceil(x0 / step); k * step <= x1; k++)
+    xTicks.push({ x: px(k * step), label: String(+(k * step).toPrecision(6)) });
   const yTicks = [];
   for (let e = y0; e <= y1; e++) yTicks.push({ y: py(10 ** e), label: `1e${e}` });
   return { width, height, lines, marks, xTicks, yTicks, xLabel: axis === 'iteration' ? 'iteration' : 'seconds' };

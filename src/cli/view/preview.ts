@@ -38,6 +38,8 @@ interface State {
   } | null;
   image: number;
   finished: { index: number; label: string; thumb: number }[];
+  /** Stop was pressed (the page keeps its button disabled, also after a reload). */
+  stopping: boolean;
   ended: string | null;
 }
 
@@ -46,7 +48,15 @@ export class PreviewServer {
   private history = new CostHistory();
   private picture: Buffer | null = null;
   private readonly thumbs: Buffer[] = [];
-  private readonly state: State = { job: null, jobs: 1, progress: null, image: 0, finished: [], ended: null };
+  private readonly state: State = {
+    job: null,
+    jobs: 1,
+    progress: null,
+    image: 0,
+    finished: [],
+    stopping: false,
+    ended: null,
+  };
   private sentAt = 0;
 
   private constructor(
@@ -99,9 +109,8 @@ export class PreviewServer {
   }
 
   /** A job of a batch ended; its result (encoded) becomes a thumbnail. */
-  finishJob(label: string, png: Buffer | null): void {
+  finishJob(index: number, label: string, png: Buffer | null): void {
     if (png) this.thumbs.push(png);
-    const index = this.state.job?.index ?? this.state.finished.length + 1;
     this.state.finished.push({ index, label, thumb: png ? this.thumbs.length - 1 : -1 });
     this.send(true);
   }
@@ -114,7 +123,9 @@ export class PreviewServer {
 
   async close(): Promise<void> {
     for (const client of this.clients) client.end();
-    await new Promise((resolve) => this.server.close(resolve));
+    const closed = new Promise((resolve) => this.server.close(resolve));
+    this.server.closeAllConnections();
+    await closed;
   }
 
   /** Sends the state to every page: at once for changes that matter, else at most 4 times a second. */
@@ -125,12 +136,28 @@ export class PreviewServer {
     for (const client of this.clients) client.write(data);
   }
 
+  /** Answers a request; a malformed one gets 400, never an exception that would end the run. */
   private route(req: http.IncomingMessage, res: http.ServerResponse, onStop: () => void): void {
-    const url = new URL(req.url ?? '/', 'http://preview');
-    const get = req.method === 'GET' || req.method === 'HEAD';
+    try {
+      this.answer(req, res, onStop);
+    } catch {
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end();
+    }
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, onStop: () => void): void {
+    const [pathname = '/', query = ''] = (req.url ?? '/').split('?');
+    const url = { pathname, searchParams: new URLSearchParams(query) };
+    // Only requests addressed to this server's own host:port (no DNS rebinding onto it).
+    if (req.headers.host !== new URL(this.url).host) {
+      res.writeHead(421, { 'content-type': 'text/plain' });
+      return void res.end('wrong host\n');
+    }
+    const get = req.method === 'GET';
     const reply = (status: number, type: string, body: string | Buffer) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-      res.end(req.method === 'HEAD' ? undefined : body);
+      res.end(body);
     };
     const thumb = /^\/thumb\/(\d+)\.png$/.exec(url.pathname);
     if (get && url.pathname === '/') return reply(200, 'text/html; charset=utf-8', PAGE);
@@ -141,8 +168,11 @@ export class PreviewServer {
       return reply(200, 'image/svg+xml', plotSvg(this.history, axis));
     }
     if (get && thumb && this.thumbs[Number(thumb[1])]) return reply(200, 'image/png', this.thumbs[Number(thumb[1])]!);
-    if (req.method === 'POST' && url.pathname === '/stop') {
-      onStop();
+    // A custom header: another site's page cannot send it without a CORS preflight, which fails here.
+    if (req.method === 'POST' && url.pathname === '/stop' && req.headers['x-nst-stop'] === '1') {
+      if (!this.state.stopping) onStop();
+      this.state.stopping = true;
+      this.send(true);
       return reply(202, 'text/plain', 'stopping\n');
     }
     reply(404, 'text/plain', 'not found\n');

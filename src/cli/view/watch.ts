@@ -38,13 +38,8 @@ export class RunView {
     private readonly server: PreviewServer | null,
   ) {}
 
-  /** Starts the preview server if asked, saying where (`say`) or as a `preview` event. */
-  static async open(
-    flags: ViewFlags,
-    say: (line: string) => void,
-    events: Events,
-    interrupt: () => void,
-  ): Promise<RunView> {
+  /** Starts the preview server if asked, saying where on stderr (or as a `preview` event). */
+  static async open(flags: ViewFlags, events: Events, interrupt: () => void): Promise<RunView> {
     if (flags.preview === undefined) return new RunView(flags, null);
     const address = parseAddress(flags.preview);
     let server: PreviewServer;
@@ -59,8 +54,9 @@ export class RunView {
       process.stderr.write(
         `nst: warning: the preview at ${server.url} is open to every machine that can reach ${address.host}, with a Stop button\n`,
       );
-    say(`preview: ${server.url}`);
-    events.emit('preview', { url: server.url });
+    // Even with --quiet: without it the page (on a free port) cannot be found.
+    if (events.enabled) events.emit('preview', { url: server.url });
+    else process.stderr.write(`preview: ${server.url}\n`);
     return new RunView(flags, server);
   }
 
@@ -80,16 +76,22 @@ export class RunView {
     return server ? async (image) => server.image(await encodeImage(image)) : undefined;
   }
 
-  /** A job ended: the plot is written (even after Ctrl-C), the result becomes a thumbnail. */
-  async endJob(label: string, output: string | null): Promise<void> {
-    if (this.flags.plot !== undefined && this.history.points.length > 0) await writePlot(this.flags.plot, this.history);
-    if (!this.server) return;
-    let thumb: Buffer | null = null;
-    if (output) {
-      const image = await Jimp.read(output);
-      thumb = await image.scaleToFit({ w: 192, h: 192 }).getBuffer('image/png');
+  /**
+   * A job ended: the plot is written (even after Ctrl-C), the result becomes a thumbnail. A
+   * failure here is a warning: the job's own result and exit code stand.
+   */
+  async endJob(index: number, label: string, output: string | null): Promise<void> {
+    try {
+      if (this.flags.plot !== undefined && this.history.points.length > 0)
+        await writePlot(this.flags.plot, this.history);
+      if (!this.server) return;
+      const thumb = output
+        ? await (await Jimp.read(output)).scaleToFit({ w: 192, h: 192 }).getBuffer('image/png')
+        : null;
+      this.server.finishJob(index, label, thumb);
+    } catch (error) {
+      process.stderr.write(`nst: warning: ${(error as Error).message}\n`);
     }
-    this.server.finishJob(label, thumb);
   }
 
   async close(why: string): Promise<void> {
