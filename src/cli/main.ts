@@ -23,6 +23,8 @@ Examples:
 const STYLIZE_EXAMPLES = `
 Examples:
   $ nst stylize tubingen.jpg starry_night.jpg -o out.png
+  $ nst stylize tubingen.jpg starry_night.jpg -o first-look.png --preset draft
+  $ nst stylize tubingen.jpg starry_night.jpg -o seed.png --preset seed
   $ nst stylize tubingen.jpg starry_night.jpg -o small.png --size 128 --iterations 50
   $ nst stylize photo.jpg style.jpg -o out.jpg --alpha 1e3 --step 100 --quiet
   $ nst stylize photo.jpg style.jpg -o out.png --optimizer lbfgs --scales 3 --iterations 500
@@ -32,6 +34,7 @@ Examples:
   $ nst stylize photo.jpg style.jpg -o out.png --save-every 100 --checkpoint run.ckpt
   $ nst stylize photo.jpg style.jpg -o out.png --resume run.ckpt
   $ nst stylize photo.jpg style.jpg -o out.png --json | jq -c 'select(.event == "progress")'
+  $ nst stylize photo.jpg style.jpg -o out.png --preview --plot curve.svg
 
 The output format follows the extension: ${IMAGE_EXTENSIONS.join(', ')}.
 Ctrl-C stops between iterations and still writes the best image so far.`;
