@@ -22,3 +22,11 @@ export class Events {
 
 /** The `code` of an error event: what kind of failure it was. */
 export type ErrorCode = 'input' | 'nonfinite' | 'exists' | 'failure';
+
+/**
+ * Whether a progress event is reported (a `progress` event, a `--step` cost line): every `every`
+ * iterations, and at each scale's last.
+ */
+export function isReported(e: { iteration: number; iterations: number; last?: boolean }, every: number): boolean {
+  return e.iteration % every === 0 || e.iteration === e.iterations || Boolean(e.last);
+}

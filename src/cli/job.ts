@@ -22,7 +22,7 @@ import { InputError, settingError } from '../errors.js';
 import { checkOutputPath, checkWritable, readImage, writeImage } from '../io/images.js';
 import { fileIdentity } from '../io/files.js';
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
-import type { Events } from './events.js';
+import { isReported, type Events } from './events.js';
 import { refuseOverwrites, type Role, type Snapshots } from './overwrite.js';
 import { DEFAULT_CHECKPOINT_EVERY, type RunFlags } from './flags.js';
 
@@ -255,7 +255,7 @@ async function run(
       },
       onProgress: (e) => {
         evaluations = e.run.evaluations;
-        if (e.iteration % every === 0 || e.iteration === e.iterations || e.last) {
+        if (isReported(e, every)) {
           const { iteration, iterations, scale, costs, bestCost: best, elapsedMs } = e;
           events.emit('progress', {
             ...jobField,

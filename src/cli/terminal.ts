@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import type { StylizeProgress } from '../core/stylize.js';
 import { removeTemporaryFiles } from '../io/atomic.js';
 import { costLine } from '../nst.js';
+import { isReported } from './events.js';
 import type { ProcessFlags } from './flags.js';
 
 /**
@@ -46,7 +47,7 @@ export function costLines(every: number | undefined, write?: (line: string) => v
     if (e.scale.index !== scale && e.scale.count > 1)
       write(`Scale ${e.scale.index}/${e.scale.count}: ${e.scale.size} px`);
     scale = e.scale.index;
-    if (e.iteration % every === 0 || e.iteration === e.iterations || e.last) write(costLine(e.iteration, e.costs));
+    if (isReported(e, every)) write(costLine(e.iteration, e.costs));
   };
 }
 

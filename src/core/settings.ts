@@ -382,7 +382,8 @@ const PRESET_VALUES: Readonly<Record<PresetName, Partial<Settings>>> = PRESETS;
 
 /** The values a preset sets (none for no preset). */
 export function presetValues(preset: PresetName | undefined): Partial<Settings> {
-  return preset === undefined ? {} : PRESET_VALUES[preset];
+  // An unknown name sets nothing: withDefaults' check of `preset` refuses it.
+  return preset !== undefined && Object.hasOwn(PRESET_VALUES, preset) ? PRESET_VALUES[preset] : {};
 }
 
 /**
@@ -390,9 +391,7 @@ export function presetValues(preset: PresetName | undefined): Partial<Settings> 
  * checked; an InputError names the first bad one.
  */
 export function withDefaults(given: Partial<Settings>): Settings {
-  const preset = given.preset;
-  if (SETTINGS.preset.check(preset) !== null) throw settingError('preset', SETTINGS.preset.check(preset)!);
-  const fromPreset = presetValues(preset) as Record<string, unknown>;
+  const fromPreset = presetValues(given.preset) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const name of SETTING_NAMES) {
     const spec = SETTINGS[name] as Setting<unknown>;

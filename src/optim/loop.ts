@@ -87,6 +87,9 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
     recentBest,
     optimizer: optimizer.getState(),
   });
+  /** Whether the loop ends after iteration i, and why: its budget, or converged (the optimizer's or the window's). */
+  const ending = (): StopReason | null =>
+    i === iterations ? 'iterations' : converged || hasConverged(recentBest, convergence) ? 'converged' : null;
   try {
     if (resume) optimizer.setState(resume.optimizer);
     // A resumed image was evaluated and counted before the checkpoint: evaluate it again uncounted.
@@ -105,12 +108,11 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
         recentBest.push(bestCost);
         if (recentBest.length > (convergence?.window ?? 0) + 1) recentBest.shift();
         const elapsedMs = Date.now() - start;
-        const last = i === iterations || converged || hasConverged(recentBest, convergence);
+        const last = ending() !== null;
         await onProgress?.({ iteration: i, iterations, costs, bestCost, evaluations, elapsedMs, last });
         await onState?.(state(), false);
       }
-      const done =
-        i === iterations ? 'iterations' : converged || hasConverged(recentBest, convergence) ? 'converged' : null;
+      const done = ending();
       const stop = shouldStop?.() ?? false;
       if (done || stop) {
         reason = done ?? 'interrupted';

@@ -45,6 +45,7 @@ interface State {
 
 export class PreviewServer {
   private readonly clients = new Set<http.ServerResponse>();
+  /** The current job's costs: the RunView's own history, lent for the plots. */
   private history = new CostHistory();
   private picture: Buffer | null = null;
   private readonly thumbs: Buffer[] = [];
@@ -78,15 +79,14 @@ export class PreviewServer {
     return preview;
   }
 
-  /** A job starts (`jobs`: how many the command runs). */
-  startJob(job: JobView, jobs = 1): void {
-    this.history = new CostHistory();
+  /** A job starts (`jobs`: how many the command runs); `history` is filled by the caller as it goes. */
+  startJob(job: JobView, jobs: number, history: CostHistory): void {
+    this.history = history;
     Object.assign(this.state, { job, jobs, progress: null, ended: null });
     this.send(true);
   }
 
   progress(e: StylizeProgress, secondsLeft: number | null): void {
-    this.history.add(e);
     const { iteration, iterations, scale, costs, bestCost, elapsedMs } = e;
     this.state.progress = {
       iteration,

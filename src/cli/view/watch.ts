@@ -62,7 +62,7 @@ export class RunView {
 
   startJob(job: JobView, jobs = 1): void {
     this.history = new CostHistory();
-    this.server?.startJob(job, jobs);
+    this.server?.startJob(job, jobs, this.history);
   }
 
   progress(e: StylizeProgress, secondsLeft: number | null): void {
