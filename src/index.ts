@@ -46,6 +46,8 @@ export {
   availableMemory,
   checkMemory,
   largestFittingSize,
+  memoryBudget,
+  tileFor,
   MemoryError,
   type AvailableMemory,
   type RunPlan,
@@ -61,7 +63,12 @@ export {
   type Objective,
   type OnnxTuning,
   type TargetImages,
+  type TileKernel,
+  type TileSums,
+  type TileWeights,
 } from './engine/evaluator.js';
+export { TiledEvaluator } from './engine/tiled.js';
+export { tileLayout, tileGeometry, receptiveRadius, MIN_TILE_SIZE, type TileLayout } from './engine/tiles.js';
 export { createEngine } from './engine/factory.js';
 export { ONNX_MEMORY_MODEL, onnxMemoryModel } from './engine/onnx/memory.js';
 export type { MemoryModel, RunShape } from './engine/memory.js';

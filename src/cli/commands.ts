@@ -96,7 +96,7 @@ const barPayload = (e: StylizeProgress) => ({
   cost: e.costs.total.toExponential(4),
   best: e.bestCost.toExponential(4),
   evals: e.run.evaluations,
-  scale: `${e.scale.index}/${e.scale.count} (${e.scale.size} px)`,
+  scale: `${e.scale.index}/${e.scale.count} (${e.scale.size} px${e.scale.tiles > 1 ? `, ${e.scale.tiles} tiles` : ''})`,
 });
 
 export async function stylizeCommand(

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveCheckpoint } from '../core/checkpoint.js';
-import { checkMemory } from '../core/memory.js';
+import { checkMemory, memoryBudget } from '../core/memory.js';
 import { type RunSettings } from '../core/settings.js';
 import {
   checkStylizeOptions,
@@ -198,7 +198,7 @@ async function readInputs(job: Job, settings: RunSettings): Promise<Inputs> {
 }
 
 /** The memory guard on the images as read (skipped with --no-memory-check). */
-function guardMemory(context: JobContext, settings: RunSettings, inputs: Inputs): void {
+function guardMemory(context: JobContext, settings: RunSettings, inputs: Inputs, maxMemory?: number): void {
   if (!context.memoryCheck) return;
   const plan = {
     size: settings.size,
@@ -208,8 +208,9 @@ function guardMemory(context: JobContext, settings: RunSettings, inputs: Inputs)
     deepestLayer: modelOutputs(settings.styleLayers, settings.contentLayers).at(-1),
     optimizer: settings.optimizer,
     history: settings.history,
+    tileSize: settings.tileSize ?? undefined,
   };
-  checkMemory(plan, context.engine.memory);
+  checkMemory(plan, context.engine.memory, memoryBudget(context.engine.memory, maxMemory));
 }
 
 /** The run of a job: its best image (the caller's), cost and evaluations, or the failure that stopped it after writing that image. */
@@ -301,7 +302,7 @@ export async function runJob(
 ): Promise<JobResult> {
   const inputs = await readInputs(job, settings);
   try {
-    guardMemory(context, settings, inputs);
+    guardMemory(context, settings, inputs, job.flags.maxMemory);
     hooks.onStart?.();
     const jobField = job.index === undefined ? {} : { job: job.index };
     const { content, styles, output } = job;

@@ -96,8 +96,10 @@ function expect<T>(value: unknown, field: string, ok: (x: unknown) => x is T, ru
 function checkSettings(value: unknown): RunSettings {
   const settings = expect(value, 'settings', isObject, 'an object');
   for (const name of SHAPING_NAMES) {
+    // Checkpoints made before tiles have no tileSize: they ran whole (or tiled as needed).
+    if (name === 'tileSize' && settings[name] === undefined) settings[name] = null;
     const x = settings[name];
-    if (name === 'seed' && x === null) continue;
+    if ((name === 'seed' || name === 'tileSize') && x === null) continue;
     const problem = x === undefined ? 'must be given' : (SETTINGS[name] as Setting<unknown>).check(x);
     if (problem !== null) throw new FieldError(`settings.${name}`, problem);
   }

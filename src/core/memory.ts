@@ -1,6 +1,6 @@
 /**
  * The memory guard: how much memory there is, whether a run's estimated peak (the engine's
- * MemoryModel) fits in it, and the largest size that does.
+ * MemoryModel) fits in it, the largest size that does, and the tiles a run needs to fit.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { MemoryModel, RunShape } from '../engine/memory.js';
 import { InputError } from '../errors.js';
 import { scaledSize } from './resize.js';
+import { MIN_TILE_SIZE } from '../engine/tiles.js';
 
 /** How much memory a run may use. */
 export interface AvailableMemory {
@@ -61,8 +62,45 @@ export function availableMemory(model: Pick<MemoryModel, 'heapLimit'>): Availabl
   return { bytes: process.memoryUsage.rss() + free, source, heap: model.heapLimit };
 }
 
+/**
+ * The memory a run may use: `maxMemory` bytes when given (what the process may reach at its
+ * peak, the engine's heap ceiling still applying), else what the system can give.
+ */
+export function memoryBudget(model: Pick<MemoryModel, 'heapLimit'>, maxMemory?: number): AvailableMemory {
+  if (maxMemory === undefined) return availableMemory(model);
+  return { bytes: maxMemory, source: 'the memory limit set', heap: model.heapLimit };
+}
+
+/**
+ * The tile size of a run (undefined: whole): `tileSize` when it is given and the image is larger;
+ * else none when the whole run fits in `available`, or the largest tile (a multiple of 16 px)
+ * whose run fits; the smallest tile when none does.
+ */
+export function tileFor(
+  run: RunShape,
+  model: MemoryModel,
+  available: AvailableMemory,
+  tileSize?: number,
+): number | undefined {
+  const side = Math.max(run.height, run.width);
+  if (tileSize !== undefined) return side > tileSize ? tileSize : undefined;
+  if (!overLimit(model, run, available)) return undefined;
+  // The estimate grows with the tile, so a binary search (on multiples of 16) finds the largest.
+  let lo = Math.ceil(MIN_TILE_SIZE / 16);
+  let hi = Math.floor((side - 1) / 16);
+  if (hi < lo) return MIN_TILE_SIZE;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (!overLimit(model, { ...run, tile: mid * 16 }, available)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo * 16;
+}
+
 /** What `checkMemory` and `largestFittingSize` take: the options of a run as the command resolves them. */
-export interface RunPlan extends Omit<RunShape, 'height' | 'width' | 'styleSizes'> {
+export interface RunPlan extends Omit<RunShape, 'height' | 'width' | 'styleSizes' | 'tile'> {
+  /** Tiles of at most this many px (default: tiled only when the whole run does not fit). */
+  tileSize?: number;
   /** The longest side of the output (the last scale, the largest). */
   size: number;
   /** Shapes [h, w, …] of the content and style images as read. */
@@ -75,10 +113,16 @@ export interface RunPlan extends Omit<RunShape, 'height' | 'width' | 'styleSizes
 
 /** The working sizes of a plan at a given longest side, as NST scales its images. */
 function shapeAt(plan: Omit<RunPlan, 'size'>, size: number): RunShape {
-  const { contentShape, styleShapes = [contentShape], styleScale = 1, ...run } = plan;
+  const { contentShape, styleShapes = [contentShape], styleScale = 1, tileSize, ...run } = plan;
   const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
   const styleSide = Math.max(1, Math.round(styleScale * size));
   return { ...run, height, width, styleSizes: styleShapes.map((shape) => scaledSize(shape[0]!, shape[1]!, styleSide)) };
+}
+
+/** The run at a size, tiled as `tileFor` would tile it. */
+function tiledShapeAt(plan: Omit<RunPlan, 'size'>, size: number, model: MemoryModel, available: AvailableMemory) {
+  const run = shapeAt(plan, size);
+  return { ...run, tile: tileFor(run, model, available, plan.tileSize) };
 }
 
 /** Which limit the estimate breaks, if any: the system's memory first, then the engine's heap ceiling. */
@@ -100,7 +144,7 @@ export function largestFittingSize(
   let hi = max + 1;
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
-    if (!overLimit(model, shapeAt(plan, mid), available)) lo = mid;
+    if (!overLimit(model, tiledShapeAt(plan, mid, model, available), available)) lo = mid;
     else hi = mid;
   }
   return lo;
@@ -131,14 +175,14 @@ export function checkMemory(
   model: MemoryModel,
   available: AvailableMemory = availableMemory(model),
 ): number {
-  const run = shapeAt(plan, plan.size);
+  const run = tiledShapeAt(plan, plan.size, model, available);
   const { heap, rss } = model.estimate(run);
   if (!overLimit(model, run, available)) return rss;
   const largest = largestFittingSize(plan, model, available, plan.size - 1);
   const advice = largest > 0 ? `the largest size that fits is ${largest}` : 'no size fits';
   // Name the limit that stops the next size up: the one the user would hit.
   const need =
-    overLimit(model, shapeAt(plan, largest + 1), available) === 'heap'
+    overLimit(model, tiledShapeAt(plan, largest + 1, model, available), available) === 'heap'
       ? `needs about ${gb(rss)}, ${gb(heap)} of it in the ${model.heapLimitReason}`
       : `needs about ${gb(rss)} but about ${gb(available.bytes)} is available (${available.source})`;
   throw new MemoryError(`a ${plan.size} px run ${need}; ${advice}`, plan.size, largest);

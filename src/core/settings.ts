@@ -9,6 +9,7 @@ import { settingError } from '../errors.js';
 import { AUTO_MIN_SCALE, AUTO_SCALES, schedule } from './schedule.js';
 import { POOLINGS, VGG19_CONV_NAMES, type Pooling } from '../engine/vgg19.js';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../io/header.js';
+import { MIN_TILE_SIZE } from '../engine/tiles.js';
 import { PRESET_HELP, PRESET_NAMES, PRESETS, type PresetName } from './presets.js';
 
 /** How `preserveColors` keeps the content's colours (see color.ts). */
@@ -98,6 +99,14 @@ const parseIntOrList = (text: string): number | number[] | undefined => {
   const parts = parseList(text);
   return parts && parts.length === 1 && !text.includes(',') ? parts[0] : parts;
 };
+/** A size in bytes: a decimal number with an optional K, M, G or T (powers of 1024; B allowed after). */
+export function parseBytes(text: string): number | undefined {
+  if (text.trim() === '') return undefined;
+  const m = /^\s*([0-9.e+-]+)\s*([kmgt]?)i?b?\s*$/i.exec(text);
+  if (!m) return NaN;
+  const unit = 1024 ** ' kmgt'.indexOf(m[2]!.toLowerCase() || ' ');
+  return Math.round(parseDecimal(m[1]!) * unit);
+}
 const parseNames = (text: string): string[] => text.split(',').map((part) => part.trim());
 const parseText = <T extends string>(text: string): T | undefined => text as T;
 
@@ -323,6 +332,31 @@ export const SETTINGS = {
     parse: (text) => parseText(text),
     shapes: true,
   }),
+  tileSize: setting<number | undefined>()({
+    default: undefined,
+    check: optional((x) =>
+      Number.isInteger(x) && x >= MIN_TILE_SIZE ? null : `must be an integer of at least ${MIN_TILE_SIZE} px`,
+    ),
+    flag: {
+      name: 'tile-size',
+      arg: '<px>',
+      help: 'evaluate the scales larger than this in tiles of at most this many px (default: only the scales that would not fit in memory, in the largest tiles that fit)',
+    },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  maxMemory: setting<number | undefined>()({
+    default: undefined,
+    check: optional((x) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive size such as 8G or 512M')),
+    flag: {
+      name: 'max-memory',
+      arg: '<size>',
+      help: 'the memory a run may use (8G, 512M, bytes; default: what the system has free): scales that would need more are tiled',
+      rule: 'must be a size such as 8G, 1.5G or 512M',
+    },
+    parse: parseBytes,
+    shapes: false,
+  }),
   snapshotEvery: setting<number | undefined>()({
     default: undefined,
     check: optional(positiveInt),
@@ -415,6 +449,8 @@ export type RunSettings = Omit<Pick<Settings, ShapingName>, Resolved> & {
   scales: number[];
   iterations: number[];
   seed: number | null;
+  /** null: tiles only where a scale would not fit in memory. */
+  tileSize: number | null;
   styleWeights: number[];
   styleLayers: string[];
   contentLayers: string[];
@@ -422,7 +458,14 @@ export type RunSettings = Omit<Pick<Settings, ShapingName>, Resolved> & {
 };
 /** The settings whose resolved form differs from the value given. */
 type Resolved =
-  'scales' | 'iterations' | 'seed' | 'styleWeights' | 'styleLayers' | 'contentLayers' | 'styleLayerWeights';
+  | 'scales'
+  | 'iterations'
+  | 'seed'
+  | 'tileSize'
+  | 'styleWeights'
+  | 'styleLayers'
+  | 'contentLayers'
+  | 'styleLayerWeights';
 
 /** Non-negative weights, one per item, not all zero, normalised to sum 1 (default: equal). */
 export function normaliseWeights(
@@ -455,6 +498,7 @@ export function resolveRunSettings(
     scales,
     iterations: counts,
     seed: s.seed ?? null,
+    tileSize: s.tileSize ?? null,
     styleWeights: normaliseWeights(s.styleWeights, styleCount, 'styleWeights', 'style image'),
     styleLayers: [...s.styleLayers],
     contentLayers: [...s.contentLayers],

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Engine, EngineName, Evaluator, Objective } from '../engine/evaluator.js';
 import { createEngine } from '../engine/factory.js';
+import { TiledEvaluator } from '../engine/tiled.js';
 import { minSide, modelOutputs } from '../engine/vgg19.js';
 import { InputError, settingError } from '../errors.js';
 import { ensureWeights } from '../io/weights.js';
@@ -14,6 +15,7 @@ import { Adam } from '../optim/adam.js';
 import { LBFGS } from '../optim/lbfgs.js';
 import { optimize } from '../optim/loop.js';
 import type { LoopState, Optimizer, ProgressEvent, StopReason } from '../optim/types.js';
+import { memoryBudget, tileFor } from './memory.js';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
 import { fingerprint } from '../engine/targets.js';
 import { IMAGE_RULE, initialImage, nextScaleStart, toRawImage, type ImageInput, type InitImage } from './images.js';
@@ -36,8 +38,8 @@ export interface Checkpoint {
 
 /** A progress report of `stylize`: the optimisation loop's, with the scale and the counts over the whole run. */
 export interface StylizeProgress extends ProgressEvent {
-  /** Which scale (1-based) of how many, and its size in pixels. */
-  scale: { index: number; count: number; size: number };
+  /** Which scale (1-based) of how many, its size in pixels, and the tiles it is evaluated in (1: whole). */
+  scale: { index: number; count: number; size: number; tiles: number };
   /** Over all scales: the iteration, the iterations in all, the evaluations so far. */
   run: { iteration: number; iterations: number; evaluations: number };
 }
@@ -237,6 +239,34 @@ function scaleImages(run: Prepared, k: number): { content: tf.Tensor4D; styles: 
   }
 }
 
+/**
+ * The evaluator of a scale: of the whole image, or tile by tile (engine/tiled.ts) when
+ * `settings.tileSize` asks for it or when the whole would not fit in the memory budget
+ * (`maxMemory`, else what the system has: see core/memory.ts tileFor).
+ */
+async function scaleEvaluator(
+  engine: Engine,
+  settings: RunSettings,
+  maxMemory: number | undefined,
+  images: { content: tf.Tensor4D; styles: tf.Tensor4D[] },
+): Promise<{ evaluator: Evaluator; tiles: number }> {
+  const objective = objectiveOf(settings);
+  const targets = { ...images, styleWeights: settings.styleWeights };
+  const [, height, width] = images.content.shape;
+  const run = {
+    height,
+    width,
+    styleSizes: images.styles.map((s) => [s.shape[1], s.shape[2]] as const),
+    deepestLayer: modelOutputs(settings.styleLayers, settings.contentLayers).at(-1),
+    optimizer: settings.optimizer,
+    history: settings.history,
+  };
+  const tile = tileFor(run, engine.memory, memoryBudget(engine.memory, maxMemory), settings.tileSize ?? undefined);
+  if (tile === undefined) return { evaluator: await engine.createEvaluator(objective, targets), tiles: 1 };
+  const tiled = await TiledEvaluator.create(engine, objective, targets, tile);
+  return { evaluator: tiled, tiles: tiled.tileCount };
+}
+
 /** How a run went: why it ended, and how each scale ended. */
 export interface StylizeSummary {
   /** Why the run ended: its last scale's reason, or 'interrupted' when `signal` ended it. */
@@ -274,7 +304,8 @@ async function runScale(
   let base: tf.Tensor4D | null = null;
   let first: tf.Tensor4D | null = null;
   try {
-    evaluator = await engine.createEvaluator(objectiveOf(settings), { ...images, styleWeights: settings.styleWeights });
+    const made = await scaleEvaluator(engine, settings, options.maxMemory, images);
+    evaluator = made.evaluator;
     base =
       sizes.length === 1 || run.init === 'noise' ? null : initialImage(run.init, images.content, images.styles[0]!);
     first = previous
@@ -285,7 +316,7 @@ async function runScale(
     const before = counts.slice(0, k).reduce((a, b) => a + b, 0); // iterations of the earlier scales
     const total = counts.reduce((a, b) => a + b, 0);
     const earlier = previous?.evaluations ?? 0;
-    const scale = { index: k + 1, count: sizes.length, size: sizes[k]! };
+    const scale = { index: k + 1, count: sizes.length, size: sizes[k]!, tiles: made.tiles };
     const resume = k === (options.resume?.scale ?? 0) ? options.resume?.state : undefined;
     if (k === (options.resume?.scale ?? 0)) await checkWeights(evaluator, settings, run.content.shape, images.content);
     let evaluations = earlier;

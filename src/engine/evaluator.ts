@@ -36,6 +36,51 @@ export interface Evaluator {
   dispose(): void;
 }
 
+/**
+ * Each position's weight in one tile, at every layer a tiled evaluation uses (engine/tiled.ts):
+ * the tile's window pooled down to the layer's grid, [h_l, w_l]. Over all tiles the weights of a
+ * position sum to 1, so sums over tiles are sums over the whole image.
+ */
+export interface TileWeights {
+  /** One per style layer, in the objective's order. */
+  style: readonly tf.Tensor2D[];
+  /** One per content layer. */
+  content: readonly tf.Tensor2D[];
+}
+
+/** Pass 1 of a tiled evaluation on one tile: its weighted shares of the whole image's sums. */
+export interface TileSums {
+  /** Per style layer Σₚ m(p)·Fₚ Fₚᵀ, [c, c] (not divided by the number of positions); the caller's. */
+  grams: tf.Tensor2D[];
+  /** Per content layer Σₚ m(p)·|Fₚ − Pₚ|² (0 without targets). */
+  content: number[];
+}
+
+/**
+ * The network on tiles of one size [h, w], for a tiled evaluation (engine/tiled.ts): the
+ * forward pass's weighted sums, and the gradient of the tile's share of the objective once the
+ * whole image's Gram matrices are known. Tensors passed in stay the caller's.
+ */
+export interface TileKernel {
+  /** The tile's activations at the content layers, [1, h_l, w_l, c] NHWC (its content targets); the caller's. */
+  features(tile: tf.Tensor4D): Promise<tf.Tensor4D[]>;
+  /** The weighted sums at the style layers, and at the content layers against `contentTargets` when given. */
+  sums(tile: tf.Tensor4D, weights: TileWeights, contentTargets: readonly tf.Tensor4D[] | null): Promise<TileSums>;
+  /**
+   * The gradient w.r.t. the tile ([1, h, w, 3], the caller's) of
+   *   L = Σ_l ⟨K_l, Σₚ m(p)·Fₚ Fₚᵀ⟩ + Σ_k γ_k·Σₚ m(p)·|Fₚ − Pₚ|²
+   * with K_l = `gramGradients[l]` ([c, c], symmetric) and γ_k = `contentWeights[k]`.
+   */
+  gradient(
+    tile: tf.Tensor4D,
+    weights: TileWeights,
+    gramGradients: readonly tf.Tensor2D[],
+    contentTargets: readonly tf.Tensor4D[],
+    contentWeights: readonly number[],
+  ): Promise<tf.Tensor4D>;
+  dispose(): void;
+}
+
 /** What runs, for the line the command prints and the `start` event. */
 export interface EngineInfo {
   /** The engine's name as `--backend` spells it once chosen: 'tensorflow', 'wasm', 'cpu'. */
@@ -56,6 +101,8 @@ export interface Engine {
   /** How much memory its runs take, for the memory guard. */
   readonly memory: MemoryModel;
   createEvaluator(objective: Objective, images: TargetImages): Promise<Evaluator>;
+  /** The network on tiles of [h, w] px, for a tiled evaluation (engine/tiled.ts). */
+  createTileKernel(objective: Objective, size: readonly [number, number]): Promise<TileKernel>;
   /** What it holds for later runs: loaded models, and style images whose targets it computed. */
   readonly cached: { models: number; styleTargets: number };
   /** Releases the network and every cached target. */

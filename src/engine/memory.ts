@@ -16,6 +16,27 @@ export interface RunShape {
   optimizer?: 'adam' | 'lbfgs';
   /** L-BFGS correction pairs kept (default 100). */
   history?: number;
+  /** Evaluated in tiles of at most this many px (engine/tiled.ts): the network's memory is a tile's. */
+  tile?: number;
+}
+
+/**
+ * The sizes the network runs at in a run: the whole images, or in a tiled run one tile (the
+ * largest a tile of the image or of a style image gets); and the image-sized buffers a tiled
+ * evaluation adds: the image's values, the gradient being summed and the variational gradient.
+ */
+export function networkSizes(run: RunShape): {
+  height: number;
+  width: number;
+  styleSizes: readonly (readonly [number, number])[];
+  tiledImages: number;
+} {
+  const { height, width, tile } = run;
+  const styleSizes = run.styleSizes ?? [[height, width] as const];
+  if (tile === undefined) return { height, width, styleSizes, tiledImages: 0 };
+  const clip = ([h, w]: readonly [number, number]) => [Math.min(h, tile), Math.min(w, tile)] as const;
+  const [th, tw] = clip([height, width]);
+  return { height: th, width: tw, styleSizes: styleSizes.map(clip), tiledImages: 3 };
 }
 
 export interface MemoryModel {

@@ -20,7 +20,7 @@ function event(
     bestCost: 1,
     evaluations,
     elapsedMs: ms,
-    scale: { index, count: sizes.length, size: sizes[index - 1]! },
+    scale: { index, count: sizes.length, size: sizes[index - 1]!, tiles: 1 },
     run: { iteration, iterations: 0, evaluations },
   };
 }

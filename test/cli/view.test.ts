@@ -24,7 +24,7 @@ function history(): CostHistory {
         bestCost: total,
         evaluations: from + i + 1,
         elapsedMs: (from + i) * 100,
-        scale: { index: scale, count: 2, size },
+        scale: { index: scale, count: 2, size, tiles: 1 },
         run: { iteration: from + i, iterations: 20, evaluations: from + i + 1 },
       } satisfies StylizeProgress;
       h.add(e);

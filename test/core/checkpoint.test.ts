@@ -92,6 +92,42 @@ describe('checkpoints and resume', () => {
     });
   }
 
+  it('a checkpoint taken during a tiled scale resumes to the same pixels', async () => {
+    // 48 px whole, then 96×72 px in two tiles of 80×72.
+    const options: StylizeOptions = { engine, size: 96, scales: [48, 96], iterations: [3, 4], tileSize: 80 };
+    const tiles: number[] = [];
+    const [whole, wholeCost] = await stylize(style, content, {
+      ...options,
+      onProgress: (e) => void (e.iteration === 0 && tiles.push(e.scale.tiles)),
+    });
+    assert.deepEqual(tiles, [1, 2], 'the first scale whole, the second in 2 tiles');
+    let checkpoint: Checkpoint | null = null;
+    const abort = new AbortController();
+    const [partial] = await stylize(style, content, {
+      ...options,
+      signal: abort.signal,
+      checkpointEvery: 100,
+      onCheckpoint: async (c: Checkpoint) => {
+        const dir = tempDir();
+        await saveCheckpoint(path.join(dir, 'run.ckpt'), c);
+        checkpoint = await loadCheckpoint(path.join(dir, 'run.ckpt'));
+        fs.rmSync(dir, { recursive: true });
+      },
+      onProgress: (e) => {
+        if (e.scale.index === 2 && e.iteration === 2) abort.abort();
+      },
+    });
+    partial.dispose();
+    assert.ok(checkpoint, 'saved at the stop');
+    const saved = checkpoint as Checkpoint;
+    assert.deepEqual([saved.scale, saved.state.iteration, saved.settings.tileSize], [1, 2, 80]);
+    const [resumed, resumedCost] = await stylize(style, content, { ...options, resume: saved });
+    disposeCheckpoint(saved);
+    assert.equal(resumedCost, wholeCost);
+    assert.deepEqual(Array.from(resumed.dataSync()), Array.from(whole.dataSync()));
+    tf.dispose([whole, resumed]);
+  });
+
   it('refuses to resume with other settings or other images', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'run.ckpt');

@@ -8,7 +8,9 @@ import {
   availableMemory,
   checkMemory,
   largestFittingSize,
+  memoryBudget,
   MemoryError,
+  tileFor,
   type AvailableMemory,
   type RunPlan,
 } from '../../src/core/memory.js';
@@ -35,9 +37,11 @@ async function shapes(): Promise<[number[], number[]]> {
   return result;
 }
 
+/** A run evaluated whole: its tile size is larger than any size tried (see 'tiles' below for the others). */
 const plan: Omit<RunPlan, 'size'> = {
   contentShape: [768, 1024, 3],
   styleShapes: [[640, 1024, 3]],
+  tileSize: 16384,
 };
 /** The wasm backend's model with two threads, as the runs the memory constants were fitted to. */
 const wasm = tfjsMemoryModel('wasm', 2);
@@ -152,6 +156,33 @@ describe('memory guard', () => {
     assert.equal(availableMemory(wasm).heap, WASM_HEAP_LIMIT);
     assert.equal(availableMemory(cpu).heap, null);
     assert.ok(availableMemory(cpu).bytes > process.memoryUsage.rss());
+  });
+
+  it("tiles a run that does not fit whole: in the largest tile that fits, the network at the tile's size", () => {
+    const { tileSize, ...auto } = plan;
+    assert.throws(() => checkMemory({ ...plan, size: 2048 }, wasm, limited), MemoryError);
+    const run = at(2048);
+    const tile = tileFor(run, wasm, limited);
+    assert.ok(tile !== undefined && tile % 16 === 0 && tile < 2048, `tile ${tile}`);
+    assert.ok(estimateMemory({ ...run, tile }) <= limited.bytes);
+    assert.ok(estimateMemory({ ...run, tile: tile + 16 }) > limited.bytes);
+    assert.equal(checkMemory({ ...auto, size: 2048 }, wasm, limited), estimateMemory({ ...run, tile }));
+    // A run that fits whole is not tiled; a tile size asked for is used.
+    assert.equal(tileFor(at(256), wasm, limited), undefined);
+    assert.equal(tileFor(at(256), wasm, limited, 128), 128);
+    // L-BFGS's 100 pairs are whole images: no tile makes 4096 px fit in 3 GB; the largest size that does is named.
+    const lbfgs = { ...auto, optimizer: 'lbfgs' as const, history: 100 };
+    assert.throws(
+      () => checkMemory({ ...lbfgs, size: 4096 }, wasm, limited),
+      /a 4096 px run needs about \d+\.\d GB but about 3\.0 GB is available \(MemAvailable\); the largest size that fits is \d+$/,
+    );
+    // --max-memory is the budget, the engine's heap ceiling still applying.
+    assert.deepEqual(memoryBudget(wasm, 8 * 2 ** 30), {
+      bytes: 8 * 2 ** 30,
+      source: 'the memory limit set',
+      heap: WASM_HEAP_LIMIT,
+    });
+    void tileSize;
   });
 
   it('has no such ceiling on the ONNX engine: a 1024 px run fits where wasm refuses it', () => {

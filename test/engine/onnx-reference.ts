@@ -1,7 +1,8 @@
 /**
  * An independent float64 reference of NST's objective and its gradient, in plain loops over
  * HWC arrays, written from the definitions: Keras' VGG preprocessing, VGG19's 3×3 'same' conv +
- * ReLU layers and 2×2 poolings, Gram matrices, the style, content and total-variation costs.
+ * ReLU layers and 2×2 poolings, Gram matrices, the style, content and total-variation costs; and
+ * a tiled evaluation's per-tile weighted sums and gradient (TileKernel).
  * Slow (no blocking, no SIMD): for tiny images and shallow layers only.
  */
 import { VGG19_CONV_SPECS } from '../../src/engine/vgg19.js';
@@ -315,4 +316,96 @@ export function totalCost(
 
 export function totalGradient(r: Reference, alpha: number, beta: number, variation: number): Float64Array {
   return r.dContent.map((v, k) => alpha * v + beta * r.dStyle[k]! + variation * r.dVariation[k]!);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiled evaluation's per-tile sums and gradient (TileKernel)
+
+/** A tile's weight maps [h_l][w_l], one per style layer and one per content layer. */
+export interface TileWeights64 {
+  style: readonly Float64Array[];
+  content: readonly Float64Array[];
+}
+
+/** Σₚ m(p)·Fₚ Fₚᵀ, c × c (not divided by the positions). */
+export function weightedGram64(f: Map64, m: Float64Array): Float64Array {
+  const { c } = f;
+  const g = new Float64Array(c * c);
+  for (let p = 0; p < f.h * f.w; p++) {
+    for (let i = 0; i < c; i++) {
+      const a = m[p]! * f.data[p * c + i]!;
+      if (a !== 0) for (let j = 0; j < c; j++) g[i * c + j] += a * f.data[p * c + j]!;
+    }
+  }
+  return g;
+}
+
+/** Σₚ m(p)·|Fₚ − Pₚ|². */
+function weightedSquares64(f: Map64, target: Float64Array, m: Float64Array): number {
+  let sum = 0;
+  for (let k = 0; k < f.data.length; k++) sum += m[Math.floor(k / f.c)]! * (f.data[k]! - target[k]!) ** 2;
+  return sum;
+}
+
+/** Pass 1 on a tile: the weighted Gram sums, the weighted content sums (when targets are given), the content features. */
+export function tileSums64(
+  image: Float64Array,
+  h: number,
+  w: number,
+  setup: Setup,
+  weights: TileWeights64,
+  targets: readonly Float64Array[] | null,
+): { grams: Float64Array[]; content: number[]; features: Float64Array[] } {
+  const { outputs } = forward(image, h, w, setup);
+  const contentOf = (layer: string) => outputs.get(layer)!;
+  return {
+    grams: setup.styleLayers.map((l, i) => weightedGram64(outputs.get(l)!, weights.style[i]!)),
+    content: setup.contentLayers.map((l, k) =>
+      targets ? weightedSquares64(contentOf(l), targets[k]!, weights.content[k]!) : 0,
+    ),
+    features: setup.contentLayers.map((l) => contentOf(l).data),
+  };
+}
+
+/**
+ * Pass 2 on a tile: the gradients w.r.t. the tile of its style part Σ_l ⟨K_l, Σₚ m(p)·Fₚ Fₚᵀ⟩,
+ * from dF = (K + Kᵀ) F diag(m), and of its content part Σ_k γ_k·Σₚ m(p)·|Fₚ − Pₚ|², from
+ * dF = 2γ·m·(F − P); each [h][w][3].
+ */
+export function tileGradients64(
+  image: Float64Array,
+  h: number,
+  w: number,
+  setup: Setup,
+  weights: TileWeights64,
+  gramGradients: readonly Float64Array[],
+  targets: readonly Float64Array[],
+  contentWeights: readonly number[],
+): { style: Float64Array; content: Float64Array } {
+  const trace = forward(image, h, w, setup);
+  const styleDirect = new Map<string, Float64Array>();
+  setup.styleLayers.forEach((layer, i) => {
+    const f = trace.outputs.get(layer)!;
+    const { c } = f;
+    const [K, m] = [gramGradients[i]!, weights.style[i]!];
+    const dF = new Float64Array(f.data.length);
+    for (let p = 0; p < f.h * f.w; p++) {
+      for (let a = 0; a < c; a++) {
+        let s = 0;
+        for (let b = 0; b < c; b++) s += (K[a * c + b]! + K[b * c + a]!) * f.data[p * c + b]!;
+        dF[p * c + a] = s * m[p]!;
+      }
+    }
+    styleDirect.set(layer, dF);
+  });
+  const contentDirect = new Map<string, Float64Array>();
+  setup.contentLayers.forEach((layer, k) => {
+    const f = trace.outputs.get(layer)!;
+    const [P, m] = [targets[k]!, weights.content[k]!];
+    contentDirect.set(
+      layer,
+      f.data.map((v, i) => 2 * contentWeights[k]! * m[Math.floor(i / f.c)]! * (v - P[i]!)),
+    );
+  });
+  return { style: backward(trace, styleDirect, setup), content: backward(trace, contentDirect, setup) };
 }

@@ -6,13 +6,22 @@
  */
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import type { Engine, EngineInfo, EngineOptions, Evaluator, Objective, TargetImages } from '../evaluator.js';
+import type {
+  Engine,
+  EngineInfo,
+  EngineOptions,
+  Evaluator,
+  Objective,
+  TargetImages,
+  TileKernel,
+} from '../evaluator.js';
 import { defaultThreads } from '../evaluator.js';
 import { selectBackend } from '../tfjs/backend.js';
 import { createOnnxEvaluator, type GraphSettings } from './evaluator.js';
 import { onnxMemoryModel } from './memory.js';
 import { defaultProviders, SessionCache } from './session.js';
 import { computeOnnxTargets, featuresKey, featuresSession, type StyleCache } from './targets.js';
+import { createOnnxTileKernel } from './tiles.js';
 
 const require = createRequire(import.meta.url);
 
@@ -35,11 +44,18 @@ export const DEFAULT_GRAPH: Omit<GraphSettings, 'threads'> = {
  */
 const IDLE_SESSIONS = 2;
 
+/**
+ * Tile sessions kept idle: one kernel's pair (sums and gradient), for the next working size's
+ * tiles, which have the same size.
+ */
+const IDLE_TILE_SESSIONS = 2;
+
 const FEATURES = (graph: GraphSettings): GraphSettings => ({ ...graph, memoryArena: false });
 
 export class OnnxEngine implements Engine {
   private readonly sessions = new SessionCache(IDLE_SESSIONS);
   private readonly featureSessions = new SessionCache(0);
+  private readonly tileSessions = new SessionCache(IDLE_TILE_SESSIONS);
   private readonly styleCache: StyleCache = new Map();
   /** The provider the sessions run on: the first one asked for until a session says otherwise. */
   private provider: string;
@@ -63,7 +79,7 @@ export class OnnxEngine implements Engine {
   }
 
   get cached(): { models: number; styleTargets: number } {
-    return { models: this.sessions.size, styleTargets: this.styleCache.size };
+    return { models: this.sessions.size + this.tileSessions.size, styleTargets: this.styleCache.size };
   }
 
   async createEvaluator(objective: Objective, images: TargetImages): Promise<Evaluator> {
@@ -90,8 +106,16 @@ export class OnnxEngine implements Engine {
     }
   }
 
+  /** Two sessions per tile size (with fixed dims): pass 1's sums graph and pass 2's gradient graph. */
+  async createTileKernel(objective: Objective, size: readonly [number, number]): Promise<TileKernel> {
+    const kernel = await createOnnxTileKernel(this.tileSessions, this.weights, objective, size, this.graph);
+    this.provider = kernel.provider;
+    return kernel;
+  }
+
   dispose(): void {
     void this.sessions.clear();
+    void this.tileSessions.clear();
     void this.featureSessions.clear();
     for (const grams of this.styleCache.values()) tf.dispose(grams);
     this.styleCache.clear();

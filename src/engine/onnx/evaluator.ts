@@ -8,8 +8,8 @@ import * as ort from 'onnxruntime-node';
 import type { Costs, Evaluation } from '../../optim/types.js';
 import type { Evaluator, Objective, OnnxTuning } from '../evaluator.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
-import { buildEvaluationModel, EVALUATION_IO } from './graph.js';
-import { readOnnxConvs } from './layout.js';
+import { buildEvaluationModel, EVALUATION_IO, type EvaluationSpec } from './graph.js';
+import { readOnnxConvs, type OnnxConv } from './layout.js';
 import { createSession, type Lease, type SessionCache, type SessionSettings } from './session.js';
 
 /** How the graph is written and run (see OnnxTuning), with the threads. */
@@ -54,23 +54,25 @@ export function evaluationKey(weights: string, objective: Objective, h: number, 
   return JSON.stringify(['evaluation', weights, size, styleLayers, contentLayers, pooling, s]);
 }
 
+/** What a graph with a backward pass is written from: the objective's layers, the size (or names for it), the settings. */
+export function graphSpec(
+  objective: Objective,
+  convs: readonly OnnxConv[],
+  [h, w]: readonly [number, number],
+  s: GraphSettings,
+): EvaluationSpec {
+  const { styleLayers, contentLayers, pooling } = objective;
+  const symbolic = s.dims === 'symbolic';
+  const { backwardConv, reluMask } = s;
+  const [height, width] = symbolic ? ['height', 'width'] : [h, w];
+  return { height, width, styleLayers, contentLayers, pooling, convs, backwardConv, reluMask };
+}
+
 /** Reads the weights, writes the evaluation graph and creates its session. */
 export async function evaluationSession(weights: string, objective: Objective, h: number, w: number, s: GraphSettings) {
-  const { styleLayers, contentLayers, pooling } = objective;
-  const layers = layersUpTo(modelOutputs(styleLayers, contentLayers).at(-1)!);
+  const layers = layersUpTo(modelOutputs(objective.styleLayers, objective.contentLayers).at(-1)!);
   const convs = await readOnnxConvs(weights, layers);
-  const symbolic = s.dims === 'symbolic';
-  const model = buildEvaluationModel({
-    height: symbolic ? 'height' : h,
-    width: symbolic ? 'width' : w,
-    styleLayers,
-    contentLayers,
-    pooling,
-    convs,
-    backwardConv: s.backwardConv,
-    reluMask: s.reluMask,
-  });
-  return createSession(model, s);
+  return createSession(buildEvaluationModel(graphSpec(objective, convs, [h, w], s)), s);
 }
 
 /** Evaluates J and dJ/dimage with ONNX Runtime at one working size. */

@@ -4,6 +4,7 @@
  *   not differentiate, so the backward pass is spelled out as ordinary forward ops;
  * - the features graph: image → Gram matrices at the style layers and activations at the content
  *   layers (the targets).
+ * The tiled evaluation's graphs (tile-graph.ts) are built from the same pieces, exported here.
  * Data flows in NCHW inside (what ONNX's Conv takes); the image and the outputs are NHWC.
  */
 import { GraphBuilder, int, ints, string, type Dim } from './proto.js';
@@ -66,7 +67,7 @@ export const FEATURES_IO = {
 } as const;
 
 /** One layer as run: its input and output values (and MaxPool's argmax indices). */
-interface Step {
+export interface Step {
   layer: VggLayer;
   input: string;
   output: string;
@@ -78,7 +79,7 @@ interface Step {
 const channelsOf = (layer: VggLayer & { kind: 'conv' }) => layer.spec.shape[3];
 
 /** Keras' vgg19.preprocess_input on NHWC [0, 1] RGB: NCHW, ×255, BGR, minus the means. */
-function preprocess(g: GraphBuilder, image: string): string {
+export function preprocess(g: GraphBuilder, image: string): string {
   const nchw = g.op('Transpose', [image], { perm: ints([0, 3, 1, 2]) }, 'image_nchw');
   const scaled = g.op('Mul', [nchw, g.scalar(255)], {}, 'image_255');
   const bgr = g.op('Gather', [scaled, g.int64s([2, 1, 0])], { axis: int(1) }, 'image_bgr');
@@ -86,7 +87,7 @@ function preprocess(g: GraphBuilder, image: string): string {
 }
 
 /** The network's layers from the preprocessed input; max poolings also give their argmax when asked. */
-function forward(
+export function forward(
   g: GraphBuilder,
   input: string,
   layers: readonly VggLayer[],
@@ -127,7 +128,7 @@ function forward(
 const sizeOf = (g: GraphBuilder, x: string) => g.op('Cast', [g.op('Size', [x])], { to: int(FLOAT_TYPE) }, 'size');
 
 /** F [1, c, h, w] → [c, h·w], the Gram matrix's operand. */
-const flatten = (g: GraphBuilder, f: string, c: number) => g.op('Reshape', [f, g.int64s([c, -1])], {}, 'flat');
+export const flatten = (g: GraphBuilder, f: string, c: number) => g.op('Reshape', [f, g.int64s([c, -1])], {}, 'flat');
 
 /** Gram matrix F Fᵀ / (h·w) of F [c, h·w], and h·w as a float scalar. */
 function gram(g: GraphBuilder, flat: string, c: number): { gram: string; hw: string } {
@@ -137,8 +138,8 @@ function gram(g: GraphBuilder, flat: string, c: number): { gram: string; hw: str
 }
 
 /** Costs are added up in float64: a float32 sum of 512² terms is off by ~1e-5 (TensorFlow.js's by ~1e-4). */
-const toDouble = (g: GraphBuilder, x: string) => g.op('Cast', [x], { to: int(DOUBLE_TYPE) }, 'double');
-const toFloat = (g: GraphBuilder, x: string) => g.op('Cast', [x], { to: int(FLOAT_TYPE) }, 'float');
+export const toDouble = (g: GraphBuilder, x: string) => g.op('Cast', [x], { to: int(DOUBLE_TYPE) }, 'double');
+export const toFloat = (g: GraphBuilder, x: string) => g.op('Cast', [x], { to: int(FLOAT_TYPE) }, 'float');
 
 /** A float64 scalar: the mean of x² (x float32). */
 function meanSquare(g: GraphBuilder, x: string): string {
@@ -270,7 +271,7 @@ function maxPoolBackward(g: GraphBuilder, step: Step, dy: string): string {
 }
 
 /** Back through the layers, adding each layer's own cost gradients on the way; dJ/d(preprocessed input). */
-function backward(
+export function backward(
   g: GraphBuilder,
   steps: readonly Step[],
   direct: ReadonlyMap<string, string[]>,
@@ -289,15 +290,21 @@ function backward(
   return dy!;
 }
 
+/** Back through the preprocessing: dJ/d(preprocessed input) NCHW → dJ/dimage NHWC (×255, BGR back to RGB). */
+export function throughPreprocess(g: GraphBuilder, dPre: string): string {
+  const dRgb = g.op('Mul', [g.op('Gather', [dPre, g.int64s([2, 1, 0])], { axis: int(1) }), g.scalar(255)], {}, 'd_rgb');
+  return g.op('Transpose', [dRgb], { perm: ints([0, 2, 3, 1]) }, 'd_network');
+}
+
 /** The value of `layer` among the steps. */
-function outputOf(steps: readonly Step[], layer: string): { value: string; channels: number } {
+export function outputOf(steps: readonly Step[], layer: string): { value: string; channels: number } {
   const step = steps.find((s) => s.layer.name === layer);
   if (!step || step.layer.kind !== 'conv') throw new Error(`layer ${layer} is not in the network`);
   return { value: step.output, channels: channelsOf(step.layer) };
 }
 
 /** The layers of a spec, checked against its weights. */
-function specLayers(spec: NetworkSpec): VggLayer[] {
+export function specLayers(spec: NetworkSpec): VggLayer[] {
   if (spec.styleLayers.length === 0 || spec.contentLayers.length === 0)
     throw new RangeError('at least one style and one content layer are needed');
   return layersUpTo(modelOutputs(spec.styleLayers, spec.contentLayers).at(-1)!);
@@ -343,10 +350,7 @@ export function buildEvaluationModel(spec: EvaluationSpec): Uint8Array {
   const terms = [weighted(jContent, alpha!), weighted(jStyle, beta!), weighted(tv.cost, variation!)];
   const total = g.op('Sum', terms, {}, 'total_cost');
 
-  // Back through the preprocessing: ×255, channels back to RGB, NHWC.
-  const dPre = backward(g, steps, direct, spec);
-  const dRgb = g.op('Mul', [g.op('Gather', [dPre, g.int64s([2, 1, 0])], { axis: int(1) }), g.scalar(255)], {}, 'd_rgb');
-  const dNetwork = g.op('Transpose', [dRgb], { perm: ints([0, 2, 3, 1]) }, 'd_network');
+  const dNetwork = throughPreprocess(g, backward(g, steps, direct, spec));
   const gradient = g.op('Add', [dNetwork, g.op('Mul', [tv.gradient, variation!], {}, 'd_tv_weighted')], {}, 'd_image');
 
   g.output(io.total, toFloat(g, total), []);

@@ -3,7 +3,7 @@
  * fitted to peaks measured on real runs of the command (`node dist/bench/memory.js --backend onnx`,
  * results and fit in bench/README.md).
  */
-import type { MemoryModel, RunShape } from '../memory.js';
+import { networkSizes, type MemoryModel, type RunShape } from '../memory.js';
 import { networkBytes } from '../tfjs/memory.js';
 
 const MiB = 2 ** 20;
@@ -29,13 +29,13 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
 function estimate(run: RunShape): { heap: number; rss: number } {
   const { height, width, deepestLayer, optimizer = 'adam', history = 100 } = run;
   const m = ONNX_MEMORY_MODEL;
-  const { weights, outputs } = networkBytes(height, width, deepestLayer);
+  const network = networkSizes(run);
+  const { weights, outputs } = networkBytes(network.height, network.width, deepestLayer);
   const image = 3 * 4 * height * width;
-  const styleSizes = run.styleSizes ?? [[height, width]];
-  // The targets: one forward pass per image, its outputs freed layer by layer.
-  const targets = Math.max(...styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
+  // The targets: one forward pass per image (or tile), its outputs freed layer by layer.
+  const targets = Math.max(...network.styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
   const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image;
-  const evaluation = m.activationFactor * outputs + state + m.images * image;
+  const evaluation = m.activationFactor * outputs + state + (m.images + network.tiledImages) * image;
   const rss = m.base + m.weightCopies * weights + Math.max(targets, evaluation);
   return { heap: rss, rss };
 }

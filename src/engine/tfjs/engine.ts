@@ -4,12 +4,13 @@
  * images' Gram matrices seen so far (computed once per image).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Engine, EngineOptions, Evaluator, Objective, TargetImages } from '../evaluator.js';
+import type { Engine, EngineOptions, Evaluator, Objective, TargetImages, TileKernel } from '../evaluator.js';
 import { modelOutputs, type Pooling } from '../vgg19.js';
 import { describeBackend, selectBackend, type BackendInfo, type BackendName } from './backend.js';
 import { FeatureModel } from './features.js';
 import { tfjsMemoryModel } from './memory.js';
 import { computeTargets, TfjsEvaluator, type StyleCache } from './objective.js';
+import { TfjsTileKernel } from './tiles.js';
 
 export class TfjsEngine implements Engine {
   private readonly models = new Map<string, FeatureModel>();
@@ -53,6 +54,14 @@ export class TfjsEngine implements Engine {
   async createEvaluator(objective: Objective, images: TargetImages): Promise<Evaluator> {
     const model = await this.model(objective.styleLayers, objective.contentLayers, objective.pooling);
     return new TfjsEvaluator(model, objective, computeTargets(model, objective, images, this.styleCache));
+  }
+
+  /** Any tile size: the model takes images of any size. */
+  async createTileKernel(objective: Objective): Promise<TileKernel> {
+    return new TfjsTileKernel(
+      await this.model(objective.styleLayers, objective.contentLayers, objective.pooling),
+      objective,
+    );
   }
 
   dispose(): void {

@@ -3,7 +3,7 @@
  * fitted to peak resident memory measured on real runs of the command (`node dist/bench/memory.js`,
  * results and fit in bench/README.md).
  */
-import type { MemoryModel, RunShape } from '../memory.js';
+import { networkSizes, type MemoryModel, type RunShape } from '../memory.js';
 import { layersUpTo } from '../vgg19.js';
 
 const MiB = 2 ** 20;
@@ -93,15 +93,16 @@ function estimate(run: TfjsRunShape): { heap: number; rss: number } {
   const { height, width, deepestLayer, optimizer = 'adam', history = 100, threads = 2 } = run;
   if (!(height > 0 && width > 0)) throw new RangeError('height and width must be positive');
   const m = MEMORY_MODEL;
-  const { weights, outputs } = networkBytes(height, width, deepestLayer);
+  const network = networkSizes(run);
+  const { weights, outputs } = networkBytes(network.height, network.width, deepestLayer);
   const image = 3 * 4 * height * width;
-  // The targets: one forward pass of each style image and of the content image, all outputs kept.
-  const styleSizes = run.styleSizes ?? [[height, width]];
-  const targets = styleSizes.reduce((sum, [h, w]) => sum + networkBytes(h, w, deepestLayer).outputs, outputs);
+  // The targets: one forward pass of each style image (or tile) and of the content image, all outputs kept.
+  const targets = network.styleSizes.reduce((sum, [h, w]) => sum + networkBytes(h, w, deepestLayer).outputs, outputs);
   // The optimisation: a gradient evaluation with the optimiser's state alive.
   const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image; // L-BFGS pairs (s, y); Adam m, v
   const wasm = (run.backend ?? 'wasm') === 'wasm';
-  const optimisation = (wasm ? m.activationFactor : m.nativeActivationFactor) * outputs + state + m.images * image;
+  const optimisation =
+    (wasm ? m.activationFactor : m.nativeActivationFactor) * outputs + state + (m.images + network.tiledImages) * image;
   // Memory is reused from one phase to the next, so the larger phase sets the peak.
   const phases = Math.max(targets, optimisation);
   if (wasm) {

@@ -1,0 +1,186 @@
+// Tiled evaluation, on the ONNX engine:
+// - accuracy: at --accuracy px (default 1024; 0 skips it), the costs and gradient of the tiled
+//   evaluation against the whole image's, on the default layers, in this process;
+// - memory and speed: peak memory and seconds per iteration of the real command at growing output
+//   sizes for one tile size (the network's memory should follow the tile, not the output), each in
+//   a fresh process with the peak.js preload, with Adam (its state is two images; L-BFGS's pairs
+//   would grow with the output). With --max-memory the tile is the command's own choice.
+//   node dist/bench/tiles.js [--accuracy 1024] [--sizes 1024,2048,4096] [--tile 512] [--iterations 2]
+//                            [--max-memory 8G] [--out bench/results/tiles.json]
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createEngine, readImage, scaleImage, TiledEvaluator, type Objective } from '../src/index.js';
+import { CONTENT, machine, STYLE, table, WEIGHTS } from './common.js';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
+const sizes = option('--sizes', '1024,2048,4096').split(',').map(Number);
+const tile = option('--tile', '512');
+const iterations = option('--iterations', '2');
+const maxMemory = option('--max-memory', '');
+const outFile = option('--out', 'bench/results/tiles.json');
+const accuracySize = Number(option('--accuracy', '1024'));
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const BIN = path.resolve(HERE, '../../bin/nst');
+const PEAK = path.resolve(HERE, 'peak.js');
+
+interface Row {
+  size: number;
+  width: number;
+  height: number;
+  tiles: number;
+  tileSize: string;
+  peakMB: number;
+  secondsPerIteration: number;
+  seconds: number;
+}
+
+type Event = {
+  event: string;
+  scale?: { tiles: number };
+  elapsedMs?: number;
+  iteration?: number;
+  width?: number;
+  height?: number;
+};
+
+function run(size: number): Row {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nst-tiles-'));
+  const flags = ['--size', String(size), '--scales', '1', '--iterations', iterations, '--optimizer', 'adam'];
+  flags.push('--converge', '0', '--backend', 'onnx', '--json', '--step', '1');
+  flags.push(...(maxMemory ? ['--max-memory', maxMemory] : ['--tile-size', tile, '--no-memory-check']));
+  const start = performance.now();
+  const child = spawnSync(
+    process.execPath,
+    ['--import', PEAK, BIN, 'stylize', CONTENT, STYLE, '-o', path.join(dir, 'out.png'), ...flags],
+    { encoding: 'utf8', env: { ...process.env, NST_WEIGHTS: WEIGHTS }, maxBuffer: 1 << 26 },
+  );
+  const seconds = (performance.now() - start) / 1000;
+  fs.rmSync(dir, { recursive: true, force: true });
+  const peak = child.stderr.split('\n').find((l) => l.startsWith('nst-peak '));
+  if (child.status !== 0 || !peak)
+    throw new Error(`--size ${size} exited with ${child.status}: ${child.stderr.trim()}`);
+  const events = child.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Event);
+  const progress = events.filter((e) => e.event === 'progress');
+  const done = events.find((e) => e.event === 'done')!;
+  // From the first iteration's report (the targets are made before it) to the last.
+  const [first, last] = [progress[0]!, progress.at(-1)!];
+  return {
+    size,
+    width: done.width!,
+    height: done.height!,
+    tiles: first.scale!.tiles,
+    tileSize: maxMemory ? `auto (${maxMemory})` : tile,
+    peakMB: Math.round(JSON.parse(peak.slice('nst-peak '.length)).peakRss / 2 ** 20),
+    secondsPerIteration: (last.elapsedMs! - first.elapsedMs!) / 1000 / (last.iteration! - first.iteration!),
+    seconds,
+  };
+}
+
+/** The default run's objective. */
+const OBJECTIVE: Objective = {
+  alpha: 1e4,
+  beta: 1,
+  variation: 10,
+  styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'],
+  contentLayers: ['block5_conv2'],
+  styleLayerWeights: [0.2, 0.2, 0.2, 0.2, 0.2],
+  pooling: 'avg',
+};
+
+/** Relative errors of the tiled evaluation against the whole one, at an image between the photo and the painting. */
+async function accuracy(size: number, tileSize: number) {
+  const engine = await createEngine({ engine: 'onnx', weights: WEIGHTS });
+  const [c, s] = [await readImage(CONTENT), await readImage(STYLE)];
+  const content = scaleImage(c, size);
+  const style = scaleImage(s, size);
+  const [, h, w] = content.shape;
+  const x = tf.tidy(
+    () => tf.add(tf.mul(content, 0.6), tf.mul(tf.image.resizeBilinear(style, [h, w]), 0.4)) as tf.Tensor4D,
+  );
+  const images = { content, styles: [style], styleWeights: [1] };
+  const whole = await engine.createEvaluator(OBJECTIVE, images);
+  const a = await whole.evaluate(x);
+  whole.dispose();
+  const tiled = await TiledEvaluator.create(engine, OBJECTIVE, images, tileSize);
+  const b = await tiled.evaluate(x);
+  const [ga, gb] = [a.gradient.dataSync(), b.gradient.dataSync()];
+  let [norm, diff, largest, worst] = [0, 0, 0, 0];
+  for (let i = 0; i < ga.length; i++) {
+    norm += ga[i]! ** 2;
+    diff += (ga[i]! - gb[i]!) ** 2;
+    largest = Math.max(largest, Math.abs(ga[i]!));
+    worst = Math.max(worst, Math.abs(ga[i]! - gb[i]!));
+  }
+  const rel = (k: 'total' | 'content' | 'style') => Math.abs(b.costs[k] - a.costs[k]) / a.costs[k];
+  const result = {
+    size: `${w}×${h}`,
+    tileSize,
+    tiles: tiled.tileCount,
+    total: rel('total'),
+    content: rel('content'),
+    style: rel('style'),
+    gradientNorm: Math.sqrt(diff / norm),
+    gradientMax: worst / largest,
+  };
+  tf.dispose([c, s, content, style, x, a.gradient, b.gradient]);
+  tiled.dispose();
+  engine.dispose();
+  return result;
+}
+
+let accuracyResult = null;
+if (accuracySize > 0) {
+  process.stderr.write(`accuracy at ${accuracySize} px…\n`);
+  accuracyResult = await accuracy(accuracySize, Number(tile));
+  const e = (x: number) => x.toExponential(1);
+  const r = accuracyResult;
+  console.log(
+    table(
+      ['image', 'tile', 'tiles', 'total', 'content', 'style', 'gradient (‖Δ‖/‖g‖)', 'gradient (max |Δ| / max |g|)'],
+      [
+        [
+          r.size,
+          String(r.tileSize),
+          String(r.tiles),
+          e(r.total),
+          e(r.content),
+          e(r.style),
+          e(r.gradientNorm),
+          e(r.gradientMax),
+        ],
+      ],
+    ) + '\n',
+  );
+}
+
+const rows: Row[] = [];
+for (const size of sizes) {
+  process.stderr.write(`${size} px…\n`);
+  rows.push(run(size));
+}
+const header = ['size', 'image', 'tile', 'tiles', 'peak RSS MB', 'vs first', 's / iteration', 'wall s'];
+const lines = rows.map((r) => [
+  String(r.size),
+  `${r.width}×${r.height}`,
+  r.tileSize,
+  String(r.tiles),
+  String(r.peakMB),
+  (r.peakMB / rows[0]!.peakMB).toFixed(2),
+  r.secondsPerIteration.toFixed(1),
+  r.seconds.toFixed(0),
+]);
+console.log(`${machine()}\n\n${table(header, lines)}`);
+fs.mkdirSync(path.dirname(outFile), { recursive: true });
+fs.writeFileSync(
+  outFile,
+  JSON.stringify({ machine: machine(), date: new Date().toISOString(), accuracy: accuracyResult, rows }, null, 2) +
+    '\n',
+);

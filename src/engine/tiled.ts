@@ -1,0 +1,284 @@
+/**
+ * The objective evaluated tile by tile, on any engine's TileKernel, so that memory follows the
+ * tile size rather than the image size. A Gram matrix is a sum over positions, so pass 1 adds up
+ * each tile's weighted share of the whole image's Gram matrices (and of the content cost); pass 2
+ * back-propagates each tile against the whole image's dJ/dG, and the tiles' gradients are added
+ * where they overlap (their windows sum to 1). The costs and the gradient are those of the whole
+ * image, exact where a tile's context margin covers the receptive field (tiles.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Costs, Evaluation } from '../optim/types.js';
+import type { Engine, Evaluator, Objective, TargetImages, TileKernel, TileWeights } from './evaluator.js';
+import { pooledWindow, tileCount, tileLayout, type TileLayout } from './tiles.js';
+import { layersUpTo, modelOutputs, VGG19_CONV_SPECS } from './vgg19.js';
+
+/** A layer's shape in the network: channels and poolings before it. */
+interface LayerShape {
+  channels: number;
+  pools: number;
+}
+
+function layerShape(name: string): LayerShape {
+  const spec = VGG19_CONV_SPECS.find((s) => s.name === name)!;
+  return { channels: spec.shape[3], pools: layersUpTo(name).filter((l) => l.kind === 'pool').length };
+}
+
+/** Positions of a layer over an image of h × w px. */
+const positions = (h: number, w: number, { pools }: LayerShape) =>
+  Math.floor(h / 2 ** pools) * Math.floor(w / 2 ** pools);
+
+/** One tile of a layout: where it is, and the windows that make its weights. */
+interface Tile {
+  y: number;
+  x: number;
+  rowWindow: Float64Array;
+  colWindow: Float64Array;
+}
+
+function tilesOf(layout: TileLayout): Tile[] {
+  const { rows, cols } = layout;
+  return rows.origins.flatMap((y, i) =>
+    cols.origins.map((x, j) => ({ y, x, rowWindow: rows.windows[i]!, colWindow: cols.windows[j]! })),
+  );
+}
+
+/** The weights of a tile at each style and content layer (tensors, the caller's). */
+function tileWeights(tile: Tile, style: readonly LayerShape[], content: readonly LayerShape[]): TileWeights {
+  const at = ({ pools }: LayerShape) => {
+    const r = pooledWindow(tile.rowWindow, pools);
+    const c = pooledWindow(tile.colWindow, pools);
+    return tf.outerProduct(Float32Array.from(r), Float32Array.from(c)) as tf.Tensor2D;
+  };
+  return { style: style.map(at), content: content.map(at) };
+}
+
+const disposeWeights = (w: TileWeights) => tf.dispose([...w.style, ...w.content]);
+
+/** Cuts a tile [1, th, tw, 3] out of an image's NHWC values. */
+function cutTile(data: Float32Array, width: number, tile: Tile, th: number, tw: number): tf.Tensor4D {
+  const out = new Float32Array(th * tw * 3);
+  for (let r = 0; r < th; r++) {
+    const from = ((tile.y + r) * width + tile.x) * 3;
+    out.set(data.subarray(from, from + tw * 3), r * tw * 3);
+  }
+  return tf.tensor4d(out, [1, th, tw, 3]);
+}
+
+/** Adds a tile's gradient [th·tw·3] into the whole image's. */
+function addTile(sum: Float32Array, width: number, tile: Tile, th: number, tw: number, part: Float32Array): void {
+  for (let r = 0; r < th; r++) {
+    const to = ((tile.y + r) * width + tile.x) * 3;
+    for (let i = 0; i < tw * 3; i++) sum[to + i]! += part[r * tw * 3 + i]!;
+  }
+}
+
+/**
+ * Σ over an image's tiles of `kernel.sums`: the Gram matrices' weighted sums at the style layers
+ * (the caller's) and the content sums, with `targets[t]` the content targets of tile t.
+ */
+async function sumTiles(
+  kernel: TileKernel,
+  layout: TileLayout,
+  data: Float32Array,
+  shapes: { style: LayerShape[]; content: LayerShape[] },
+  targets: readonly tf.Tensor4D[][] | null,
+): Promise<{ grams: tf.Tensor2D[]; content: number[] }> {
+  let grams: tf.Tensor2D[] = [];
+  const content = shapes.content.map(() => 0);
+  for (const [t, tile] of tilesOf(layout).entries()) {
+    const image = cutTile(data, layout.width, tile, layout.rows.size, layout.cols.size);
+    const weights = tileWeights(tile, shapes.style, shapes.content);
+    try {
+      const sums = await kernel.sums(image, weights, targets ? targets[t]! : null);
+      const next = grams.length ? sums.grams.map((g, l) => tf.add(grams[l]!, g) as tf.Tensor2D) : sums.grams;
+      if (grams.length) tf.dispose([...grams, ...sums.grams]);
+      grams = next;
+      sums.content.forEach((v, k) => (content[k]! += v));
+    } catch (error) {
+      tf.dispose(grams);
+      throw error;
+    } finally {
+      tf.dispose(image);
+      disposeWeights(weights);
+    }
+  }
+  return { grams, content };
+}
+
+/**
+ * The total variation Σ|x[i+1] − x[i]| over rows and columns of an NHWC image [h, w, 3], as the
+ * engines compute it (tf.image.total_variation); adds `weight` × its gradient (with sign(0) = 0)
+ * to `gradient`. On plain arrays, so that no image-sized tensor is made for it.
+ */
+export function totalVariation(x: Float32Array, h: number, w: number, weight: number, gradient: Float32Array): number {
+  let cost = 0;
+  const step = (i: number, j: number) => {
+    const d = x[j]! - x[i]!;
+    cost += Math.abs(d);
+    const s = weight * Math.sign(d);
+    gradient[i]! -= s;
+    gradient[j]! += s;
+  };
+  for (let y = 0; y < h; y++) {
+    for (let i = y * w * 3, end = i + w * 3; i < end; i++) {
+      if (i + 3 < end) step(i, i + 3);
+      if (y + 1 < h) step(i, i + w * 3);
+    }
+  }
+  return cost;
+}
+
+/** Evaluates J and dJ/dimage tile by tile (see the module's comment). */
+export class TiledEvaluator implements Evaluator {
+  private readonly tiles: Tile[];
+  private readonly shapes: { style: LayerShape[]; content: LayerShape[] };
+
+  private constructor(
+    private readonly kernel: TileKernel,
+    private readonly objective: Objective,
+    readonly layout: TileLayout,
+    /** Per style layer the blended target Gram matrix Σ wᵢ·Gᵢ, [c, c]. */
+    private readonly styleTargets: tf.Tensor2D[],
+    /** Per tile, per content layer, the content image's activations on that tile. */
+    private readonly contentTargets: tf.Tensor4D[][],
+  ) {
+    this.tiles = tilesOf(layout);
+    this.shapes = shapesOf(objective);
+  }
+
+  /** Tiles of at most `tileSize` px; the style targets are themselves computed in tiles of that size. */
+  static async create(engine: Engine, objective: Objective, images: TargetImages, tileSize: number) {
+    const [, h, w] = images.content.shape;
+    const layout = layoutFor(objective, h, w, tileSize);
+    const kernel = await engine.createTileKernel(objective, [layout.rows.size, layout.cols.size]);
+    let style: tf.Tensor2D[] = [];
+    const content: tf.Tensor4D[][] = [];
+    try {
+      style = await styleTargets(engine, objective, images, tileSize);
+      const data = (await images.content.data()) as Float32Array;
+      for (const tile of tilesOf(layout)) {
+        const image = cutTile(data, w, tile, layout.rows.size, layout.cols.size);
+        try {
+          content.push(await kernel.features(image));
+        } finally {
+          image.dispose();
+        }
+      }
+      return new TiledEvaluator(kernel, objective, layout, style, content);
+    } catch (error) {
+      tf.dispose([...style, ...content.flat()]);
+      kernel.dispose();
+      throw error;
+    }
+  }
+
+  /** How many tiles an evaluation runs (twice: one pass for the sums, one for the gradient). */
+  get tileCount(): number {
+    return tileCount(this.layout);
+  }
+
+  async evaluate(image: tf.Tensor4D): Promise<Evaluation> {
+    const { layout, objective, shapes } = this;
+    const { height: h, width: w } = layout;
+    const data = (await image.data()) as Float32Array;
+    const sums = await sumTiles(this.kernel, layout, data, shapes, this.contentTargets);
+    const { costs, gramGradients, contentWeights } = this.costs(sums.grams, sums.content);
+    tf.dispose(sums.grams);
+    // The variational term needs no network: its gradient starts the sum the tiles add to.
+    const gradient = new Float32Array(data.length);
+    costs.variation = totalVariation(data, h, w, objective.variation, gradient);
+    costs.total =
+      objective.alpha * costs.content + objective.beta * costs.style + objective.variation * costs.variation;
+    try {
+      for (const [t, tile] of this.tiles.entries()) {
+        const part = cutTile(data, w, tile, layout.rows.size, layout.cols.size);
+        const weights = tileWeights(tile, shapes.style, shapes.content);
+        try {
+          const g = await this.kernel.gradient(part, weights, gramGradients, this.contentTargets[t]!, contentWeights);
+          addTile(gradient, w, tile, layout.rows.size, layout.cols.size, (await g.data()) as Float32Array);
+          g.dispose();
+        } finally {
+          part.dispose();
+          disposeWeights(weights);
+        }
+      }
+    } finally {
+      tf.dispose(gramGradients);
+    }
+    return { gradient: tf.tensor4d(gradient, [1, h, w, 3]), costs };
+  }
+
+  /**
+   * The whole image's costs from the tiles' sums, and what pass 2 needs: K_l = dJ/dS_l, with
+   * J_style = Σ_l w_l·mean((G_l − A_l)²), G_l = S_l / positions; and γ_k, with J_content the
+   * mean over the content layers of mean((F − P)²).
+   */
+  private costs(grams: readonly tf.Tensor2D[], content: readonly number[]) {
+    const { objective, shapes, layout } = this;
+    const { height: h, width: w } = layout;
+    let style = 0;
+    const gramGradients = grams.map((s, l) => {
+      const { channels } = shapes.style[l]!;
+      const weight = objective.styleLayerWeights[l]!;
+      const n = positions(h, w, shapes.style[l]!);
+      return tf.tidy(() => {
+        const diff = tf.sub(tf.div(s, n), this.styleTargets[l]!);
+        style += weight * (tf.sum(tf.square(diff)).dataSync()[0]! / channels ** 2);
+        return tf.mul(diff, (objective.beta * weight * 2) / channels ** 2 / n) as tf.Tensor2D;
+      });
+    });
+    const n = shapes.content.length;
+    const sizes = shapes.content.map((s) => s.channels * positions(h, w, s));
+    const jContent = content.reduce((a, v, k) => a + v / sizes[k]!, 0) / n;
+    const contentWeights = sizes.map((size) => objective.alpha / n / size);
+    const costs: Costs = { total: 0, content: jContent, style, variation: 0 };
+    return { costs, gramGradients, contentWeights };
+  }
+
+  dispose(): void {
+    tf.dispose([...this.styleTargets, ...this.contentTargets.flat()]);
+    this.kernel.dispose();
+  }
+}
+
+/** The tiles of an image of h × w px for the objective's layers. */
+export const layoutFor = (objective: Objective, h: number, w: number, tileSize: number) =>
+  tileLayout(h, w, tileSize, modelOutputs(objective.styleLayers, objective.contentLayers).at(-1)!);
+
+function shapesOf(objective: Objective): { style: LayerShape[]; content: LayerShape[] } {
+  return { style: objective.styleLayers.map(layerShape), content: objective.contentLayers.map(layerShape) };
+}
+
+/** Per style layer Σ wᵢ·Gᵢ of the style images, each one's Gram matrices summed over its own tiles. */
+async function styleTargets(
+  engine: Engine,
+  objective: Objective,
+  images: TargetImages,
+  tileSize: number,
+): Promise<tf.Tensor2D[]> {
+  const shapes = shapesOf(objective);
+  let blend: tf.Tensor2D[] = [];
+  for (const [i, style] of images.styles.entries()) {
+    const [, h, w] = style.shape;
+    const layout = layoutFor(objective, h, w, tileSize);
+    const kernel = await engine.createTileKernel(objective, [layout.rows.size, layout.cols.size]);
+    try {
+      const { grams } = await sumTiles(kernel, layout, (await style.data()) as Float32Array, shapes, null);
+      const weight = images.styleWeights[i]!;
+      const next = tf.tidy(() =>
+        grams.map((s, l) => {
+          const g = tf.mul(s, weight / positions(h, w, shapes.style[l]!)) as tf.Tensor2D;
+          return blend[l] ? (tf.add(blend[l]!, g) as tf.Tensor2D) : g;
+        }),
+      );
+      tf.dispose([...blend, ...grams]);
+      blend = next;
+    } catch (error) {
+      tf.dispose(blend);
+      throw error;
+    } finally {
+      kernel.dispose();
+    }
+  }
+  return blend;
+}
