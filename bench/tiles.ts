@@ -17,7 +17,7 @@ import { CONTENT, machine, STYLE, table, WEIGHTS } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
-const sizes = option('--sizes', '1024,2048,4096').split(',').map(Number);
+const sizes = option('--sizes', '1024,2048,4096').split(',').filter(Boolean).map(Number);
 const tile = option('--tile', '512');
 const iterations = option('--iterations', '2');
 const maxMemory = option('--max-memory', '');
@@ -51,7 +51,7 @@ type Event = {
 function run(size: number): Row {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nst-tiles-'));
   const flags = ['--size', String(size), '--scales', '1', '--iterations', iterations, '--optimizer', 'adam'];
-  flags.push('--converge', '0', '--backend', 'onnx', '--json', '--step', '1');
+  flags.push('--converge', '0', '--backend', 'onnx', '--json', ...(Number(iterations) > 1 ? ['--step', '1'] : []));
   flags.push(...(maxMemory ? ['--max-memory', maxMemory] : ['--tile-size', tile, '--no-memory-check']));
   const start = performance.now();
   const child = spawnSync(

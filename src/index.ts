@@ -6,6 +6,7 @@ export {
   type StylizeOptions,
   type StylizeProgress,
   type StylizeSummary,
+  type TileProgress,
   type Checkpoint,
 } from './core/stylize.js';
 export { PRESETS, PRESET_NAMES, PRESET_HELP, type PresetName } from './core/presets.js';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { disposeCheckpoint, loadCheckpoint } from '../core/checkpoint.js';
 import type { SettingName, Settings } from '../core/settings.js';
-import type { StylizeProgress } from '../core/stylize.js';
+import type { StylizeProgress, TileProgress } from '../core/stylize.js';
 import type { Engine } from '../engine/evaluator.js';
 import { createEngine } from '../engine/factory.js';
 import { InputError } from '../errors.js';
@@ -153,14 +153,21 @@ export async function stylizeCommand(
       };
       const lines = costLines(flags.reportEvery, costWriter(flags));
       const timeLeft = new TimeLeft(sizes, counts);
+      let last: StylizeProgress | null = null;
       const onProgress = (e: StylizeProgress) => {
         lines(e);
         const left = timeLeft.update(e);
         bar.update(e.run.iteration, { ...barPayload(e), left: formatSeconds(left) });
         shown.progress(e, left);
+        last = e;
+      };
+      // Between iterations of a tiled scale the bar says which tile the evaluation is at.
+      const onTile = ({ scale, done, total }: TileProgress) => {
+        const tiles = `${scale.size} px, tile ${done}/${total}`;
+        if (last) bar.update(last.run.iteration, { scale: `${scale.index}/${scale.count} (${tiles})` });
       };
       try {
-        const hooks = { onStart, onProgress, onPreview: view.onPreview };
+        const hooks = { onStart, onProgress, onTile, onPreview: view.onPreview };
         const result = await runJob(job, settings, context, hooks, checkpoint).finally(() =>
           shown.endJob(1, content, fs.existsSync(flags.output) ? flags.output : null),
         );

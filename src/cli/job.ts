@@ -14,6 +14,7 @@ import {
   type Checkpoint,
   type StylizeOptions,
   type StylizeProgress,
+  type TileProgress,
   type StylizeSummary,
 } from '../core/stylize.js';
 import type { Engine } from '../engine/evaluator.js';
@@ -49,6 +50,7 @@ export interface JobHooks {
   /** The job's inputs are read and checked, the run is about to start: the time for messages. */
   onStart?: () => void;
   onProgress?: (event: StylizeProgress) => void;
+  onTile?: (event: TileProgress) => void;
   /** The best image so far, every few seconds (see StylizeOptions.onPreview). */
   onPreview?: (image: tf.Tensor3D) => Promise<void>;
 }
@@ -249,6 +251,7 @@ async function run(
           }
         : undefined,
       onPreview: hooks.onPreview,
+      onTile: hooks.onTile,
       onSnapshot: async (snapshot, iteration) => {
         const file = snapshotPath(job.output, iteration);
         await writeImage(file, snapshot);

@@ -44,6 +44,13 @@ export interface StylizeProgress extends ProgressEvent {
   run: { iteration: number; iterations: number; evaluations: number };
 }
 
+/** Where an evaluation of a tiled scale is: tiles done of its two passes over the tiles (see engine/tiled.ts). */
+export interface TileProgress {
+  scale: StylizeProgress['scale'];
+  done: number;
+  total: number;
+}
+
 export interface StylizeOptions extends Omit<RunOptions, 'init'> {
   /** The initial image (default 'content'). */
   init?: InitImage;
@@ -58,6 +65,8 @@ export interface StylizeOptions extends Omit<RunOptions, 'init'> {
   signal?: AbortSignal;
   /** Called after every iteration (iteration 0 of a scale is its initial image); awaited. */
   onProgress?: (event: StylizeProgress) => void | Promise<void>;
+  /** Called after each tile of an evaluation at a tiled scale (an evaluation there can take minutes). */
+  onTile?: (event: TileProgress) => void;
   /** The output as it would be if the run stopped now ([h, w, 3] in [0, 1] at `size`, disposed after the call); awaited. */
   onSnapshot?: (image: tf.Tensor3D, iteration: number) => void | Promise<void>;
   /**
@@ -317,6 +326,10 @@ async function runScale(
     const total = counts.reduce((a, b) => a + b, 0);
     const earlier = previous?.evaluations ?? 0;
     const scale = { index: k + 1, count: sizes.length, size: sizes[k]!, tiles: made.tiles };
+    if (made.evaluator instanceof TiledEvaluator && options.onTile) {
+      const onTile = options.onTile;
+      made.evaluator.onTile = (done, total) => onTile({ scale, done, total });
+    }
     const resume = k === (options.resume?.scale ?? 0) ? options.resume?.state : undefined;
     if (k === (options.resume?.scale ?? 0)) await checkWeights(evaluator, settings, run.content.shape, images.content);
     let evaluations = earlier;

@@ -23,8 +23,13 @@ export interface RunShape {
 /**
  * The sizes the network runs at in a run: the whole images, or in a tiled run one tile (the
  * largest a tile of the image or of a style image gets); and the image-sized buffers a tiled
- * evaluation adds: the image's values, the gradient being summed and the variational gradient.
+ * evaluation adds: 16 images, fitted to the peaks of tiled runs at 1024, 2048 and 4096 px
+ * (bench/results/tiles.json, within 3%): the image's values and the gradient on plain arrays each
+ * evaluation, which the garbage collector frees late, and the whole-image tensors around them.
  */
+/** Image-sized buffers of a tiled run beyond a whole one's (see networkSizes). */
+export const TILED_IMAGES = 16;
+
 export function networkSizes(run: RunShape): {
   height: number;
   width: number;
@@ -36,7 +41,7 @@ export function networkSizes(run: RunShape): {
   if (tile === undefined) return { height, width, styleSizes, tiledImages: 0 };
   const clip = ([h, w]: readonly [number, number]) => [Math.min(h, tile), Math.min(w, tile)] as const;
   const [th, tw] = clip([height, width]);
-  return { height: th, width: tw, styleSizes: styleSizes.map(clip), tiledImages: 3 };
+  return { height: th, width: tw, styleSizes: styleSizes.map(clip), tiledImages: TILED_IMAGES };
 }
 
 export interface MemoryModel {

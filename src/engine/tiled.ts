@@ -82,6 +82,7 @@ async function sumTiles(
   data: Float32Array,
   shapes: { style: LayerShape[]; content: LayerShape[] },
   targets: readonly tf.Tensor4D[][] | null,
+  onTile?: (t: number) => void,
 ): Promise<{ grams: tf.Tensor2D[]; content: number[] }> {
   let grams: tf.Tensor2D[] = [];
   const content = shapes.content.map(() => 0);
@@ -94,6 +95,7 @@ async function sumTiles(
       if (grams.length) tf.dispose([...grams, ...sums.grams]);
       grams = next;
       sums.content.forEach((v, k) => (content[k]! += v));
+      onTile?.(t);
     } catch (error) {
       tf.dispose(grams);
       throw error;
@@ -132,6 +134,10 @@ export function totalVariation(x: Float32Array, h: number, w: number, weight: nu
 export class TiledEvaluator implements Evaluator {
   private readonly tiles: Tile[];
   private readonly shapes: { style: LayerShape[]; content: LayerShape[] };
+  /** The gradient being summed, kept from one evaluation to the next (an image-sized array less for the collector). */
+  private readonly gradientSum: Float32Array;
+  /** Called after each tile of an evaluation: tiles done (both passes) of 2 × tileCount; for a progress display. */
+  onTile?: (done: number, total: number) => void;
 
   private constructor(
     private readonly kernel: TileKernel,
@@ -144,17 +150,19 @@ export class TiledEvaluator implements Evaluator {
   ) {
     this.tiles = tilesOf(layout);
     this.shapes = shapesOf(objective);
+    this.gradientSum = new Float32Array(layout.height * layout.width * 3);
   }
 
   /** Tiles of at most `tileSize` px; the style targets are themselves computed in tiles of that size. */
   static async create(engine: Engine, objective: Objective, images: TargetImages, tileSize: number) {
     const [, h, w] = images.content.shape;
     const layout = layoutFor(objective, h, w, tileSize);
-    const kernel = await engine.createTileKernel(objective, [layout.rows.size, layout.cols.size]);
-    let style: tf.Tensor2D[] = [];
+    // The style targets first, so that their kernel (of another size) is gone before this one is made.
+    const style = await styleTargets(engine, objective, images, tileSize);
+    let kernel: TileKernel | null = null;
     const content: tf.Tensor4D[][] = [];
     try {
-      style = await styleTargets(engine, objective, images, tileSize);
+      kernel = await engine.createTileKernel(objective, [layout.rows.size, layout.cols.size]);
       const data = (await images.content.data()) as Float32Array;
       for (const tile of tilesOf(layout)) {
         const image = cutTile(data, w, tile, layout.rows.size, layout.cols.size);
@@ -167,7 +175,7 @@ export class TiledEvaluator implements Evaluator {
       return new TiledEvaluator(kernel, objective, layout, style, content);
     } catch (error) {
       tf.dispose([...style, ...content.flat()]);
-      kernel.dispose();
+      kernel?.dispose();
       throw error;
     }
   }
@@ -181,11 +189,14 @@ export class TiledEvaluator implements Evaluator {
     const { layout, objective, shapes } = this;
     const { height: h, width: w } = layout;
     const data = (await image.data()) as Float32Array;
-    const sums = await sumTiles(this.kernel, layout, data, shapes, this.contentTargets);
+    const total = 2 * this.tiles.length;
+    const sums = await sumTiles(this.kernel, layout, data, shapes, this.contentTargets, (t) =>
+      this.onTile?.(t + 1, total),
+    );
     const { costs, gramGradients, contentWeights } = this.costs(sums.grams, sums.content);
     tf.dispose(sums.grams);
     // The variational term needs no network: its gradient starts the sum the tiles add to.
-    const gradient = new Float32Array(data.length);
+    const gradient = this.gradientSum.fill(0);
     costs.variation = totalVariation(data, h, w, objective.variation, gradient);
     costs.total =
       objective.alpha * costs.content + objective.beta * costs.style + objective.variation * costs.variation;
@@ -197,6 +208,7 @@ export class TiledEvaluator implements Evaluator {
           const g = await this.kernel.gradient(part, weights, gramGradients, this.contentTargets[t]!, contentWeights);
           addTile(gradient, w, tile, layout.rows.size, layout.cols.size, (await g.data()) as Float32Array);
           g.dispose();
+          this.onTile?.(this.tiles.length + t + 1, total);
         } finally {
           part.dispose();
           disposeWeights(weights);

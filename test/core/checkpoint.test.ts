@@ -96,11 +96,17 @@ describe('checkpoints and resume', () => {
     // 48 px whole, then 96×72 px in two tiles of 80×72.
     const options: StylizeOptions = { engine, size: 96, scales: [48, 96], iterations: [3, 4], tileSize: 80 };
     const tiles: number[] = [];
-    const [whole, wholeCost] = await stylize(style, content, {
+    const done: string[] = [];
+    const [whole, wholeCost, summary] = await stylize(style, content, {
       ...options,
       onProgress: (e) => void (e.iteration === 0 && tiles.push(e.scale.tiles)),
+      onTile: (e) => done.push(`${e.scale.index}:${e.done}/${e.total}`),
     });
     assert.deepEqual(tiles, [1, 2], 'the first scale whole, the second in 2 tiles');
+    // Each evaluation of the tiled scale reports its 2 passes over 2 tiles; the first scale's none.
+    const pass = ['2:1/4', '2:2/4', '2:3/4', '2:4/4'];
+    assert.ok(done.length >= 4 * (summary.scales[1]!.iterations + 1), `${done.length} tiles reported`);
+    assert.deepEqual(done, Array.from({ length: done.length / 4 }, () => pass).flat());
     let checkpoint: Checkpoint | null = null;
     const abort = new AbortController();
     const [partial] = await stylize(style, content, {
