@@ -12,7 +12,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createEngine, readImage, scaleImage, TiledEvaluator, type Objective } from '../src/index.js';
+import {
+  createEngine,
+  readImage,
+  resolveRunSettings,
+  scaleImage,
+  TiledEvaluator,
+  type Objective,
+} from '../src/index.js';
 import { CONTENT, machine, STYLE, table, WEIGHTS } from './common.js';
 
 const args = process.argv.slice(2);
@@ -84,15 +91,16 @@ function run(size: number): Row {
   };
 }
 
-/** The default run's objective. */
+/** The default run's objective, from the settings table. */
+const defaults = resolveRunSettings({}, 1);
 const OBJECTIVE: Objective = {
-  alpha: 1e4,
-  beta: 1,
-  variation: 10,
-  styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'],
-  contentLayers: ['block5_conv2'],
-  styleLayerWeights: [0.2, 0.2, 0.2, 0.2, 0.2],
-  pooling: 'avg',
+  alpha: defaults.alpha,
+  beta: defaults.beta,
+  variation: defaults.var,
+  styleLayers: defaults.styleLayers,
+  contentLayers: defaults.contentLayers,
+  styleLayerWeights: defaults.styleLayerWeights,
+  pooling: defaults.pooling,
 };
 
 /** Relative errors of the tiled evaluation against the whole one, at an image between the photo and the painting. */
