@@ -99,6 +99,18 @@ export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Ar
   return out;
 }
 
+/** Largest |a − b| over the largest |b|: an error relative to the reference's scale. */
+export function relativeMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`lengths differ: ${a.length} and ${b.length}`);
+  let scale = 0;
+  let error = 0;
+  for (let i = 0; i < b.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]!));
+    error = Math.max(error, Math.abs(a[i]! - b[i]!));
+  }
+  return error / scale;
+}
+
 /** Relative difference, guarded for values near zero. */
 export function relDiff(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);

@@ -18,7 +18,7 @@ import {
   type Setup,
   type TileWeights64,
 } from './onnx-reference.js';
-import { randomArray, relDiff, useWasm, WEIGHTS } from '../helpers.js';
+import { randomArray, relativeMaxError, relDiff, useWasm, WEIGHTS } from '../helpers.js';
 
 const THREADS = 2;
 const SUM_TOLERANCE = 1e-5;
@@ -35,18 +35,6 @@ function record(what: string, error: number, tolerance: number, label: string): 
 const random32 = (n: number, seed: number, lo: number, hi: number) =>
   Float64Array.from(randomArray(n, seed, lo, hi), Math.fround);
 const tensor = (data: Float64Array, shape: number[]) => tf.tensor(Float32Array.from(data), shape);
-
-/** Largest |a − b| over the largest |b|. */
-function relativeMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let scale = 0;
-  let error = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]!));
-    error = Math.max(error, Math.abs(a[i]! - b[i]!));
-  }
-  return error / scale;
-}
 
 const channelsOf = (layer: string) => VGG19_CONV_SPECS.find((s) => s.name === layer)!.shape[3];
 

@@ -21,7 +21,7 @@ import {
   type Setup,
   type Targets64,
 } from './onnx-reference.js';
-import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
+import { randomArray, relativeMaxError, useWasm, WEIGHTS } from '../helpers.js';
 
 const THREADS = 2;
 const COST_TOLERANCE = 1e-5;
@@ -31,18 +31,6 @@ const GRADIENT_TOLERANCE = 1e-4;
 const image01 = (h: number, w: number, seed: number) =>
   Float64Array.from(randomArray(h * w * 3, seed, 0, 1), Math.fround);
 const tensor = (data: Float64Array, shape: number[]) => tf.tensor(Float32Array.from(data), shape);
-
-/** Largest |a − b| over the largest |b|. */
-function relativeMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let scale = 0;
-  let error = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]!));
-    error = Math.max(error, Math.abs(a[i]! - b[i]!));
-  }
-  return error / scale;
-}
 
 function assertCosts(got: Costs, want: Costs, tolerance: number, label: string): void {
   for (const key of ['total', 'content', 'style', 'variation'] as const) {

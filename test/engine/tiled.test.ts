@@ -5,7 +5,7 @@ import type { Engine, Evaluator, Objective } from '../../src/engine/evaluator.js
 import { createEngine } from '../../src/engine/factory.js';
 import { TiledEvaluator } from '../../src/engine/tiled.js';
 import { tileAxis, tileGeometry, pooledWindow, TILE_ALIGN } from '../../src/engine/tiles.js';
-import { randomArray, WEIGHTS } from '../helpers.js';
+import { randomArray, relativeMaxError, relDiff, WEIGHTS } from '../helpers.js';
 
 const OBJECTIVE: Objective = {
   alpha: 1e4,
@@ -69,9 +69,6 @@ describe('tile layout', () => {
   });
 });
 
-/** |a − b| / |b| of two numbers. */
-const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
-
 describe('tiled evaluation (TensorFlow.js, wasm)', () => {
   let engine: Engine;
   const [h, w] = [96, 112];
@@ -97,18 +94,6 @@ describe('tiled evaluation (TensorFlow.js, wasm)', () => {
     ];
   };
 
-  /** Largest |a − b| over the largest |a|. */
-  const gradientError = (a: tf.Tensor, b: tf.Tensor) => {
-    const [ga, gb] = [a.dataSync(), b.dataSync()];
-    let scale = 0;
-    let error = 0;
-    for (let i = 0; i < ga.length; i++) {
-      scale = Math.max(scale, Math.abs(ga[i]!));
-      error = Math.max(error, Math.abs(ga[i]! - gb[i]!));
-    }
-    return error / scale;
-  };
-
   // Bounds: exact (float32 rounding) where the context covers the receptive field; with the
   // default layers (block5_conv2 sees 101 px) and the smallest tiles' 16 px of context, what
   // was measured on this pair (style 1.6%, content 6.4%, gradient 3.1%) with a margin.
@@ -123,11 +108,11 @@ describe('tiled evaluation (TensorFlow.js, wasm)', () => {
       const a = await plain.evaluate(x);
       const b = await tiled.evaluate(x);
       // The variational cost is the whole image's, summed in float64 here (the engine's in float32).
-      assert.ok(rel(b.costs.variation, a.costs.variation) < 1e-5, `${b.costs.variation} vs ${a.costs.variation}`);
+      assert.ok(relDiff(b.costs.variation, a.costs.variation) < 1e-5, `${b.costs.variation} vs ${a.costs.variation}`);
       for (const key of ['total', 'content', 'style'] as const) {
-        assert.ok(rel(b.costs[key], a.costs[key]) < costs, `${key}: ${b.costs[key]} vs ${a.costs[key]}`);
+        assert.ok(relDiff(b.costs[key], a.costs[key]) < costs, `${key}: ${b.costs[key]} vs ${a.costs[key]}`);
       }
-      const error = gradientError(a.gradient, b.gradient);
+      const error = relativeMaxError(b.gradient.dataSync(), a.gradient.dataSync());
       assert.ok(error < gradient, `gradient off by ${error.toExponential(2)} of its largest value`);
       tf.dispose([a.gradient, b.gradient]);
       plain.dispose();
