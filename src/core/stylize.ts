@@ -330,10 +330,13 @@ async function runScale(
       const onTile = options.onTile;
       made.evaluator.onTile = (done, total) => onTile({ scale, done, total });
     }
+    // The targets are in the evaluator and the start is made: the scaled images are not needed any more.
+    const [, height, width] = images.content.shape;
+    tf.dispose([images.content, ...images.styles]);
     const resume = k === (options.resume?.scale ?? 0) ? options.resume?.state : undefined;
-    if (k === (options.resume?.scale ?? 0)) await checkWeights(evaluator, settings, run.content.shape, images.content);
+    if (k === (options.resume?.scale ?? 0)) await checkWeights(evaluator, settings, run.content.shape, [height, width]);
     let evaluations = earlier;
-    const result = await optimize({
+    const running = optimize({
       initial: first,
       iterations: counts[k]!,
       optimizer: optimizerOf(settings),
@@ -348,6 +351,9 @@ async function runScale(
       resume,
       convergence: { window: settings.convergenceWindow, threshold: settings.convergence },
     });
+    // optimize copied the start before its first await: one image-sized tensor less during the run.
+    first.dispose();
+    const result = await running;
     const image = tf.tidy(() => tf.squeeze(result.bestImage, [0]) as tf.Tensor3D);
     result.bestImage.dispose();
     const out: ScaleResult = {
@@ -383,9 +389,9 @@ async function checkWeights(
   evaluator: Evaluator,
   settings: RunSettings,
   contentShape: readonly number[],
-  shape: tf.Tensor4D,
+  [height, width]: readonly [number, number],
 ): Promise<void> {
-  const probe = tf.fill(shape.shape, 0.5) as tf.Tensor4D;
+  const probe = tf.fill([1, height, width, 3], 0.5) as tf.Tensor4D;
   let costs: { content: number; style: number };
   try {
     const evaluation = await evaluator.evaluate(probe);

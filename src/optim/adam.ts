@@ -19,24 +19,33 @@ export class Adam implements Optimizer {
     readonly epsilon = 1e-7,
   ) {}
 
-  /** Returns the updated, clipped image; the caller owns it and still owns `image` and `current`. */
+  /**
+   * Returns the updated, clipped image; the caller owns it and still owns `image` and `current`.
+   * The same operations as one tf.tidy would do, each intermediate released as soon as the next
+   * is made: a tidy holds them all to its end, a dozen image-sized tensors at the peak, which at
+   * print sizes is most of a run's memory beside the network (bench/README.md "Tiles").
+   */
   async step(image: tf.Tensor4D, current: Evaluation): Promise<StepResult> {
-    const grads = current.gradient;
+    const g = current.gradient;
     this.t += 1;
     const { lr, beta1, beta2, epsilon, t } = this;
-    const [m, v, next] = tf.tidy(() => {
-      const m = this.m ? tf.add(tf.mul(this.m, beta1), tf.mul(grads, 1 - beta1)) : tf.mul(grads, 1 - beta1);
-      const v = this.v
-        ? tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(grads), 1 - beta2))
-        : tf.mul(tf.square(grads), 1 - beta2);
-      const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-      const update = tf.div(tf.mul(m, lrT), tf.add(tf.sqrt(v), epsilon));
-      return [m, v, tf.clipByValue(tf.sub(image, update), 0, 1)] as tf.Tensor4D[];
-    });
-    this.dispose();
-    this.m = m!;
-    this.v = v!;
-    return { image: next! };
+    const m = movingAverage(this.m, beta1, tf.mul(g, 1 - beta1));
+    this.m?.dispose();
+    this.m = m;
+    const v = movingAverage(
+      this.v,
+      beta2,
+      then(tf.square(g), (g2) => tf.mul(g2, 1 - beta2)),
+    );
+    this.v?.dispose();
+    this.v = v;
+    const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+    const denominator = then(tf.sqrt(v), (root) => tf.add(root, epsilon));
+    const update = then(tf.mul(m, lrT), (scaled) => tf.div(scaled, denominator));
+    denominator.dispose();
+    const next = then(tf.sub(image, update), (moved) => tf.clipByValue(moved, 0, 1));
+    update.dispose();
+    return { image: next as tf.Tensor4D };
   }
 
   getState(): OptimizerState {
@@ -56,4 +65,20 @@ export class Adam implements Optimizer {
     this.v?.dispose();
     this.m = this.v = null;
   }
+}
+
+/** f(x), x released. */
+function then(x: tf.Tensor, f: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
+  const y = f(x);
+  x.dispose();
+  return y;
+}
+
+/** β·previous + update (the update already scaled by 1 − β), or the update alone at the first step; `update` is consumed. */
+function movingAverage(previous: tf.Tensor4D | null, beta: number, update: tf.Tensor): tf.Tensor4D {
+  if (!previous) return update as tf.Tensor4D;
+  const decayed = tf.mul(previous, beta);
+  const sum = tf.add(decayed, update) as tf.Tensor4D;
+  tf.dispose([decayed, update]);
+  return sum;
 }
