@@ -29,7 +29,14 @@ export {
   type SettingName,
   type Settings,
 } from './core/settings.js';
-export { schedule, scaleSizes, splitIterations, AUTO_MIN_SCALE, AUTO_SCALES } from './core/schedule.js';
+export {
+  schedule,
+  scaleSizes,
+  splitIterations,
+  AUTO_LOWEST_START,
+  AUTO_MIN_SCALE,
+  AUTO_SCALES,
+} from './core/schedule.js';
 export { initialImage, nextScaleStart, type ImageInput, type InitImage } from './core/images.js';
 export { fingerprint } from './engine/targets.js';
 export { resizeBicubic, scaleImage, scaledSize } from './core/resize.js';

@@ -12,17 +12,27 @@ export const AUTO_SCALES = 3;
  * the finer scales do not bring it back (bench/README.md, "Default run and presets").
  */
 export const AUTO_MIN_SCALE = 256;
+/**
+ * Below 2 × AUTO_MIN_SCALE a single halving still pays, down to this: at 256 px a 128-px start
+ * reaches the seed preset's cost after 149 iterations at 256 px where the photo start needs 196,
+ * and the picture keeps as much of the photo (bench/README.md, "Default run and presets").
+ */
+export const AUTO_LOWEST_START = 128;
 
-/** How many halvings of `size` px stay at or above AUTO_MIN_SCALE, plus one, at most `most`. */
+/**
+ * How many halvings of `size` px stay at or above AUTO_MIN_SCALE, plus one, at most `most`; where
+ * that is one scale, two when half the size is still AUTO_LOWEST_START or more.
+ */
 function autoCount(size: number, most: number): number {
   let count = 1;
   while (count < most && Math.round(size / 2 ** count) >= AUTO_MIN_SCALE) count++;
+  if (count === 1 && most > 1 && Math.round(size / 2) >= AUTO_LOWEST_START) count = 2;
   return count;
 }
 
 /**
  * The scales and the iterations of each. `scales: 'auto'` halves `size` down to AUTO_MIN_SCALE at
- * most: with a list of iterations, one scale per count, the leading counts dropped where their scale
+ * most (one halving down to AUTO_LOWEST_START from below 2 × AUTO_MIN_SCALE): with a list of iterations, one scale per count, the leading counts dropped where their scale
  * would be smaller (so a schedule for 512 px runs its last scales at 128 px); with a total, at most
  * AUTO_SCALES scales and no more than iterations, the total split as splitIterations does.
  */

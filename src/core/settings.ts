@@ -6,7 +6,7 @@
  * library's defaults (resolveSettings) are all derived from this table.
  */
 import { settingError } from '../errors.js';
-import { AUTO_MIN_SCALE, AUTO_SCALES, schedule } from './schedule.js';
+import { AUTO_LOWEST_START, AUTO_MIN_SCALE, AUTO_SCALES, schedule } from './schedule.js';
 import { POOLINGS, VGG19_CONV_NAMES, type Pooling } from '../engine/vgg19.js';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../io/header.js';
 import { MIN_TILE_SIZE } from '../engine/tiles.js';
@@ -180,7 +180,7 @@ export const SETTINGS = {
     flag: {
       name: 'scales',
       arg: '<n>',
-      help: `coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size; auto: one per --iterations count (a total: up to ${AUTO_SCALES}), none below ${AUTO_MIN_SCALE} px`,
+      help: `coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size; auto: one per --iterations count (a total: up to ${AUTO_SCALES}), none below ${AUTO_MIN_SCALE} px but one halving (to ${AUTO_LOWEST_START} px at least) from a smaller --size`,
       rule: 'must be auto, a positive integer or a comma-separated list of sizes',
     },
     parse: (text) => (text.trim() === 'auto' ? 'auto' : parseIntOrList(text)),

@@ -12,7 +12,23 @@ describe('presets', () => {
     assert.deepEqual(s.iterations, [60, 200]);
     assert.ok(s.convergence > 0);
     const small = resolveRunSettings({ size: 300 }, 1);
-    assert.deepEqual([small.scales, small.iterations], [[300], [200]], 'auto: none below 256 px, the last counts');
+    assert.deepEqual(
+      [small.scales, small.iterations],
+      [
+        [150, 300],
+        [60, 200],
+      ],
+      'auto: one halving below 256 px',
+    );
+    const smaller = resolveRunSettings({ size: 250 }, 1);
+    assert.deepEqual([smaller.scales, smaller.iterations], [[250], [200]], 'auto: none below 128 px, the last counts');
+    assert.deepEqual(resolveRunSettings({ size: 256 }, 1).scales, [128, 256]);
+    assert.deepEqual(resolveRunSettings({ size: 1024, iterations: [60, 100, 200] }, 1).scales, [256, 512, 1024]);
+    assert.deepEqual(
+      resolveRunSettings({ size: 768, iterations: [9, 5, 3] }, 1).scales,
+      [384, 768],
+      'halvings below 256 px only from below 512 px',
+    );
     assert.deepEqual(resolveRunSettings({ size: 1024, iterations: 3 }, 1).scales, [256, 512, 1024], 'a total: up to 3');
     assert.deepEqual(
       resolveRunSettings({ size: 1024, iterations: 2 }, 1).scales,
