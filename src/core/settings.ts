@@ -163,7 +163,7 @@ export const SETTINGS = {
     shapes: true,
   }),
   iterations: setting<number | readonly number[]>()({
-    default: [60, 200],
+    default: [60, 185],
     check: intOrList,
     flag: {
       name: 'iterations',

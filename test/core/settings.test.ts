@@ -9,19 +9,19 @@ describe('presets', () => {
     const s = resolveRunSettings({}, 1);
     assert.equal(s.optimizer, 'lbfgs');
     assert.deepEqual(s.scales, [256, 512], 'auto: two scales at 512 px');
-    assert.deepEqual(s.iterations, [60, 200]);
+    assert.deepEqual(s.iterations, [60, 185]);
     assert.ok(s.convergence > 0);
     const small = resolveRunSettings({ size: 300 }, 1);
     assert.deepEqual(
       [small.scales, small.iterations],
       [
         [150, 300],
-        [60, 200],
+        [60, 185],
       ],
       'auto: one halving below 256 px',
     );
     const smaller = resolveRunSettings({ size: 250 }, 1);
-    assert.deepEqual([smaller.scales, smaller.iterations], [[250], [200]], 'auto: none below 128 px, the last counts');
+    assert.deepEqual([smaller.scales, smaller.iterations], [[250], [185]], 'auto: none below 128 px, the last counts');
     assert.deepEqual(resolveRunSettings({ size: 256 }, 1).scales, [128, 256]);
     assert.deepEqual(resolveRunSettings({ size: 1024, iterations: [60, 100, 200] }, 1).scales, [256, 512, 1024]);
     assert.deepEqual(

@@ -16,6 +16,13 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
    * 2.59 with the features graph's arena beside it, about 2 without, bench/README.md).
    */
   activationFactor: 2,
+  /**
+   * The same for the tile kernels' graphs: 2.45 fitted on 1216-px tiles (2048 px in 4 tiles:
+   * 5732 MB, bench/results/tiles-1216.json); ONNX Runtime's arena grows in powers of two, so
+   * large tiles waste more. Smaller tiles need less (about 2.1 at 512 px, so their estimates are
+   * 5–8% high), but the guard picks large tiles under a limit, where it must not fall short.
+   */
+  tiledActivationFactor: 2.45,
   /** Copies of the conv weights: the features graph's, the evaluation graph's and its flipped ones. */
   weightCopies: 3,
   /** The process without a session: Node, TensorFlow.js (wasm, one thread) and ONNX Runtime's libraries. */
@@ -35,7 +42,8 @@ function estimate(run: RunShape): { heap: number; rss: number } {
   // The targets: one forward pass per image (or tile), its outputs freed layer by layer.
   const targets = Math.max(...network.styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
   const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image;
-  const evaluation = m.activationFactor * outputs + state + (m.images + network.tiledImages) * image;
+  const activations = (run.tile === undefined ? m.activationFactor : m.tiledActivationFactor) * outputs;
+  const evaluation = activations + state + (m.images + network.tiledImages) * image;
   const rss = m.base + m.weightCopies * weights + Math.max(targets, evaluation);
   return { heap: rss, rss };
 }
