@@ -192,7 +192,8 @@ describe('memory guard', () => {
     assert.equal(availableMemory(onnx).heap, null);
     assert.throws(() => checkMemory({ ...plan, size: 1024 }, wasm, { ...plenty, heap: WASM_HEAP_LIMIT }), /wasm heap/);
     assert.ok(checkMemory({ ...plan, size: 1024 }, onnx, plenty) < plenty.bytes);
-    assert.ok(largestFittingSize(plan, onnx, plenty) > 2000);
+    // 1857 px whole in 10 GB (the arena's extra beyond 1024 px counted), twice what the wasm heap allows.
+    assert.ok(largestFittingSize(plan, onnx, plenty) > 1800);
   });
 
   it('the command refuses a run too big for the wasm heap before loading the model, with one line', () => {

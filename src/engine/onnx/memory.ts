@@ -17,12 +17,14 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
    */
   activationFactor: 2,
   /**
-   * The same for the tile kernels' graphs: 2.45 fitted on 1216-px tiles (2048 px in 4 tiles:
-   * 5732 MB, bench/results/tiles-1216.json); ONNX Runtime's arena grows in powers of two, so
-   * large tiles waste more. Smaller tiles need less (about 2.1 at 512 px, so their estimates are
-   * 5–8% high), but the guard picks large tiles under a limit, where it must not fall short.
+   * Beyond `largeFrom` bytes of layer outputs, this much more per byte: ONNX Runtime's arena grows
+   * in powers of two, so a large network holds more than it uses. Fitted on 1216-px tiles (2048 px
+   * in 4 tiles: 5732 MB, bench/results/tiles-1216.json, where factor 2 alone said 4974 MB); the
+   * runs of the factor's own fit (whole up to 1024 px, 512-px tiles) stay below `largeFrom`.
    */
-  tiledActivationFactor: 2.45,
+  largeExtra: 0.96,
+  /** The layer outputs of a whole 1024×768-px run, the largest of the factor's fit. */
+  largeFrom: 966 * MiB,
   /** Copies of the conv weights: the features graph's, the evaluation graph's and its flipped ones. */
   weightCopies: 3,
   /** The process without a session: Node, TensorFlow.js (wasm, one thread) and ONNX Runtime's libraries. */
@@ -42,7 +44,7 @@ function estimate(run: RunShape): { heap: number; rss: number } {
   // The targets: one forward pass per image (or tile), its outputs freed layer by layer.
   const targets = Math.max(...network.styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
   const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image;
-  const activations = (run.tile === undefined ? m.activationFactor : m.tiledActivationFactor) * outputs;
+  const activations = m.activationFactor * outputs + m.largeExtra * Math.max(0, outputs - m.largeFrom);
   const evaluation = activations + state + (m.images + network.tiledImages) * image;
   const rss = m.base + m.weightCopies * weights + Math.max(targets, evaluation);
   return { heap: rss, rss };
