@@ -351,7 +351,7 @@ async function runScale(
       resume,
       convergence: { window: settings.convergenceWindow, threshold: settings.convergence },
     });
-    // optimize copied the start before its first await: one image-sized tensor less during the run.
+    // optimize has copied the start (OptimizeOptions.initial): one image-sized tensor less during the run.
     first.dispose();
     const result = await running;
     const image = tf.tidy(() => tf.squeeze(result.bestImage, [0]) as tf.Tensor3D);

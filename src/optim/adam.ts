@@ -35,15 +35,15 @@ export class Adam implements Optimizer {
     const v = movingAverage(
       this.v,
       beta2,
-      then(tf.square(g), (g2) => tf.mul(g2, 1 - beta2)),
+      consume(tf.square(g), (g2) => tf.mul(g2, 1 - beta2)),
     );
     this.v?.dispose();
     this.v = v;
     const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-    const denominator = then(tf.sqrt(v), (root) => tf.add(root, epsilon));
-    const update = then(tf.mul(m, lrT), (scaled) => tf.div(scaled, denominator));
+    const denominator = consume(tf.sqrt(v), (root) => tf.add(root, epsilon));
+    const update = consume(tf.mul(m, lrT), (scaled) => tf.div(scaled, denominator));
     denominator.dispose();
-    const next = then(tf.sub(image, update), (moved) => tf.clipByValue(moved, 0, 1));
+    const next = consume(tf.sub(image, update), (moved) => tf.clipByValue(moved, 0, 1));
     update.dispose();
     return { image: next as tf.Tensor4D };
   }
@@ -67,8 +67,8 @@ export class Adam implements Optimizer {
   }
 }
 
-/** f(x), x released. */
-function then(x: tf.Tensor, f: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
+/** f(x), x released: one step of a chain that keeps no intermediate. */
+function consume(x: tf.Tensor, f: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
   const y = f(x);
   x.dispose();
   return y;

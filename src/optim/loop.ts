@@ -11,6 +11,7 @@ import {
 } from './types.js';
 
 export interface OptimizeOptions {
+  /** The start, still the caller's: copied before `optimize` first awaits, so it may be released once the call has returned. */
   initial: tf.Tensor4D;
   iterations: number;
   evaluate: Evaluate;

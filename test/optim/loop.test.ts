@@ -100,6 +100,16 @@ describe('the convergence stop', () => {
     tf.dispose([initial, result.bestImage, w]);
   });
 
+  it('copies the start before it first awaits: the caller may release it as soon as the call returns', async () => {
+    const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+    const running = optimize({ initial, iterations: 2, evaluate: scripted(() => 1), optimizer: new Adam() });
+    initial.dispose(); // what stylize does with a scale's start
+    const result = await running;
+    assert.equal(result.iterations, 2);
+    assert.deepEqual(Array.from(result.bestImage.dataSync()), new Array(48).fill(0.5), 'the start, kept as the best');
+    result.bestImage.dispose();
+  });
+
   it('runs the whole budget without it (threshold 0), and reports that', async () => {
     const { result } = await run(new Adam(0.01, 0.9, 0.99), () => 7, 30, { window: 5, threshold: 0 });
     assert.equal(result.reason, 'iterations');
