@@ -165,6 +165,7 @@ export async function stylizeCommand(
       const onTile = ({ scale, done, total }: TileProgress) => {
         const tiles = `${scale.size} px, tile ${done}/${total}`;
         if (last) bar.update(last.run.iteration, { scale: `${scale.index}/${scale.count} (${tiles})` });
+        shown.tile({ scale, done, total });
       };
       try {
         const hooks = { onStart, onProgress, onTile, onPreview: view.onPreview };
@@ -337,7 +338,8 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
         const { info } = engine;
         const shown = { index: job.index!, content: job.content, styles: job.styles, output: job.output };
         view.startJob({ ...shown, engine: info.description, preset: job.flags.preset ?? null, settings }, jobs.length);
-        const result = await runJob(job, settings, context, { onProgress, onPreview: view.onPreview });
+        const hooks = { onProgress, onTile: (e: TileProgress) => view.tile(e), onPreview: view.onPreview };
+        const result = await runJob(job, settings, context, hooks);
         written = result.output;
         summary.done++;
         const how = result.interrupted ? 'interrupted, best so far written' : `done, ${ENDINGS[result.reason]},`;

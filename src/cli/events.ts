@@ -3,7 +3,17 @@
  * `time` (ISO 8601), and `job` (1-based) inside `nst batch`. The schema is in the README.
  */
 export type EventName =
-  'start' | 'progress' | 'snapshot' | 'checkpoint' | 'done' | 'skipped' | 'error' | 'batch' | 'summary' | 'preview';
+  | 'start'
+  | 'progress'
+  | 'tile'
+  | 'snapshot'
+  | 'checkpoint'
+  | 'done'
+  | 'skipped'
+  | 'error'
+  | 'batch'
+  | 'summary'
+  | 'preview';
 
 export class Events {
   constructor(

@@ -251,7 +251,11 @@ async function run(
           }
         : undefined,
       onPreview: hooks.onPreview,
-      onTile: hooks.onTile,
+      onTile: (e) => {
+        // A tiled evaluation can take minutes: each tile says how far it has got.
+        events.emit('tile', { ...jobField, scale: e.scale, done: e.done, total: e.total });
+        hooks.onTile?.(e);
+      },
       onSnapshot: async (snapshot, iteration) => {
         const file = snapshotPath(job.output, iteration);
         await writeImage(file, snapshot);

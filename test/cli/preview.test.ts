@@ -71,6 +71,31 @@ describe('the preview page, in a real browser', () => {
     }
   });
 
+  it('says which tile a tiled evaluation is at', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out.png');
+    let found: (url: string) => void = () => {};
+    const address = new Promise<string>((resolve) => (found = resolve));
+    const args = ['stylize', content, style, '-o', out, '--size', '96', '--scales', '1', '--tile-size', '80'];
+    const run = nstAsync([...args, '--iterations', '5000', '--converge', '0', '--preview', '--json'], (stdout) => {
+      const match = /"event":"preview"[^\n]*"url":"([^"]+)"/.exec(stdout);
+      if (match) found(match[1]!);
+    });
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      await page.goto(await address);
+      // 96×72 px in two tiles of 80×72; each evaluation makes two passes over them.
+      const tileShown = `/^1 \\/ 1 \\(96 px, 2 tiles: tile [1-4]\\/4\\)$/.test(document.querySelector('#scale').textContent)`;
+      await page.waitForFunction(tileShown, null, { timeout: 60_000 });
+      await page.click('#stop');
+      assert.equal((await run).code, 130);
+    } finally {
+      await browser.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('binds to loopback unless told otherwise, and says so', () => {
     const run = nst(['stylize', content, style, '-o', '/tmp/x.png', '--preview', '0.0.0.0:0']);
     assert.equal(run.code, 2);

@@ -10,7 +10,14 @@ import { IMAGES, nst, tempDir } from '../helpers.js';
 const content = path.join(IMAGES, 'tubingen.jpg');
 const style = path.join(IMAGES, 'starry_night.jpg');
 
-type Event = { event: string; scale?: { tiles: number; size: number }; settings?: { tileSize: number | null } };
+type Event = {
+  event: string;
+  scale?: { tiles: number; size: number };
+  settings?: { tileSize: number | null };
+  evaluations?: number;
+  done?: number;
+  total?: number;
+};
 const events = (stdout: string): Event[] =>
   stdout
     .trim()
@@ -39,6 +46,17 @@ describe('tiles through the command', () => {
     const list = events(run.stdout);
     assert.equal(list.find((e) => e.event === 'start')!.settings!.tileSize, 80);
     assert.deepEqual(tilesPerScale(list), [1, 2], '48 px whole, 96×72 px in two tiles of 80×72');
+    // Each evaluation at the tiled scale reports its tiles as they are done: two passes over two tiles.
+    const progress = list.filter((e) => e.event === 'progress');
+    const at96 = progress.filter((e) => e.scale!.size === 96);
+    const evaluations = at96.at(-1)!.evaluations! - progress.filter((e) => e.scale!.size === 48).at(-1)!.evaluations!;
+    const tiles = list.filter((e) => e.event === 'tile');
+    assert.ok(tiles.every((e) => e.scale!.size === 96 && e.scale!.tiles === 2 && e.total === 4));
+    assert.deepEqual(
+      tiles.map((e) => e.done),
+      Array.from({ length: evaluations }, () => [1, 2, 3, 4]).flat(),
+    );
+    assert.ok(evaluations >= 3, 'iteration 0 and two steps');
     assert.deepEqual((await readImage(out)).shape, [72, 96, 3]);
     fs.rmSync(dir, { recursive: true });
   });

@@ -65,12 +65,17 @@ function show(state) {
   }
   if (p) {
     $('iteration').textContent = p.iteration + ' / ' + p.iterations;
-    $('scale').textContent = p.scale.index + ' / ' + p.scale.count + ' (' + p.scale.size + ' px)';
     $('evaluations').textContent = p.evaluations;
     $('cost').textContent = p.costs.total.toExponential(4) + ' (best ' + p.bestCost.toExponential(4) + ')';
     $('time').textContent = seconds(p.elapsedMs / 1000);
     $('left').textContent = seconds(p.secondsLeft);
     plots();
+  }
+  // During a tiled evaluation the tile's scale, which may be a new one not yet reported.
+  const s = state.tile ? state.tile.scale : p && p.scale;
+  if (s) {
+    const tiles = (s.tiles > 1 ? ', ' + s.tiles + ' tiles' : '') + (state.tile ? ': tile ' + state.tile.done + '/' + state.tile.total : '');
+    $('scale').textContent = s.index + ' / ' + s.count + ' (' + s.size + ' px' + tiles + ')';
   }
   if (state.image !== image) { image = state.image; $('image').src = 'image.png?v=' + image; }
   for (; finished < state.finished.length; finished++) {

@@ -5,7 +5,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { StylizeProgress } from '../../core/stylize.js';
+import type { StylizeProgress, TileProgress } from '../../core/stylize.js';
 import { CostHistory } from './history.js';
 import { PAGE } from './page.js';
 import { plotSvg, type Axis } from './plot.js';
@@ -36,6 +36,8 @@ interface State {
     elapsedMs: number;
     secondsLeft: number | null;
   } | null;
+  /** The evaluation under way at a tiled scale: its tiles done (both passes); null once it is reported. */
+  tile: TileProgress | null;
   image: number;
   finished: { index: number; label: string; thumb: number }[];
   /** Stop was pressed (the page keeps its button disabled, also after a reload). */
@@ -53,6 +55,7 @@ export class PreviewServer {
     job: null,
     jobs: 1,
     progress: null,
+    tile: null,
     image: 0,
     finished: [],
     stopping: false,
@@ -82,7 +85,7 @@ export class PreviewServer {
   /** A job starts (`jobs`: how many the command runs); `history` is filled by the caller as it goes. */
   startJob(job: JobView, jobs: number, history: CostHistory): void {
     this.history = history;
-    Object.assign(this.state, { job, jobs, progress: null, ended: null });
+    Object.assign(this.state, { job, jobs, progress: null, tile: null, ended: null });
     this.send(true);
   }
 
@@ -98,6 +101,12 @@ export class PreviewServer {
       evaluations: e.run.evaluations,
       secondsLeft,
     };
+    this.state.tile = null;
+    this.send(false);
+  }
+
+  tile(e: TileProgress): void {
+    this.state.tile = e;
     this.send(false);
   }
 

@@ -4,7 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { Jimp } from 'jimp';
-import type { StylizeProgress } from '../../core/stylize.js';
+import type { StylizeProgress, TileProgress } from '../../core/stylize.js';
 import { InputError } from '../../errors.js';
 import { encodeImage } from '../../io/images.js';
 import type { Events } from '../events.js';
@@ -68,6 +68,11 @@ export class RunView {
   progress(e: StylizeProgress, secondsLeft: number | null): void {
     this.history.add(e);
     this.server?.progress(e, secondsLeft);
+  }
+
+  /** A tile of a tiled evaluation is done (the page says which). */
+  tile(e: TileProgress): void {
+    this.server?.tile(e);
   }
 
   /** The hook for stylize's best images (none without a preview). */
