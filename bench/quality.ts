@@ -2,7 +2,9 @@
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
 //   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--backend wasm] [--out bench/results/quality.json]
 //   node dist/bench/quality.js --vs-seed [--sizes 256,512] [--pairs tubingen.jpg:starry_night.jpg,a.jpg:b.jpg@512,…] [--keep DIR]
-// (the default command against --preset seed, bench/vs-seed.ts).
+//     [--variants "--iterations 30,185;--scales 1"] [--out bench/results/vs-seed.json]
+// (the default command against --preset seed, bench/vs-seed.ts; each variant is the default
+// command with those flags added, one more row per pair and size).
 // --cap F stops a strategy that has not reached the target after F × PyTorch's time (its row then
 // says so, with the best cost it had), so that a slow strategy cannot hold the machine for an hour.
 // The target comes from PyTorch running the seed algorithm (the same function: its cost at
@@ -50,7 +52,11 @@ if (args.includes('--vs-seed')) {
       const [content, style] = images.split(':') as [string, string];
       return { content, style, sizes: own ? own.split('+').map(Number) : sizes };
     });
-  await defaultVsSeed(pairs, option('--keep', '') || null);
+  const variants = option('--variants', '')
+    .split(';')
+    .map((flags) => flags.trim().split(/\s+/).filter(Boolean))
+    .filter((flags) => flags.length > 0);
+  await defaultVsSeed(pairs, variants, option('--keep', '') || null, option('--out', 'bench/results/vs-seed.json'));
   process.exit(0);
 }
 const size = Number(option('--size', '256'));

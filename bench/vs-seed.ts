@@ -18,8 +18,10 @@ interface CommandRun {
   evaluations: number;
   reason: string;
   backend: string;
-  /** Seconds from the start of the process until the best cost first reached `target` (null: never). */
-  reachedAt: (target: number) => number | null;
+  /** Seconds per iteration at the last scale (the run's speed on the machine at that time). */
+  lastScaleSecondsPerIteration: number;
+  /** When the last scale's cost first reached `target`: seconds from the start of the process, and its iteration (null: never). */
+  reachedAt: (target: number) => { seconds: number; iteration: number } | null;
 }
 
 /**
@@ -46,6 +48,8 @@ function runCommand(args: string[]): Promise<CommandRun> {
       const done = of('done')[0]?.[1];
       if (code !== 0 || !done) return reject(new Error(`nst stylize ${args.join(' ')} exited with ${code}`));
       const finalScale = of('progress').filter(([, e]) => e['scale'].index === e['scale'].count);
+      const [first, last] = [finalScale[0]![1], finalScale[finalScale.length - 1]![1]];
+      const reached = (target: number) => finalScale.find(([, e]) => e['costs'].total <= target);
       resolve({
         seconds,
         bestCost: done['bestCost'],
@@ -53,15 +57,26 @@ function runCommand(args: string[]): Promise<CommandRun> {
         evaluations: done['evaluations'],
         reason: done['reason'],
         backend: of('start')[0]![1]['backend'],
-        reachedAt: (target) => finalScale.find(([, e]) => e['costs'].total <= target)?.[0] ?? null,
+        lastScaleSecondsPerIteration:
+          (last['elapsedMs'] - first['elapsedMs']) / 1000 / Math.max(1, last['iteration'] - first['iteration']),
+        reachedAt: (target) => {
+          const hit = reached(target);
+          return hit ? { seconds: hit[0], iteration: hit[1]['iteration'] } : null;
+        },
       });
     });
   });
 }
 
+/**
+ * Per pair and size: the seed preset, the default command, and the default command with each
+ * variant's flags added, in that order, one after another.
+ */
 export async function defaultVsSeed(
   pairs: { content: string; style: string; sizes: number[] }[],
+  variants: string[][],
   keep: string | null,
+  outFile: string,
 ): Promise<void> {
   const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nst-vs-seed-'));
   fs.mkdirSync(dir, { recursive: true });
@@ -77,11 +92,17 @@ export async function defaultVsSeed(
       process.stderr.write(`${name}: default…\n`);
       const plain = await runCommand([...inputs, '-o', path.join(dir, `${name}-default.png`)]);
       backend = plain.backend;
-      const reached = plain.reachedAt(seed.bestCost);
-      for (const [label, run] of [
-        ['--preset seed', seed],
-        ['default', plain],
-      ] as const) {
+      const others: [string, CommandRun][] = [];
+      for (const [k, flags] of variants.entries()) {
+        process.stderr.write(`${name}: default ${flags.join(' ')}…\n`);
+        others.push([
+          flags.join(' '),
+          await runCommand([...inputs, '-o', path.join(dir, `${name}-variant${k + 1}.png`), ...flags]),
+        ]);
+      }
+      const runs: [string, CommandRun][] = [['--preset seed', seed], ['default', plain], ...others];
+      for (const [label, run] of runs) {
+        const reached = run === seed ? null : run.reachedAt(seed.bestCost);
         rows.push([
           `${content} × ${style}`,
           String(size),
@@ -91,16 +112,24 @@ export async function defaultVsSeed(
           run.bestCost.toExponential(4),
           `${run.iterations} / ${run.evaluations}`,
           run.reason,
-          run === plain && reached !== null ? `${reached.toFixed(1)} (${(reached / seed.seconds).toFixed(3)})` : '—',
+          run.lastScaleSecondsPerIteration.toFixed(3),
+          reached
+            ? `${reached.seconds.toFixed(1)} (${(reached.seconds / seed.seconds).toFixed(3)}), it ${reached.iteration}`
+            : '—',
         ]);
       }
+      const record = (run: CommandRun) => ({
+        ...run,
+        reachedAt: undefined,
+        reachedSeedCost: run.reachedAt(seed.bestCost),
+      });
       results.push({
         content,
         style,
         size,
         seed: { ...seed, reachedAt: undefined },
-        default: { ...plain, reachedAt: undefined },
-        defaultReachedSeedCostAt: reached,
+        default: record(plain),
+        variants: others.map(([flags, run]) => ({ flags, ...record(run) })),
       });
     }
   }
@@ -116,12 +145,12 @@ export async function defaultVsSeed(
         'best cost',
         'iterations / evaluations',
         'ended',
-        "s to the seed's best (× seed)",
+        's / it, last scale',
+        "s to the seed's best (× seed), last scale's iteration",
       ],
       rows,
     ),
   );
-  const outFile = 'bench/results/vs-seed.json';
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(
     outFile,
