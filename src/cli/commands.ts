@@ -133,7 +133,9 @@ export async function stylizeCommand(
       const shown = view;
       const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
       let bar = NO_BAR; // until the job starts
-      const onStart = () => {
+      let timeLeft: TimeLeft | null = null;
+      const onStart = (work: number[]) => {
+        timeLeft = new TimeLeft(work, counts);
         signals.running(true);
         say(engine!.info.description);
         if (resume)
@@ -152,11 +154,10 @@ export async function stylizeCommand(
         bar = stylizeBar(flags, counts);
       };
       const lines = costLines(flags.reportEvery, costWriter(flags));
-      const timeLeft = new TimeLeft(sizes, counts);
       let last: StylizeProgress | null = null;
       const onProgress = (e: StylizeProgress) => {
         lines(e);
-        const left = timeLeft.update(e);
+        const left = timeLeft!.update(e);
         bar.update(e.run.iteration, { ...barPayload(e), left: formatSeconds(left) });
         shown.progress(e, left);
         last = e;
@@ -330,15 +331,16 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
       let written: string | null = null;
       try {
         const settings = checkJob(job);
-        const timeLeft = new TimeLeft(settings.scales, settings.iterations);
+        let timeLeft: TimeLeft | null = null;
+        const onStart = (work: number[]) => (timeLeft = new TimeLeft(work, settings.iterations));
         const onProgress = (e: StylizeProgress) => {
           bar.update(i, { job: job.index, iteration: `${e.iteration}/${e.iterations} at ${e.scale.size} px` });
-          view.progress(e, timeLeft.update(e));
+          view.progress(e, timeLeft!.update(e));
         };
         const { info } = engine;
         const shown = { index: job.index!, content: job.content, styles: job.styles, output: job.output };
         view.startJob({ ...shown, engine: info.description, preset: job.flags.preset ?? null, settings }, jobs.length);
-        const hooks = { onProgress, onTile: (e: TileProgress) => view.tile(e), onPreview: view.onPreview };
+        const hooks = { onStart, onProgress, onTile: (e: TileProgress) => view.tile(e), onPreview: view.onPreview };
         const result = await runJob(job, settings, context, hooks);
         written = result.output;
         summary.done++;

@@ -3,8 +3,9 @@
  * pixels (a 512-px one costs some 16 times a 128-px one) and L-BFGS may evaluate several times per
  * iteration, so each remaining iteration is weighed by the measured seconds per evaluation of its
  * scale and the measured evaluations per iteration; a scale not reached yet is the current one's
- * rate times the ratio of their pixels. The remaining iterations are the budget: a run that ends
- * at convergence ends sooner, so the time left is a bound.
+ * rate times the ratio of their work per evaluation (core/memory.ts scaleWork: the pixels, and the
+ * tiles' overhead where a scale will be tiled). The remaining iterations are the budget: a run that
+ * ends at convergence ends sooner, so the time left is a bound.
  */
 import type { StylizeProgress } from '../core/stylize.js';
 
@@ -20,9 +21,9 @@ export class TimeLeft {
   private scale = 0;
   private first: Mark | null = null;
 
-  /** `sizes` and `counts`: the run's scales (px) and iterations per scale. */
+  /** `work`: each scale's work per evaluation (any unit: only ratios count); `counts`: its iterations. */
   constructor(
-    private readonly sizes: readonly number[],
+    private readonly work: readonly number[],
     private readonly counts: readonly number[],
   ) {}
 
@@ -38,10 +39,10 @@ export class TimeLeft {
     if (evaluations <= 0 || iterations <= 0) return null;
     const perEvaluation = (now.ms - first.ms) / 1000 / evaluations;
     const perIteration = evaluations / iterations;
-    const size = this.sizes[e.scale.index - 1]!;
+    const work = this.work[e.scale.index - 1]!;
     let left = (e.iterations - e.iteration) * perIteration * perEvaluation;
-    for (let j = e.scale.index; j < this.sizes.length; j++) {
-      left += this.counts[j]! * perIteration * perEvaluation * (this.sizes[j]! / size) ** 2;
+    for (let j = e.scale.index; j < this.work.length; j++) {
+      left += this.counts[j]! * perIteration * perEvaluation * (this.work[j]! / work);
     }
     return left;
   }

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveCheckpoint } from '../core/checkpoint.js';
-import { checkMemory, memoryBudget } from '../core/memory.js';
+import { checkMemory, memoryBudget, scaleWork, type RunPlan } from '../core/memory.js';
 import { type RunSettings } from '../core/settings.js';
 import {
   checkStylizeOptions,
@@ -47,8 +47,11 @@ export interface JobContext {
 
 /** What the caller of one job hears of it. */
 export interface JobHooks {
-  /** The job's inputs are read and checked, the run is about to start: the time for messages. */
-  onStart?: () => void;
+  /**
+   * The job's inputs are read and checked, the run is about to start: the time for messages.
+   * `scaleWork`: each scale's work per evaluation, tiles counted (core/memory.ts scaleWork), for an ETA.
+   */
+  onStart?: (scaleWork: number[]) => void;
   onProgress?: (event: StylizeProgress) => void;
   onTile?: (event: TileProgress) => void;
   /** The best image so far, every few seconds (see StylizeOptions.onPreview). */
@@ -199,10 +202,9 @@ async function readInputs(job: Job, settings: RunSettings): Promise<Inputs> {
   }
 }
 
-/** The memory guard on the images as read (skipped with --no-memory-check). */
-function guardMemory(context: JobContext, settings: RunSettings, inputs: Inputs, maxMemory?: number): void {
-  if (!context.memoryCheck) return;
-  const plan = {
+/** What the memory guard and the ETA know of a job's run: its settings and the images as read. */
+function planOf(settings: RunSettings, inputs: Inputs): RunPlan {
+  return {
     size: settings.size,
     contentShape: inputs.content.shape,
     styleShapes: inputs.styles.map((s) => s.shape),
@@ -212,7 +214,6 @@ function guardMemory(context: JobContext, settings: RunSettings, inputs: Inputs,
     history: settings.history,
     tileSize: settings.tileSize ?? undefined,
   };
-  checkMemory(plan, context.engine.memory, memoryBudget(context.engine.memory, maxMemory));
 }
 
 /** The run of a job: its best image (the caller's), cost and evaluations, or the failure that stopped it after writing that image. */
@@ -309,8 +310,10 @@ export async function runJob(
 ): Promise<JobResult> {
   const inputs = await readInputs(job, settings);
   try {
-    guardMemory(context, settings, inputs, job.flags.maxMemory);
-    hooks.onStart?.();
+    const plan = planOf(settings, inputs);
+    const budget = memoryBudget(context.engine.memory, job.flags.maxMemory);
+    if (context.memoryCheck) checkMemory(plan, context.engine.memory, budget); // skipped with --no-memory-check
+    hooks.onStart?.(scaleWork(plan, settings.scales, context.engine.memory, budget));
     const jobField = job.index === undefined ? {} : { job: job.index };
     const { content, styles, output } = job;
     const backend = context.engine.info.name;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { MemoryModel, RunShape } from '../engine/memory.js';
 import { InputError } from '../errors.js';
 import { scaledSize } from './resize.js';
-import { MIN_TILE_SIZE } from '../engine/tiles.js';
+import { MIN_TILE_SIZE, tiledWork, tileLayout } from '../engine/tiles.js';
 
 /** How much memory a run may use. */
 export interface AvailableMemory {
@@ -123,6 +123,24 @@ function shapeAt(plan: Omit<RunPlan, 'size'>, size: number): RunShape {
 function tiledShapeAt(plan: Omit<RunPlan, 'size'>, size: number, model: MemoryModel, available: AvailableMemory) {
   const run = shapeAt(plan, size);
   return { ...run, tile: tileFor(run, model, available, plan.tileSize) };
+}
+
+/**
+ * The work of one evaluation at each of `sizes` (px of the longest side), in pixels of a whole
+ * evaluation: the scale's pixels, times tiledWork where tileFor would tile it. What an ETA weighs
+ * the iterations of a scale not reached yet by (the deepest layer defaults as RunShape's does).
+ */
+export function scaleWork(
+  plan: Omit<RunPlan, 'size'>,
+  sizes: readonly number[],
+  model: MemoryModel,
+  available: AvailableMemory = availableMemory(model),
+): number[] {
+  return sizes.map((size) => {
+    const { height, width, tile } = tiledShapeAt(plan, size, model, available);
+    const deepest = plan.deepestLayer ?? 'block5_conv2';
+    return height * width * (tile === undefined ? 1 : tiledWork(tileLayout(height, width, tile, deepest)));
+  });
 }
 
 /** Which limit the estimate breaks, if any: the system's memory first, then the engine's heap ceiling. */

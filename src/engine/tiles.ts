@@ -109,6 +109,23 @@ export function tileLayout(height: number, width: number, tileSize: number, deep
 export const tileCount = (layout: TileLayout) => layout.rows.origins.length * layout.cols.origins.length;
 
 /**
+ * A tiled evaluation's passes over the network, in whole evaluations: a whole one runs forward and
+ * back once (a backward pass ≈ two forward ones: 3 forward passes' work); a tile runs forward in
+ * pass 1, and forward and back again in pass 2 (4).
+ */
+export const TILED_PASSES = 4 / 3;
+
+/**
+ * The work of an evaluation in these tiles relative to a whole evaluation of the image: the tiles'
+ * pixels, context margins included, over the image's, times TILED_PASSES: for an ETA. At 1024×768
+ * in 512-px tiles 2.67; measured on the ONNX engine, 20.3 s an Adam iteration against 7.8 s whole (2.6).
+ */
+export function tiledWork(layout: TileLayout): number {
+  const pixels = tileCount(layout) * layout.rows.size * layout.cols.size;
+  return (pixels / (layout.height * layout.width)) * TILED_PASSES;
+}
+
+/**
  * A window after `pools` 2×2 average poolings (odd last values dropped, as the network does):
  * since pooling is linear and the origins are aligned, the tiles' pooled windows still sum to 1.
  */

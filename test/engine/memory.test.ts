@@ -10,6 +10,7 @@ import {
   largestFittingSize,
   memoryBudget,
   MemoryError,
+  scaleWork,
   tileFor,
   type AvailableMemory,
   type RunPlan,
@@ -183,6 +184,19 @@ describe('memory guard', () => {
       heap: WASM_HEAP_LIMIT,
     });
     void tileSize;
+  });
+
+  it("weighs each scale's evaluation by its pixels, and a tiled one by its tiles' pixels and passes", () => {
+    // 1024×768 in tiles of 512 px (context 64 px: an eighth of the tile): 2 rows × 3 columns of
+    // 512×512 (origins 0, 256 and 0, 256, 512), each run forward twice and back once: 4/3 of a
+    // whole evaluation's 3 passes. 512×384 fits in one tile: whole.
+    const forced = { ...plan, tileSize: 512 };
+    const tiled = 6 * 512 * 512 * (4 / 3);
+    assert.deepEqual(scaleWork(forced, [256, 512, 1024], wasm, limited), [256 * 192, 512 * 384, tiled]);
+    assert.deepEqual(scaleWork(plan, [512, 1024], onnxMemoryModel(), memoryBudget(onnxMemoryModel(), 2 ** 40)), [
+      512 * 384,
+      1024 * 768,
+    ]);
   });
 
   it('has no such ceiling on the ONNX engine: a 1024 px run fits where wasm refuses it', () => {
