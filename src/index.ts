@@ -55,6 +55,7 @@ export {
   checkMemory,
   largestFittingSize,
   memoryBudget,
+  scaleWork,
   tileFor,
   MemoryError,
   type AvailableMemory,
