@@ -136,9 +136,9 @@ export function scaleWork(
   model: MemoryModel,
   available: AvailableMemory = availableMemory(model),
 ): number[] {
+  const deepest = plan.deepestLayer ?? 'block5_conv2';
   return sizes.map((size) => {
     const { height, width, tile } = tiledShapeAt(plan, size, model, available);
-    const deepest = plan.deepestLayer ?? 'block5_conv2';
     return height * width * (tile === undefined ? 1 : tiledWork(tileLayout(height, width, tile, deepest)));
   });
 }

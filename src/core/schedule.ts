@@ -33,8 +33,9 @@ function autoCount(size: number, most: number): number {
 /**
  * The scales and the iterations of each. `scales: 'auto'` halves `size` down to AUTO_MIN_SCALE at
  * most (one halving down to AUTO_LOWEST_START from below 2 × AUTO_MIN_SCALE): with a list of
- * iterations, one scale per count, the leading counts dropped where their scale would be smaller (so a schedule for 512 px runs its last scales at 128 px); with a total, at most
- * AUTO_SCALES scales and no more than iterations, the total split as splitIterations does.
+ * iterations, one scale per count, the leading counts dropped where their scale would be smaller
+ * (so a schedule for 512 px runs its last scales at 128 px); with a total, at most AUTO_SCALES
+ * scales and no more than iterations, the total split as splitIterations does.
  */
 export function schedule(
   size: number,
