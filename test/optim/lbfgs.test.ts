@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { NST } from '../../src/nst.js';
 import { FeatureModel } from '../../src/engine/tfjs/features.js';
-import { LBFGS } from '../../src/optim/lbfgs.js';
+import { diagonalScaling, inverseHessianTimes, LBFGS, type Pair } from '../../src/optim/lbfgs.js';
 import { optimize } from '../../src/optim/loop.js';
 import type { Evaluation, ProgressEvent } from '../../src/optim/types.js';
 import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
@@ -24,8 +24,78 @@ function boundedQuadratic(n: number) {
   return { c, w, evaluate, dispose: () => tf.dispose([c, w]) };
 }
 
+/**
+ * H·q in float64 from the dense BFGS updates, H ← (I − ρsyᵀ) H (I − ρysᵀ) + ρssᵀ from H₀ = γ·diag(D),
+ * D from v as the class comment defines it: an independent route to what the two-loop recursion gives.
+ */
+function denseInverseHessianTimes(q: Float64Array, pairs: { s: Float64Array; y: Float64Array }[], v: Float64Array) {
+  const n = q.length;
+  const mean = (a: ArrayLike<number>) => Array.from(a).reduce((t, x) => t + x, 0) / a.length;
+  const size = v.map(Math.sqrt);
+  const d = size.map((x) => 1 / (x + 0.1 * mean(size)));
+  const D = d.map((x) => x / mean(d));
+  const dotf = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((t, x, i) => t + x * b[i]!, 0);
+  const newest = pairs[pairs.length - 1]!;
+  const gamma =
+    dotf(newest.s, newest.y) /
+    dotf(
+      newest.y,
+      newest.y.map((x, i) => D[i]! * x),
+    );
+  let H = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? gamma * D[i]! : 0)));
+  for (const { s, y } of pairs) {
+    const rho = 1 / dotf(y, s);
+    const V = (i: number, j: number) => (i === j ? 1 : 0) - rho * y[i]! * s[j]!; // I − ρysᵀ
+    const HV = H.map((row) => Array.from({ length: n }, (_, j) => row.reduce((t, h, k) => t + h * V(k, j), 0)));
+    H = HV.map((_, i) =>
+      Array.from({ length: n }, (_, j) => HV.reduce((t, row, k) => t + V(k, i) * row[j]!, 0) + rho * s[i]! * s[j]!),
+    );
+  }
+  return H.map((row) => dotf(row, q));
+}
+
 describe('LBFGS', () => {
   before(useWasm);
+
+  it("two-loop recursion with the diagonal H₀ equals the dense BFGS update's H·q (float64)", () => {
+    const n = 12;
+    const shape: [number, number, number, number] = [1, 2, 2, 3];
+    // y = A·s with A symmetric positive definite, so every pair has yᵀs > 0.
+    const B = randomArray(n * n, 11);
+    const A = (s: Float64Array) =>
+      Float64Array.from({ length: n }, (_, i) => {
+        let t = s[i]!;
+        for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) t += B[k * n + i]! * B[k * n + j]! * s[j]!;
+        return t;
+      });
+    const pairs64 = [21, 22, 23, 24].map((seed) => {
+      const s = randomArray(n, seed);
+      return { s, y: A(s) };
+    });
+    const q64 = randomArray(n, 31);
+    const v64 = randomArray(n, 32, 0.01, 2).map((x) => x ** 4); // gradient sizes spread over 10⁴
+    const pairs: Pair[] = pairs64.map(({ s, y }) => ({
+      s: tf.tensor4d(Float32Array.from(s), shape),
+      y: tf.tensor4d(Float32Array.from(y), shape),
+      rho: 1 / s.reduce((t, x, i) => t + x * y[i]!, 0),
+    }));
+    const q = tf.tensor4d(Float32Array.from(q64), shape);
+    const v = tf.tensor4d(Float32Array.from(v64), shape);
+    const before = tf.memory().numTensors;
+    const scaling = diagonalScaling(v);
+    const r = inverseHessianTimes(q, pairs, scaling);
+    const got = r.dataSync();
+    tf.dispose([r, scaling]);
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    const expected = denseInverseHessianTimes(q64, pairs64, v64);
+    const error = (want: ArrayLike<number>) =>
+      Math.max(...got.map((x, i) => Math.abs(x - want[i]!))) / Math.max(...Array.from(want, Math.abs));
+    assert.ok(error(expected) < 1e-4, `relative error ${error(expected)}`);
+    // The diagonal matters here: with D = I (v constant) the answer is far from this one.
+    const scalar = denseInverseHessianTimes(q64, pairs64, new Float64Array(n).fill(1));
+    assert.ok(error(scalar) > 1e-2, `scalar H₀ differs by ${error(scalar)}`);
+    tf.dispose([q, v, ...pairs.flatMap((p) => [p.s, p.y])]);
+  });
 
   it('decreases the cost at every iteration, keeps pixels in [0, 1] and finds the bounded optimum', async () => {
     const problem = boundedQuadratic(8);

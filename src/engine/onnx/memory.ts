@@ -32,7 +32,8 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
   /** L-BFGS pairs, per byte of their own size (fitted 0.84 with 50 pairs at 256 px). */
   lbfgsPairFactor: 0.9,
   images: 8,
-  lbfgsTemporaries: 5,
+  /** As the tfjs model's: the images of the L-BFGS step beside its pairs. */
+  lbfgsTemporaries: 6,
 });
 
 function estimate(run: RunShape): { heap: number; rss: number } {

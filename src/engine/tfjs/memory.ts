@@ -49,8 +49,11 @@ export const MEMORY_MODEL = Object.freeze({
   lbfgsPairFactor: 1.3,
   /** Images held beside the optimiser state: the image, the best one, the gradient, the targets. */
   images: 6,
-  /** Images of temporaries at the L-BFGS peak (free mask, projected gradient, direction, trial). */
-  lbfgsTemporaries: 5,
+  /**
+   * Images beside the pairs at the L-BFGS peak: free mask, projected gradient, direction, trial,
+   * the running mean of g² and H₀'s diagonal.
+   */
+  lbfgsTemporaries: 6,
 });
 
 /** The wasm heap cannot grow past this (wasm32's 4 GiB address space, as the glue's getHeapMax says). */
