@@ -62,34 +62,41 @@ export function diagonalScaling(squaredGradient: tf.Tensor4D): tf.Tensor4D {
  * γ = sᵀy / yᵀDy of the newest pair (the scalar that fits H₀ to the newest curvature along D).
  */
 export function inverseHessianTimes(q0: tf.Tensor4D, pairs: readonly Pair[], scaling: tf.Tensor4D): tf.Tensor4D {
-  const newest = pairs[pairs.length - 1]!;
+  const newest = pairs[pairs.length - 1];
+  if (!newest) throw new RangeError('the two-loop recursion needs at least one pair');
   const alphas: tf.Scalar[] = [];
-  // Intermediates are released as the loops go, so memory stays at a few images beyond the pairs.
-  let q: tf.Tensor4D = q0.clone();
-  for (let i = pairs.length - 1; i >= 0; i--) {
-    const { s, y, rho } = pairs[i]!;
-    const a = tf.tidy(() => tf.mul(dot(s, q), rho) as tf.Scalar);
-    alphas[i] = a;
-    const next = tf.tidy(() => tf.sub(q, tf.mul(y, a)) as tf.Tensor4D);
-    q.dispose();
-    q = next;
-  }
-  // γ·D·q with γ = sᵀy / yᵀDy = 1 / (ρ·yᵀDy).
-  let r = tf.tidy(
-    () => tf.div(tf.mul(scaling, q), tf.mul(dot(newest.y, tf.mul(scaling, newest.y)), newest.rho)) as tf.Tensor4D,
-  );
-  q.dispose();
-  for (let i = 0; i < pairs.length; i++) {
-    const { s, y, rho } = pairs[i]!;
-    const next = tf.tidy(() => {
-      const b = tf.mul(dot(y, r), rho);
-      return tf.add(r, tf.mul(s, tf.sub(alphas[i]!, b))) as tf.Tensor4D;
-    });
+  // Each step replaces the vector, so memory stays at a few images beyond the pairs; on an error
+  // (out of memory) the vector and the α's are released too.
+  let r: tf.Tensor4D = q0.clone();
+  const replace = (next: tf.Tensor4D) => {
     r.dispose();
     r = next;
+  };
+  try {
+    for (let i = pairs.length - 1; i >= 0; i--) {
+      const { s, y, rho } = pairs[i]!;
+      const a = tf.tidy(() => tf.mul(dot(s, r), rho) as tf.Scalar);
+      alphas[i] = a;
+      replace(tf.tidy(() => tf.sub(r, tf.mul(y, a)) as tf.Tensor4D));
+    }
+    // γ·D·q with γ = sᵀy / yᵀDy = 1 / (ρ·yᵀDy); the scalar first, so D·y is gone before D·q.
+    const inverseGamma = tf.tidy(() => tf.mul(dot(newest.y, tf.mul(scaling, newest.y)), newest.rho));
+    try {
+      replace(tf.tidy(() => tf.div(tf.mul(scaling, r), inverseGamma) as tf.Tensor4D));
+    } finally {
+      inverseGamma.dispose();
+    }
+    for (let i = 0; i < pairs.length; i++) {
+      const { s, y, rho } = pairs[i]!;
+      replace(tf.tidy(() => tf.add(r, tf.mul(s, tf.sub(alphas[i]!, tf.mul(dot(y, r), rho)))) as tf.Tensor4D));
+    }
+    return r;
+  } catch (error) {
+    r.dispose();
+    throw error;
+  } finally {
+    tf.dispose(alphas);
   }
-  tf.dispose(alphas);
-  return r;
 }
 
 /**
@@ -167,8 +174,12 @@ export class LBFGS implements Optimizer {
           slope = readScalar(() => tf.neg(dot(pg, pg)));
           t = this.firstStep / norm;
         }
-        const found = await this.lineSearch(x, f, g, d, slope, t, evaluate);
-        d.dispose();
+        let found;
+        try {
+          found = await this.lineSearch(x, f, g, d, slope, t, evaluate);
+        } finally {
+          d.dispose();
+        }
         if (found) {
           const converged =
             !fresh && this.pairs.length > 0 && (f - found.evaluation.costs.total) / Math.abs(f) < this.tolerance;
@@ -197,7 +208,7 @@ export class LBFGS implements Optimizer {
   }
 
   setState(state: OptimizerState): void {
-    this.reset();
+    this.dispose();
     const { tensors, values } = state;
     for (let i = 0; i < (values['pairs'] ?? 0); i++) {
       this.pairs.push({
@@ -225,9 +236,14 @@ export class LBFGS implements Optimizer {
   /** −H·pg by the two-loop recursion, zeroed on the fixed variables. */
   private direction(pg: tf.Tensor4D, free: tf.Tensor4D): tf.Tensor4D {
     const scaling = diagonalScaling(this.squaredGradient!);
-    const r = inverseHessianTimes(pg, this.pairs, scaling);
+    let r: tf.Tensor4D;
+    try {
+      r = inverseHessianTimes(pg, this.pairs, scaling);
+    } finally {
+      scaling.dispose();
+    }
     const d = tf.tidy(() => tf.neg(tf.mul(r, free)) as tf.Tensor4D);
-    tf.dispose([r, scaling]);
+    r.dispose();
     return d;
   }
 

@@ -132,6 +132,35 @@ describe('LBFGS', () => {
     problem.dispose();
   });
 
+  it("keeps H₀'s running mean v = 0.9·v + 0.1·g² of the full gradient, and restores it without leaking", async () => {
+    const problem = boundedQuadratic(4);
+    const x0 = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const lbfgs = new LBFGS(5, 0);
+    const e0 = await problem.evaluate(x0);
+    const first = await lbfgs.step(x0, e0, problem.evaluate);
+    assert.ok('image' in first && first.evaluation, 'the first step is taken');
+    const second = await lbfgs.step(first.image, first.evaluation, problem.evaluate);
+    assert.ok('image' in second && second.evaluation, 'the second step is taken');
+    const g0 = Float64Array.from(e0.gradient.dataSync());
+    const g1 = Float64Array.from(first.evaluation.gradient.dataSync());
+    const state = lbfgs.getState();
+    const v = state.tensors['squaredGradient']!.dataSync();
+    const error = Math.max(...g0.map((g, i) => Math.abs(v[i]! - (0.9 * g * g + 0.1 * g1[i]! ** 2)) / (g * g)));
+    assert.ok(error < 1e-5, `relative error ${error}`);
+    // A second instance restored twice from it holds one copy, released with it.
+    const restored = new LBFGS(5, 0);
+    restored.setState(state);
+    restored.setState(state);
+    assert.deepEqual(restored.getState().tensors['squaredGradient']!.dataSync(), v);
+    restored.dispose();
+    lbfgs.dispose();
+    tf.dispose([e0.gradient, first.image, first.evaluation.gradient, second.image, second.evaluation.gradient]);
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose(x0);
+    problem.dispose();
+  });
+
   it('stops on its tolerance before the budget', async () => {
     const problem = boundedQuadratic(4);
     const initial = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
