@@ -7,7 +7,7 @@
  * The tiled evaluation's graphs (tile-graph.ts) are built from the same pieces, exported here.
  * Data flows in NCHW inside (what ONNX's Conv takes); the image and the outputs are NHWC.
  */
-import { GraphBuilder, int, ints, string, type Dim } from './proto.js';
+import { GraphBuilder, int, ints, string, type Dim } from '../graph/builder.js';
 import { layersUpTo, modelOutputs, type Pooling, type Vgg19Layer as VggLayer } from '../vgg19.js';
 import { backwardKernel, type OnnxConv } from './layout.js';
 

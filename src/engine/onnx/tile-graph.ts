@@ -8,7 +8,7 @@
  *   with K_l = dJ/dS_l from the whole image's Gram matrices. The variation term is the caller's.
  * Weight maps are [h_l, w_l] (they broadcast over NCHW's last two axes); content targets NCHW.
  */
-import { GraphBuilder, int, ints, type Dim } from './proto.js';
+import { GraphBuilder, int, ints, type Dim } from '../graph/builder.js';
 import { layersUpTo } from '../vgg19.js';
 import {
   backward,
