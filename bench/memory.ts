@@ -1,4 +1,4 @@
-// The memory model of src/memory.ts against real runs: each row runs the command in a fresh
+// The memory model of src/core/memory.ts against real runs: each row runs the command in a fresh
 // process (bench/peak.ts reports its peak resident memory and wasm heap), then the estimate for the
 // same run is printed beside it, and the model's constants are fitted again from the rows.
 //   node dist/bench/memory.js [--quick] [--out bench/results/memory.json]

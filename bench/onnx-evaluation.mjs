@@ -3,12 +3,19 @@
 //   node bench/onnx-evaluation.mjs 512                         # the ONNX engine, its defaults
 //   node bench/onnx-evaluation.mjs 512 '{"onnx":{"optimization":"extended","dims":"symbolic"}}'
 //   node bench/onnx-evaluation.mjs 256 '{"engine":"wasm"}'     # the TensorFlow.js engine, for comparison
+//   node bench/onnx-evaluation.mjs 512 '{"objective":{"styleLoss":"w2"}}'   # objective settings over the default's
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { createEngine, DEFAULT_STYLE_LAYERS, readImage, scaleImage } from '../dist/src/index.js';
 
 const size = Number(process.argv[2] ?? 256);
-const { engine: name = 'onnx', threads = 2, onnx = {}, reps = 5 } = JSON.parse(process.argv[3] ?? '{}');
+const {
+  engine: name = 'onnx',
+  threads = 2,
+  onnx = {},
+  reps = 5,
+  objective: over = {},
+} = JSON.parse(process.argv[3] ?? '{}');
 const weights = process.env.NST_WEIGHTS ?? '../shared/weights/vgg19_notop_reconstructed.h5';
 const engine = await createEngine({ engine: name, threads, weights, onnx });
 const content = scaleImage(await readImage('../shared/images/tubingen.jpg'), size);
@@ -21,6 +28,7 @@ const objective = {
   contentLayers: ['block5_conv2'],
   styleLayerWeights: DEFAULT_STYLE_LAYERS.map(() => 1 / DEFAULT_STYLE_LAYERS.length),
   pooling: 'avg',
+  ...over,
 };
 let t0 = performance.now();
 const evaluator = await engine.createEvaluator(objective, { content, styles: [style], styleWeights: [1] });

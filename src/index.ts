@@ -70,12 +70,13 @@ export {
   type EngineOptions,
   type Evaluator,
   type Objective,
-  type OnnxTuning,
   type TargetImages,
   type TileKernel,
   type TileSums,
   type TileWeights,
 } from './engine/evaluator.js';
+export { type OnnxTuning } from './engine/onnx/tuning.js';
+export { STYLE_LOSS_NAMES, type StyleLossName } from './engine/objective/style.js';
 export { TiledEvaluator } from './engine/tiled.js';
 export { tileLayout, tileGeometry, receptiveRadius, MIN_TILE_SIZE, type TileLayout } from './engine/tiles.js';
 export { createEngine } from './engine/factory.js';

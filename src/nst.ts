@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_RULE, initialImage, toRawImage, type ImageInput, type InitImage } from './core/images.js';
-import { scaleImage } from './core/resize.js';
+import { scaleImage, styleSide } from './core/resize.js';
 import {
   DEFAULT_CONTENT_LAYERS,
   DEFAULT_STYLE_LAYERS,
@@ -207,7 +207,7 @@ export class NST {
       'styleLayerWeights',
       'style layer',
     );
-    const styleSize = Math.max(1, Math.round(styleScale * size));
+    const styleSize = styleSide(size, styleScale);
     this.styleImages = [];
     try {
       styleList.forEach((image, i) => {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveCheckpoint } from '../core/checkpoint.js';
 import { checkMemory, memoryBudget, scaleWork, type RunPlan } from '../core/memory.js';
+import { styleSide } from '../core/resize.js';
 import { type RunSettings } from '../core/settings.js';
 import {
   checkStylizeOptions,
@@ -150,10 +151,10 @@ export function jobFiles(
  * rather than filling the memory.
  */
 function checkWorkingSize(flags: RunFlags): void {
-  const styleSide = Math.round(flags.styleScale * flags.size);
+  const side = styleSide(flags.size, flags.styleScale);
   const sides: [string, number][] = [
     [`--size ${flags.size}: working images`, flags.size],
-    [`--style-scale ${flags.styleScale} × --size ${flags.size}: style images`, styleSide],
+    [`--style-scale ${flags.styleScale} × --size ${flags.size}: style images`, side],
   ];
   for (const [what, side] of sides) {
     if (side * side > flags.maxInputPixels) {
@@ -189,11 +190,11 @@ async function readInputs(job: Job, settings: RunSettings): Promise<Inputs> {
     return image;
   };
   const { size } = settings;
-  const styleSide = Math.max(1, Math.round(settings.styleScale * size)); // as core/stylize.ts scales them
+  const side = styleSide(size, settings.styleScale);
   try {
     const content = await read(job.content, 'content image', size);
     const styles: tf.Tensor3D[] = [];
-    for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(job, i), styleSide));
+    for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(job, i), side));
     const { init } = job.flags;
     return { content, styles, init: isInitKeyword(init) ? init : await read(init, 'init image', size), all };
   } catch (error) {

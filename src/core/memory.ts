@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { MemoryModel, RunShape } from '../engine/memory.js';
 import { InputError } from '../errors.js';
-import { scaledSize } from './resize.js';
+import { scaledSize, styleSide } from './resize.js';
 import { MIN_TILE_SIZE, tiledWork, tileLayout } from '../engine/tiles.js';
 
 /** How much memory a run may use. */
@@ -115,8 +115,8 @@ export interface RunPlan extends Omit<RunShape, 'height' | 'width' | 'styleSizes
 function shapeAt(plan: Omit<RunPlan, 'size'>, size: number): RunShape {
   const { contentShape, styleShapes = [contentShape], styleScale = 1, tileSize, ...run } = plan;
   const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
-  const styleSide = Math.max(1, Math.round(styleScale * size));
-  return { ...run, height, width, styleSizes: styleShapes.map((shape) => scaledSize(shape[0]!, shape[1]!, styleSide)) };
+  const side = styleSide(size, styleScale);
+  return { ...run, height, width, styleSizes: styleShapes.map((shape) => scaledSize(shape[0]!, shape[1]!, side)) };
 }
 
 /** The run at a size, tiled as `tileFor` would tile it. */

@@ -47,3 +47,6 @@ export function scaleImage(image: tf.Tensor3D, maxSide = 512): tf.Tensor4D {
     return tf.clipByValue(tf.div<tf.Tensor4D>(resized, 255), 0, 1);
   });
 }
+
+/** The longest side of the style images at a scale of `size` px: `--style-scale` × the size, at least 1 px. */
+export const styleSide = (size: number, styleScale: number): number => Math.max(1, Math.round(styleScale * size));

@@ -1,13 +1,15 @@
 /**
  * Every setting of a run, defined once: its name (the key), default, check, command-line spelling
  * and whether it shapes the result. The defaults are the default run, tuned by measurement
- * (bench/README.md); a preset (presets.ts) replaces some of them by name. The command's flags and a manifest's columns (cli/flags.ts),
- * the settings a checkpoint records and a resume must match, the `start` event's settings and the
- * library's defaults (resolveSettings) are all derived from this table.
+ * (bench/README.md); a preset (presets.ts) replaces some of them by name. The command's flags and
+ * a manifest's columns (cli/flags.ts), the settings a checkpoint records and a resume must match,
+ * the `start` event's settings and the library's defaults (resolveSettings) are all derived from
+ * this table.
  */
 import { settingError } from '../errors.js';
 import { AUTO_LOWEST_START, AUTO_MIN_SCALE, AUTO_SCALES, schedule } from './schedule.js';
 import { POOLINGS, VGG19_CONV_NAMES, type Pooling } from '../engine/vgg19.js';
+import { STYLE_LOSS_NAMES, type StyleLossName } from '../engine/objective/style.js';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../io/header.js';
 import { MIN_TILE_SIZE } from '../engine/tiles.js';
 import { PRESET_HELP, PRESET_NAMES, PRESETS, type PresetName } from './presets.js';
@@ -323,6 +325,18 @@ export const SETTINGS = {
       rule: 'must be a comma-separated list of non-negative numbers',
     },
     parse: parseList,
+    shapes: true,
+  }),
+  styleLoss: setting<StyleLossName>()({
+    default: 'gram',
+    check: oneOf(STYLE_LOSS_NAMES),
+    flag: {
+      name: 'style-loss',
+      arg: '<kind>',
+      help: "distance of the style layers' features to the style's: gram (Gatys et al.'s Gram matrices) or w2 (the Wasserstein-2 distance of their Gaussians)",
+      choices: STYLE_LOSS_NAMES,
+    },
+    parse: (text) => parseText(text),
     shapes: true,
   }),
   pooling: setting<Pooling>()({

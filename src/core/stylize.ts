@@ -19,7 +19,7 @@ import { memoryBudget, tileFor } from './memory.js';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
 import { fingerprint } from '../engine/targets.js';
 import { IMAGE_RULE, initialImage, nextScaleStart, toRawImage, type ImageInput, type InitImage } from './images.js';
-import { resizeBicubic, scaledSize, scaleImage } from './resize.js';
+import { resizeBicubic, scaledSize, scaleImage, styleSide } from './resize.js';
 import { resolveRunSettings, SHAPING_NAMES, type RunOptions, type RunSettings } from './settings.js';
 
 /**
@@ -210,6 +210,7 @@ function objectiveOf(settings: RunSettings): Objective {
     contentLayers: settings.contentLayers,
     styleLayerWeights: settings.styleLayerWeights,
     pooling: settings.pooling,
+    styleLoss: settings.styleLoss,
   };
 }
 
@@ -223,7 +224,7 @@ function optimizerOf(settings: RunSettings): Optimizer {
 function scaleImages(run: Prepared, k: number): { content: tf.Tensor4D; styles: tf.Tensor4D[] } {
   const { settings, names } = run;
   const size = settings.scales[k]!;
-  const styleSize = Math.max(1, Math.round(settings.styleScale * size));
+  const styleSize = styleSide(size, settings.styleScale);
   const content = scaleImage(run.content, size);
   const styles: tf.Tensor4D[] = [];
   try {

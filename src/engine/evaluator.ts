@@ -8,6 +8,8 @@ import * as os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
 import type { Evaluation } from '../optim/types.js';
 import type { MemoryModel } from './memory.js';
+import type { StyleLossName } from './objective/style.js';
+import type { OnnxTuning } from './onnx/tuning.js';
 
 /** What the objective J = α·J_content + β·J_style + var·J_var is made of. */
 export interface Objective {
@@ -19,6 +21,8 @@ export interface Objective {
   /** One per style layer, summing to 1. */
   styleLayerWeights: readonly number[];
   pooling: 'avg' | 'max';
+  /** How a style layer's features are compared with the style's (objective/style.ts); default 'gram'. */
+  styleLoss?: StyleLossName;
 }
 
 /** The images the targets come from, scaled: [1, h, w, 3] in [0, 1]. */
@@ -115,27 +119,6 @@ export interface Engine {
  */
 export const ENGINE_NAMES = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
-
-/**
- * How the ONNX engine writes and runs its graphs; its defaults are the fastest measured on a CPU
- * (engine/onnx/engine.ts DEFAULT_GRAPH, bench/README.md): for benchmarks.
- */
-export interface OnnxTuning {
-  /** 'fixed': a graph per working size; 'symbolic': one for every size. */
-  dims: 'fixed' | 'symbolic';
-  /** A convolution's input gradient as a Conv with the flipped kernel, or a ConvTranspose. */
-  backwardConv: 'conv' | 'convTranspose';
-  /** The ReLU mask as Where(y > 0, dy, 0) or Sign(y)·dy. */
-  reluMask: 'where' | 'sign';
-  /** ONNX Runtime's graph optimisation level. */
-  optimization: 'disabled' | 'basic' | 'extended' | 'all';
-  memoryArena: boolean;
-  memoryPattern: boolean;
-  /** Whether idle intra-op threads spin waiting for work. */
-  spinning: boolean;
-  /** Execution providers in order of preference (default: the best this machine has). */
-  providers?: readonly string[];
-}
 
 export interface EngineOptions {
   /** Default 'auto'. */

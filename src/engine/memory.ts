@@ -21,16 +21,18 @@ export interface RunShape {
 }
 
 /**
- * The sizes the network runs at in a run: the whole images, or in a tiled run one tile (the
- * largest a tile of the image or of a style image gets); and the image-sized buffers a tiled
- * evaluation adds to a whole one's: 6 images, fitted to the peaks of Adam runs in 512-px tiles at
- * 1024 and 2048 px (bench/results/tiles.json, within 2%, 16 image copies in all with Adam's two):
- * the image's values and the summed gradient on plain arrays, the gradient's tensor, and the
- * content targets of the tiles, which overlap.
+ * Image-sized buffers of a tiled run beyond a whole one's: fitted to the peaks of Adam runs in
+ * 512-px tiles at 1024 and 2048 px (bench/results/tiles.json, within 2%, 16 image copies in all
+ * with Adam's two): the image's values and the summed gradient on plain arrays, the gradient's
+ * tensor, and the content targets of the tiles, which overlap.
  */
-/** Image-sized buffers of a tiled run beyond a whole one's (see networkSizes). */
 export const TILED_IMAGES = 6;
 
+/**
+ * The sizes the network runs at in a run: the whole images, or in a tiled run one tile (the
+ * largest a tile of the image or of a style image gets); and the image-sized buffers a tiled
+ * evaluation adds to a whole one's (TILED_IMAGES).
+ */
 export function networkSizes(run: RunShape): {
   height: number;
   width: number;

@@ -25,7 +25,7 @@ export function fingerprint(images: readonly tf.Tensor[]): string {
 
 /** A style image's key in the StyleCache: its pixels, the style layers and the pooling. */
 export const styleKey = (image: tf.Tensor4D, objective: Objective): string =>
-  `${fingerprint([image])} ${objective.styleLayers.join(',')} ${objective.pooling}`;
+  `${fingerprint([image])} ${objective.styleLayers.join(',')} ${objective.pooling} ${objective.styleLoss ?? 'gram'}`;
 
 /** The running blend with one more style image's Gram matrices × `weight` (new tensors; `sum` is released). */
 export function addWeightedGrams(sum: tf.Tensor3D[], grams: readonly tf.Tensor3D[], weight: number): tf.Tensor3D[] {

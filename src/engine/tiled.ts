@@ -7,8 +7,12 @@
  * image, exact where a tile's context margin covers the receptive field (tiles.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import type { Costs, Evaluation } from '../optim/types.js';
 import type { Engine, Evaluator, Objective, TargetImages, TileKernel, TileWeights } from './evaluator.js';
+import { buildTileCostsModel, TILE_COSTS_IO } from './objective/tile-costs.js';
+import { createSession, type CreatedSession } from './onnx/session.js';
+import { prepareStyleTargets } from './onnx/targets.js';
 import { pooledWindow, tileCount, tileLayout, type TileLayout } from './tiles.js';
 import { layersUpTo, modelOutputs, VGG19_CONV_SPECS } from './vgg19.js';
 
@@ -143,10 +147,12 @@ export class TiledEvaluator implements Evaluator {
     private readonly kernel: TileKernel,
     private readonly objective: Objective,
     readonly layout: TileLayout,
-    /** Per style layer the blended target Gram matrix Σ wᵢ·Gᵢ, [c, c]. */
-    private readonly styleTargets: tf.Tensor2D[],
+    /** Per style layer the style loss's target from the blended statistics, [1, rows, c]. */
+    private readonly styleTargets: tf.Tensor3D[],
     /** Per tile, per content layer, the content image's activations on that tile. */
     private readonly contentTargets: tf.Tensor4D[][],
+    /** The tile costs graph (objective/tile-costs.ts): the costs and K, γ from the summed tiles. */
+    private readonly costSession: CreatedSession,
   ) {
     this.tiles = tilesOf(layout);
     this.shapes = shapesOf(objective);
@@ -160,8 +166,12 @@ export class TiledEvaluator implements Evaluator {
     // The style targets first, so that their kernel (of another size) is gone before this one is made.
     const style = await styleTargets(engine, objective, images, tileSize);
     let kernel: TileKernel | null = null;
+    let costSession: CreatedSession | null = null;
     const content: tf.Tensor4D[][] = [];
     try {
+      const { styleLayers, contentLayers, styleLoss } = objective;
+      const spec = { height: h, width: w, styleLayers, contentLayers, styleLoss };
+      costSession = await createSession(buildTileCostsModel(spec), { threads: 1 });
       kernel = await engine.createTileKernel(objective, [layout.rows.size, layout.cols.size]);
       const data = (await images.content.data()) as Float32Array;
       for (const tile of tilesOf(layout)) {
@@ -172,10 +182,11 @@ export class TiledEvaluator implements Evaluator {
           image.dispose();
         }
       }
-      return new TiledEvaluator(kernel, objective, layout, style, content);
+      return new TiledEvaluator(kernel, objective, layout, style, content, costSession);
     } catch (error) {
       tf.dispose([...style, ...content.flat()]);
       kernel?.dispose();
+      await costSession?.session.release();
       throw error;
     }
   }
@@ -193,8 +204,13 @@ export class TiledEvaluator implements Evaluator {
     const sums = await sumTiles(this.kernel, layout, data, shapes, this.contentTargets, (t) =>
       this.onTile?.(t + 1, total),
     );
-    const { costs, gramGradients, contentWeights } = this.costs(sums.grams, sums.content);
-    tf.dispose(sums.grams);
+    let tileCosts;
+    try {
+      tileCosts = await this.costs(sums.grams, sums.content);
+    } finally {
+      tf.dispose(sums.grams);
+    }
+    const { costs, gramGradients, contentWeights } = tileCosts;
     // The variational term needs no network: its gradient starts the sum the tiles add to.
     const gradient = this.gradientSum.fill(0);
     costs.variation = totalVariation(data, h, w, objective.variation, gradient);
@@ -220,36 +236,34 @@ export class TiledEvaluator implements Evaluator {
     return { gradient: tf.tensor4d(gradient, [1, h, w, 3]), costs };
   }
 
-  /**
-   * The whole image's costs from the tiles' sums, and what pass 2 needs: K_l = dJ/dS_l, with
-   * J_style = Σ_l w_l·mean((G_l − A_l)²), G_l = S_l / positions; and γ_k, with J_content the
-   * mean over the content layers of mean((F − P)²).
-   */
-  private costs(grams: readonly tf.Tensor2D[], content: readonly number[]) {
-    const { objective, shapes, layout } = this;
-    const { height: h, width: w } = layout;
-    let style = 0;
-    const gramGradients = grams.map((s, l) => {
-      const { channels } = shapes.style[l]!;
-      const weight = objective.styleLayerWeights[l]!;
-      const n = positions(h, w, shapes.style[l]!);
-      return tf.tidy(() => {
-        const diff = tf.sub(tf.div(s, n), this.styleTargets[l]!);
-        style += weight * (tf.sum(tf.square(diff)).dataSync()[0]! / channels ** 2);
-        return tf.mul(diff, (objective.beta * weight * 2) / channels ** 2 / n) as tf.Tensor2D;
-      });
+  /** The whole image's costs from the tiles' sums, and what pass 2 needs: K_l = dJ/dS_l and γ_k = dJ/dC_k. */
+  private async costs(grams: readonly tf.Tensor2D[], content: readonly number[]) {
+    const { objective } = this;
+    const io = TILE_COSTS_IO;
+    const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
+    const feeds: Record<string, ort.Tensor> = {
+      [io.alpha]: scalar(objective.alpha),
+      [io.beta]: scalar(objective.beta),
+      [io.styleLayerWeights]: new ort.Tensor('float32', Float32Array.from(objective.styleLayerWeights), [grams.length]),
+    };
+    const ortOf = (t: tf.Tensor) => new ort.Tensor('float32', Float32Array.from(t.dataSync()), t.shape);
+    grams.forEach((s, l) => {
+      feeds[io.styleSums(l)] = ortOf(s);
+      feeds[io.styleTarget(l)] = ortOf(this.styleTargets[l]!);
     });
-    const n = shapes.content.length;
-    const sizes = shapes.content.map((s) => s.channels * positions(h, w, s));
-    const jContent = content.reduce((a, v, k) => a + v / sizes[k]!, 0) / n;
-    const contentWeights = sizes.map((size) => objective.alpha / n / size);
-    const costs: Costs = { total: 0, content: jContent, style, variation: 0 };
+    content.forEach((v, k) => (feeds[io.contentSum(k)] = scalar(v)));
+    const out = await this.costSession.session.run(feeds);
+    const value = (name: string) => (out[name]!.data as Float32Array)[0]!;
+    const gramGradients = grams.map((s, l) => tf.tensor2d(out[io.gramGradient(l)]!.data as Float32Array, s.shape));
+    const contentWeights = content.map((_, k) => value(io.contentWeight(k)));
+    const costs: Costs = { total: 0, content: value(io.content), style: value(io.style), variation: 0 };
     return { costs, gramGradients, contentWeights };
   }
 
   dispose(): void {
     tf.dispose([...this.styleTargets, ...this.contentTargets.flat()]);
     this.kernel.dispose();
+    void this.costSession.session.release();
   }
 }
 
@@ -261,13 +275,16 @@ function shapesOf(objective: Objective): { style: LayerShape[]; content: LayerSh
   return { style: objective.styleLayers.map(layerShape), content: objective.contentLayers.map(layerShape) };
 }
 
-/** Per style layer Σ wᵢ·Gᵢ of the style images, each one's Gram matrices summed over its own tiles. */
+/**
+ * Per style layer the style loss's target from Σ wᵢ·(the statistics of style image i), each
+ * image's statistics summed over its own tiles and averaged over its positions.
+ */
 async function styleTargets(
   engine: Engine,
   objective: Objective,
   images: TargetImages,
   tileSize: number,
-): Promise<tf.Tensor2D[]> {
+): Promise<tf.Tensor3D[]> {
   const shapes = shapesOf(objective);
   let blend: tf.Tensor2D[] = [];
   for (const [i, style] of images.styles.entries()) {
@@ -292,5 +309,7 @@ async function styleTargets(
       kernel.dispose();
     }
   }
-  return blend;
+  const stats = blend.map((b) => b.expandDims(0) as tf.Tensor3D);
+  tf.dispose(blend);
+  return prepareStyleTargets(objective, stats, { threads: 1 });
 }

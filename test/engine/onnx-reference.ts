@@ -19,12 +19,19 @@ export interface Map64 {
 export type Pool = 'avg' | 'max';
 
 export interface Setup {
+  /** The style loss: each style layer's statistics (the Gram matrix by default) and cost with dF. */
+  styleLoss64?: StyleLoss64;
   styleLayers: readonly string[];
   contentLayers: readonly string[];
   /** Normalised to sum 1. */
   styleLayerWeights: readonly number[];
   pooling: Pool;
   weights: ReadonlyMap<string, ConvWeights>;
+}
+
+export interface StyleLoss64 {
+  statistics(f: Map64): Float64Array;
+  layer(f: Map64, target: Float64Array): { cost: number; dF: Float64Array };
 }
 
 export interface Targets64 {
@@ -202,7 +209,7 @@ export function gram64(f: Map64): Float64Array {
 export function features64(image: Float64Array, h: number, w: number, setup: Setup): Targets64 {
   const { outputs } = forward(image, h, w, setup);
   return {
-    grams: setup.styleLayers.map((l) => gram64(outputs.get(l)!)),
+    grams: setup.styleLayers.map((l) => (setup.styleLoss64?.statistics ?? gram64)(outputs.get(l)!)),
     contents: setup.contentLayers.map((l) => outputs.get(l)!.data),
   };
 }
@@ -274,7 +281,7 @@ export function reference64(image: Float64Array, h: number, w: number, setup: Se
   const styleDirect = new Map<string, Float64Array>();
   let style = 0;
   setup.styleLayers.forEach((layer, i) => {
-    const { cost, dF } = styleLayer(trace.outputs.get(layer)!, targets.grams[i]!);
+    const { cost, dF } = (setup.styleLoss64?.layer ?? styleLayer)(trace.outputs.get(layer)!, targets.grams[i]!);
     style += setup.styleLayerWeights[i]! * cost;
     styleDirect.set(
       layer,

@@ -91,7 +91,7 @@ export class OnnxEngine implements Engine {
     );
     let targets;
     try {
-      targets = await computeOnnxTargets(features.session, objective, images, this.styleCache);
+      targets = await computeOnnxTargets(features.session, objective, images, this.styleCache, FEATURES(graph));
     } finally {
       features.release();
     }

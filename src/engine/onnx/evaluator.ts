@@ -6,9 +6,10 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import type { Costs, Evaluation } from '../../optim/types.js';
-import type { Evaluator, Objective, OnnxTuning } from '../evaluator.js';
+import type { Evaluator, Objective } from '../evaluator.js';
+import type { OnnxTuning } from './tuning.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
-import { buildEvaluationModel, EVALUATION_IO, type EvaluationSpec } from './graph.js';
+import { buildEvaluationModel, EVALUATION_IO, type EvaluationSpec } from '../objective/evaluation.js';
 import { readOnnxConvs, type OnnxConv } from './layout.js';
 import { createSession, type Lease, type SessionCache, type SessionSettings } from './session.js';
 
@@ -47,11 +48,15 @@ function targetFeeds(objective: Objective, targets: OnnxTargets): Record<string,
   return feeds;
 }
 
+/** What a graph is written from, beside the size: the layers, the pooling and the style loss. */
+export function graphObjective({ styleLayers, contentLayers, pooling, styleLoss = 'gram' }: Objective) {
+  return { styleLayers, contentLayers, pooling, styleLoss };
+}
+
 /** What identifies a session: the graph's size and layers, the weights, and the session settings. */
 export function evaluationKey(weights: string, objective: Objective, h: number, w: number, s: GraphSettings): string {
   const size = s.dims === 'fixed' ? [h, w] : 'any';
-  const { styleLayers, contentLayers, pooling } = objective;
-  return JSON.stringify(['evaluation', weights, size, styleLayers, contentLayers, pooling, s]);
+  return JSON.stringify(['evaluation', weights, size, graphObjective(objective), s]);
 }
 
 /** What a graph with a backward pass is written from: the objective's layers, the size (or names for it), the settings. */
@@ -61,11 +66,11 @@ export function graphSpec(
   [h, w]: readonly [number, number],
   s: GraphSettings,
 ): EvaluationSpec {
-  const { styleLayers, contentLayers, pooling } = objective;
+  const { styleLayers, contentLayers, pooling, styleLoss } = graphObjective(objective);
   const symbolic = s.dims === 'symbolic';
   const { backwardConv, reluMask } = s;
   const [height, width] = symbolic ? ['height', 'width'] : [h, w];
-  return { height, width, styleLayers, contentLayers, pooling, convs, backwardConv, reluMask };
+  return { height, width, styleLayers, contentLayers, pooling, styleLoss, convs, backwardConv, reluMask };
 }
 
 /** Reads the weights, writes the evaluation graph and creates its session. */

@@ -8,8 +8,8 @@ import * as ort from 'onnxruntime-node';
 import type { Objective, TargetImages } from '../evaluator.js';
 import { addWeightedGrams, styleKey, type StyleCache } from '../targets.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
-import type { OnnxTargets } from './evaluator.js';
-import { buildFeaturesModel, FEATURES_IO } from './graph.js';
+import { graphObjective, type OnnxTargets } from './evaluator.js';
+import { buildFeaturesModel, buildStyleTargetModel, FEATURES_IO } from '../objective/features.js';
 import { readOnnxConvs } from './layout.js';
 import { createSession, type SessionSettings } from './session.js';
 
@@ -17,16 +17,15 @@ export type { StyleCache };
 
 /** What identifies a features session. */
 export function featuresKey(weights: string, objective: Objective, settings: SessionSettings): string {
-  const { styleLayers, contentLayers, pooling } = objective;
-  return JSON.stringify(['features', weights, styleLayers, contentLayers, pooling, settings]);
+  return JSON.stringify(['features', weights, graphObjective(objective), settings]);
 }
 
 /** Reads the weights, writes the features graph (any size) and creates its session. */
 export async function featuresSession(weights: string, objective: Objective, settings: SessionSettings) {
-  const { styleLayers, contentLayers, pooling } = objective;
+  const { styleLayers, contentLayers } = objective;
   const layers = layersUpTo(modelOutputs(styleLayers, contentLayers).at(-1)!);
   const convs = await readOnnxConvs(weights, layers);
-  const model = buildFeaturesModel({ height: 'height', width: 'width', styleLayers, contentLayers, pooling, convs });
+  const model = buildFeaturesModel({ height: 'height', width: 'width', ...graphObjective(objective), convs });
   return createSession(model, settings);
 }
 
@@ -50,10 +49,36 @@ async function styleGrams(
   let grams = cache.get(key);
   if (!grams) {
     const out = await features(session, image);
-    grams = objective.styleLayers.map((layer) => toTf(out[FEATURES_IO.gram(layer)]!) as tf.Tensor3D);
+    grams = objective.styleLayers.map((layer) => toTf(out[FEATURES_IO.style(layer)]!) as tf.Tensor3D);
     cache.set(key, grams);
   }
   return grams;
+}
+
+/**
+ * The blended statistics made into the targets the style loss's cost takes, by its target graph
+ * (a loss without one takes them as they are). The statistics are released.
+ */
+export async function prepareStyleTargets(
+  objective: Objective,
+  blend: tf.Tensor3D[],
+  settings: SessionSettings,
+): Promise<tf.Tensor3D[]> {
+  const model = buildStyleTargetModel(objective.styleLayers, objective.styleLoss ?? 'gram');
+  if (!model) return blend;
+  const { session } = await createSession(model, settings);
+  try {
+    const feeds: Record<string, ort.Tensor> = {};
+    objective.styleLayers.forEach((layer, l) => {
+      const stats = blend[l]!;
+      feeds[FEATURES_IO.style(layer)] = new ort.Tensor('float32', Float32Array.from(stats.dataSync()), stats.shape);
+    });
+    const out = await session.run(feeds);
+    return objective.styleLayers.map((layer) => toTf(out[FEATURES_IO.target(layer)]!) as tf.Tensor3D);
+  } finally {
+    tf.dispose(blend);
+    await session.release();
+  }
 }
 
 /** The targets of the images' working size (new tensors, the caller's). */
@@ -62,12 +87,14 @@ export async function computeOnnxTargets(
   objective: Objective,
   images: TargetImages,
   cache: StyleCache,
+  settings: SessionSettings = { threads: 1 },
 ): Promise<OnnxTargets> {
   let style: tf.Tensor3D[] = [];
   try {
     for (const [i, image] of images.styles.entries()) {
       style = addWeightedGrams(style, await styleGrams(session, objective, image, cache), images.styleWeights[i]!);
     }
+    style = await prepareStyleTargets(objective, style, settings);
     const out = await features(session, images.content);
     const content = objective.contentLayers.map((layer) => toTf(out[FEATURES_IO.features(layer)]!) as tf.Tensor4D);
     return { style, content };

@@ -1,17 +1,18 @@
 /**
  * The network on tiles with ONNX Runtime (see TileKernel): two sessions for tiles of one size,
  * the tile sums graph (pass 1, and the content layers' activations) and the tile gradient graph
- * (pass 2) of tile-graph.ts. The weight maps, targets and Gram gradients are inputs, so one pair
+ * (pass 2) of objective/tile-graphs.ts. The weight maps, targets and Gram gradients are inputs, so one pair
  * of sessions serves every tile, and through the engine's cache every kernel of the same size.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import type { Objective, TileKernel, TileSums, TileWeights } from '../evaluator.js';
 import { layersUpTo, minSide, modelOutputs, VGG19_LAYERS } from '../vgg19.js';
-import { graphSpec, type GraphSettings } from './evaluator.js';
+import { graphObjective, graphSpec, type GraphSettings } from './evaluator.js';
+import { STYLE_LOSSES } from '../objective/style.js';
 import { readOnnxConvs, type OnnxConv } from './layout.js';
 import { createSession, type Lease, type SessionCache } from './session.js';
-import { buildTileGradientModel, buildTileSumsModel, gridAt, TILE_IO } from './tile-graph.js';
+import { buildTileGradientModel, buildTileSumsModel, gridAt, TILE_IO } from '../objective/tile-graphs.js';
 
 export type TileGraph = 'tile-sums' | 'tile-gradient';
 
@@ -32,8 +33,7 @@ export function tileKey(
   s: GraphSettings,
 ): string {
   const size = s.dims === 'fixed' ? [h, w] : 'any';
-  const { styleLayers, contentLayers, pooling } = objective;
-  return JSON.stringify([graph, weights, size, styleLayers, contentLayers, pooling, s]);
+  return JSON.stringify([graph, weights, size, graphObjective(objective), s]);
 }
 
 /** Writes one tile graph from the convolutions and creates its session. */
@@ -87,6 +87,8 @@ export class OnnxTileKernel implements TileKernel {
   /** The execution provider its sessions run on. */
   readonly provider: string;
   private readonly style: { grid: [number, number]; channels: number }[];
+  /** Rows of a style layer's statistics for c channels (the style loss's). */
+  private readonly rows: (c: number) => number;
   private readonly content: { grid: [number, number]; channels: number }[];
   /** Zero weight maps (and content targets), for runs that do not read those layers' sums. */
   private zeros: { style: Record<string, ort.Tensor>; content: Record<string, ort.Tensor> } | null = null;
@@ -103,6 +105,7 @@ export class OnnxTileKernel implements TileKernel {
     this.provider = sumsLease.info.provider;
     this.style = objective.styleLayers.map((layer) => layerShape(layer, height, width));
     this.content = objective.contentLayers.map((layer) => layerShape(layer, height, width));
+    this.rows = STYLE_LOSSES[objective.styleLoss ?? 'gram'].rows;
   }
 
   async features(tile: tf.Tensor4D): Promise<tf.Tensor4D[]> {
@@ -144,7 +147,7 @@ export class OnnxTileKernel implements TileKernel {
       Object.assign(feeds, await this.contentFeeds(weights, targets));
       for (const [i, K] of gramGradients.entries()) {
         const c = this.style[i]!.channels;
-        checkShape(`the Gram gradient ${i}`, K.shape, [c, c]);
+        checkShape(`the Gram gradient ${i}`, K.shape, [this.rows(c), c]);
         feeds[io.gramGradient(i)] = await ortTensor(K);
       }
       contentWeights.forEach(

@@ -3,6 +3,7 @@
  * VGG19 models its runs need (one per set of layers and pooling, loaded once) and the style
  * images' Gram matrices seen so far (computed once per image).
  */
+import { InputError } from '../../errors.js';
 import * as tf from '@tensorflow/tfjs';
 import type { Engine, EngineOptions, Evaluator, Objective, TargetImages, TileKernel } from '../evaluator.js';
 import { modelOutputs, type Pooling } from '../vgg19.js';
@@ -11,6 +12,15 @@ import { FeatureModel } from './features.js';
 import { tfjsMemoryModel } from './memory.js';
 import { computeTargets, TfjsEvaluator, type StyleCache } from './objective.js';
 import { TfjsTileKernel } from './tiles.js';
+
+/** This engine's objective has the Gram style loss only; the others are the ONNX graph's. */
+function gramOnly(objective: Objective): void {
+  const loss = objective.styleLoss ?? 'gram';
+  if (loss !== 'gram')
+    throw new InputError(`style loss ${loss} needs the onnx backend (this backend has gram only)`, {
+      setting: 'styleLoss',
+    });
+}
 
 export class TfjsEngine implements Engine {
   private readonly models = new Map<string, FeatureModel>();
@@ -52,12 +62,14 @@ export class TfjsEngine implements Engine {
   }
 
   async createEvaluator(objective: Objective, images: TargetImages): Promise<Evaluator> {
+    gramOnly(objective);
     const model = await this.model(objective.styleLayers, objective.contentLayers, objective.pooling);
     return new TfjsEvaluator(model, objective, computeTargets(model, objective, images, this.styleCache));
   }
 
   /** Any tile size: the model takes images of any size. */
   async createTileKernel(objective: Objective): Promise<TileKernel> {
+    gramOnly(objective);
     return new TfjsTileKernel(
       await this.model(objective.styleLayers, objective.contentLayers, objective.pooling),
       objective,

@@ -34,12 +34,13 @@ export const MEMORY_MODEL = Object.freeze({
   /** Native backends hold the weights and their flipped copies only. */
   nativeWeightCopies: 2,
   /**
-   * The JavaScript backend's factor (fitted at 64 and 128 px only: that backend takes minutes per
-   * iteration beyond): larger than wasm's, its freed tensors wait for the garbage collector. The
-   * native TensorFlow backend is not installed here, so it is not measured: it gets the same.
+   * The factor of the backends outside the wasm heap, `cpu` (JavaScript) and `tensorflow` (native),
+   * fitted on `cpu` at 64 and 128 px only (it takes minutes per iteration beyond): larger than
+   * wasm's, its freed tensors wait for the garbage collector. Native TensorFlow is not installed
+   * here, so it is not measured: it gets the same.
    */
   nativeActivationFactor: 7.8,
-  /** The JavaScript backend's process without tensors. */
+  /** The process without tensors of those backends (measured on `cpu`). */
   nativeBase: 179 * MiB,
   /**
    * Bytes per byte of L-BFGS correction pairs: the pairs are allocated between passes, among

@@ -107,6 +107,8 @@ export function computeGrads(
 
 /** The objective at one working size on TensorFlow.js. */
 export class TfjsEvaluator implements Evaluator {
+  private disposed = false;
+
   /** `owned`: whether `dispose` releases the targets (the NST facade keeps its own). */
   constructor(
     readonly model: FeatureModel,
@@ -116,6 +118,7 @@ export class TfjsEvaluator implements Evaluator {
   ) {}
 
   async evaluate(image: tf.Tensor4D): Promise<Evaluation> {
+    if (this.disposed) throw new Error('the evaluator was disposed');
     const [gradient, ...parts] = computeGrads(this.model, this.objective, this.targets, image);
     const stacked = tf.stack(parts);
     tf.dispose(parts);
@@ -132,7 +135,7 @@ export class TfjsEvaluator implements Evaluator {
   }
 
   dispose(): void {
-    if (!this.owned) return;
-    tf.dispose([...this.targets.style, ...this.targets.content]);
+    this.disposed = true;
+    if (this.owned) tf.dispose([...this.targets.style, ...this.targets.content]);
   }
 }
