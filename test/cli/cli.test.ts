@@ -13,6 +13,7 @@ describe('nst command', () => {
   for (const [flags, line] of [
     [[], /^backend: onnx \(onnxruntime-node [\d.]+, cpu execution provider, \d+ threads?\)$/m],
     [['--backend', 'wasm'], /^backend: wasm/m],
+    [['--style-loss', 'w2', '--alpha', '3', '--var', '0.003'], /^backend: onnx/m],
   ] as const) {
     it(`stylizes a photo end to end${flags.length ? ` with ${flags.join(' ')}` : ''}: a valid image of the expected size, best cost below the first`, async () => {
       await stylizesEndToEnd([...flags], line);
@@ -199,6 +200,11 @@ describe('nst command', () => {
       ],
       [['stylize', content, style, '-o', out, '--backend', 'gpu'], /--backend/],
       [['stylize', content, style, '-o', out, '--optimizer', 'sgd'], /--optimizer/],
+      [['stylize', content, style, '-o', out, '--style-loss', 'l1'], /--style-loss/],
+      [
+        ['stylize', content, style, '-o', out, '--style-loss', 'w2', '--backend', 'wasm', '--size', '32'],
+        /^nst: style loss w2 needs the onnx backend/m,
+      ],
       [['stylize', content, style, '-o', out, '--lbfgs-history', '0'], /lbfgs-history must be a positive integer/],
       [['stylize', content, style, '-o', out, '--tolerance', '-1'], /tolerance must be a non-negative number/],
       [['stylize', content, style, '-o', out, '--scales', '0'], /scales must be auto, a positive integer/],

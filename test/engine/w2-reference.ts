@@ -6,8 +6,10 @@
 import type { Map64 } from './onnx-reference.js';
 
 export const EPSILON = 1e-4;
-/** The square roots' floor relative to their input's Frobenius norm (w2.ts SQRTM_FLOOR). */
+/** The style's square root: its floor relative to its input's Frobenius norm (w2.ts W2_TARGET_FLOOR). */
 export const FLOOR = 1e-6;
+/** Newton–Schulz iterations of the evaluation's square root (w2.ts W2_ITERATIONS). */
+export const ITERATIONS = 15;
 
 /** Eigenvalues and eigenvectors (columns of v) of a symmetric n × n matrix, by cyclic Jacobi rotations. */
 export function symmetricEigen(matrix: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
@@ -122,6 +124,45 @@ export function w2Target64(stats: Float64Array, c: number): Float64Array {
   return out;
 }
 
+/**
+ * tr of ITERATIONS coupled Newton–Schulz steps towards √M (as the graph takes them), and its
+ * derivative w.r.t. M, by the iteration's reverse pass.
+ */
+export function newtonSchulzTrace(m: Float64Array, c: number): { value: number; dM: Float64Array } {
+  const eye = Float64Array.from({ length: c * c }, (_, k) => (k % (c + 1) === 0 ? 1 : 0));
+  const norm = frobenius(m);
+  const ys: Float64Array[] = [m.map((x) => x / norm)];
+  const zs: Float64Array[] = [eye];
+  const ts: Float64Array[] = [];
+  for (let k = 0; k < ITERATIONS; k++) {
+    const zy = matmul(zs[k]!, ys[k]!, c);
+    const t = zy.map((x, i) => (3 * eye[i]! - x) / 2);
+    ts.push(t);
+    ys.push(matmul(ys[k]!, t, c));
+    zs.push(matmul(t, zs[k]!, c));
+  }
+  const value = trace(ys[ITERATIONS]!, c) * Math.sqrt(norm);
+  // Backwards: Y_{k+1} = Y_k T_k, Z_{k+1} = T_k Z_k, T_k = (3I − Z_k Y_k)/2.
+  const transpose = (a: Float64Array) => a.map((_, k) => a[(k % c) * c + Math.floor(k / c)]!);
+  let dY = eye.map((x) => x * Math.sqrt(norm));
+  let dZ = new Float64Array(c * c);
+  for (let k = ITERATIONS - 1; k >= 0; k--) {
+    const [y, z, t] = [ys[k]!, zs[k]!, ts[k]!];
+    const dT = matmul(transpose(y), dY, c);
+    const dTz = matmul(dZ, transpose(z), c);
+    dT.forEach((_, i) => (dT[i]! += dTz[i]!));
+    const dYk = matmul(dY, transpose(t), c);
+    const dZk = matmul(transpose(t), dZ, c);
+    const fromTz = matmul(dT, transpose(y), c);
+    const fromTy = matmul(transpose(z), dT, c);
+    dY = dYk.map((x, i) => x - fromTy[i]! / 2);
+    dZ = dZk.map((x, i) => x - fromTz[i]! / 2);
+  }
+  // Y_0 = M/N, N = ‖M‖_F; and the output's √N.
+  const dN = trace(ys[ITERATIONS]!, c) / (2 * Math.sqrt(norm)) - dY.reduce((s, x, i) => s + x * m[i]!, 0) / norm ** 2;
+  return { value, dM: dY.map((x, i) => x / norm + (dN * m[i]!) / norm) };
+}
+
 /** W of a layer's features against the style's packed statistics, and dW/dF ([h][w][c]). */
 export function w2Layer(f: Map64, styleStats: Float64Array): { cost: number; dF: Float64Array } {
   const { c } = f;
@@ -129,18 +170,13 @@ export function w2Layer(f: Map64, styleStats: Float64Array): { cost: number; dF:
   const { mean, cov } = meanCov(w2Stats64(f), c);
   const style = meanCov(styleStats, c);
   const root = sqrtm64(style.cov, c);
+  const styleCov = matmul(root, root, c);
   const m = matmul(matmul(root, cov, c), root, c);
-  // f(M) = tr √M = √N·tr(B^½), B = M/N + δI; df/dM = M·(tr B^½/(2N^{3/2}) − tr(B^-½ M)/(2N^{5/2})) + B^-½/(2√N).
-  const { b, norm } = floored(m, c);
-  const rootB = matrixFunction(b, c, Math.sqrt);
-  const inverseRootB = matrixFunction(b, c, (x) => 1 / Math.sqrt(x));
-  const rootTrace = Math.sqrt(norm) * trace(rootB, c);
+  const { value: rootTrace, dM } = newtonSchulzTrace(m, c);
   const meanTerm = mean.reduce((s, x, i) => s + (x - style.mean[i]!) ** 2, 0);
-  const cost = (meanTerm + trace(cov, c) + trace(style.cov, c) - 2 * rootTrace) / c;
-  const k = trace(rootB, c) / (2 * norm ** 1.5) - trace(matmul(inverseRootB, m, c), c) / (2 * norm ** 2.5);
-  const dfdM = m.map((x, i) => x * k + inverseRootB[i]! / (2 * Math.sqrt(norm)));
-  // dW/dΣ = (I − 2R (df/dM) R)/c.
-  const rfr = matmul(matmul(root, dfdM, c), root, c);
+  const cost = (meanTerm + trace(cov, c) + trace(styleCov, c) - 2 * rootTrace) / c;
+  // dW/dΣ = (I − 2R (dtr/dM) R)/c; dW/dμ = 2(μ − μₛ)/c − 2·(dW/dΣ)·μ; dW/dF_p = (2/n)(dW/dΣ) f_p + (1/n) dW/dμ.
+  const rfr = matmul(matmul(root, dM, c), root, c);
   const dCov = rfr.map((x, i) => ((i % (c + 1) === 0 ? 1 : 0) - 2 * x) / c);
   const dMean = mean.map((x, i) => {
     let s = 0;

@@ -33,11 +33,13 @@ function styleCost(g: GraphBuilder, spec: NetworkSpec, steps: ReturnType<typeof 
   const costs = spec.styleLayers.map((layer, i) => {
     const { value, channels: c } = outputOf(steps, layer);
     const flat = flatten(g, value, c);
-    const means = meansOf(g, loss.sums(g, flat, c), positionsOf(g, flat, c));
     const rows = loss.rows(c);
     const target = g.op('Reshape', [g.input(io.styleTarget(i), [1, rows, c]), g.int64s([rows, c])]);
+    const cost = loss.direct
+      ? loss.direct(g, flat, target, c)
+      : loss.cost(g, meansOf(g, loss.sums(g, flat, c), positionsOf(g, flat, c)), target, c);
     const weight = g.op('Gather', [layerWeights, g.int64s([i], [])], { axis: int(0) }, 'layer_weight');
-    return g.op('Mul', [loss.cost(g, means, target, c), toDouble(g, weight)], {}, 'weighted_style');
+    return g.op('Mul', [cost, toDouble(g, weight)], {}, 'weighted_style');
   });
   return g.op('Sum', costs, {}, 'style_cost');
 }

@@ -19,6 +19,11 @@ export interface StyleLoss {
   prepare?(g: GraphBuilder, means: string, c: number): string;
   /** A layer's cost (a float64 scalar) from its averaged statistics [rows, c] and the prepared target. */
   cost(g: GraphBuilder, means: string, target: string, c: number): string;
+  /**
+   * The same cost straight from the features F [c, n], where no tiles need the sums: for a loss
+   * whose statistics round better computed another way. Absent: `cost` of the sums' averages.
+   */
+  direct?(g: GraphBuilder, flat: string, target: string, c: number): string;
 }
 
 /** Gatys et al.'s: the Gram matrix F Fᵀ / n, and mean((G − A)²). */

@@ -12,12 +12,16 @@ import type { StyleLoss } from './style.js';
 
 /** Added to each covariance's diagonal: keeps the square roots' inputs positive definite. */
 export const W2_EPSILON = 1e-4;
-/** The smallest eigenvalue the square roots see, relative to their input's Frobenius norm. */
-export const SQRTM_FLOOR = 1e-6;
-/** Newton–Schulz iterations of the square root per evaluation (bench/README.md, "W2 style loss"). */
-export const W2_ITERATIONS = 20;
-/** Iterations of the style's own square root, computed once per target. */
+/**
+ * Newton–Schulz iterations of the square root per evaluation (bench/README.md, "The W2 style
+ * loss"): unconverged on the smallest eigenvalues, so tr √M is a little low and W a little high,
+ * never below the true W (a floor that raised tr √M was exploited by the optimiser: W went
+ * negative); and no rounding grows into NaN.
+ */
+export const W2_ITERATIONS = 15;
+/** Iterations of the style's own square root, computed once per target, and its floor. */
 export const W2_TARGET_ITERATIONS = 24;
+export const W2_TARGET_FLOOR = 1e-6;
 
 const identity = (g: GraphBuilder, c: number) =>
   g.floats(
@@ -31,17 +35,18 @@ const rows = (g: GraphBuilder, x: string, from: number, to: number) =>
   g.op('Slice', [x, g.int64s([from]), g.int64s([to]), g.int64s([0])]);
 
 /**
- * The square root of a symmetric positive semi-definite [c, c] matrix by the coupled Newton–Schulz
- * iteration, on A / ‖A‖_F (whose eigenvalues are in [0, 1], where it converges). Float32 rounding
- * of A is about 1e-7·‖A‖_F, far above the covariances' εI at VGG's scale, so A gets a floor of
- * SQRTM_FLOOR·‖A‖_F on its diagonal: no rounding makes an eigenvalue negative (on which the
- * iteration diverges), and every eigenvalue converges in `iterations` (bench/README.md).
+ * The square root of a symmetric positive semi-definite [c, c] matrix by `iterations` of the
+ * coupled Newton–Schulz iteration on A / ‖A‖_F (eigenvalues in [0, 1], where it converges), with
+ * `floor`·‖A‖_F added to A's diagonal. Float32 rounding of A (~1e-7·‖A‖_F, far above the
+ * covariances' εI at VGG's scale) can leave eigenvalues below zero, which the iteration multiplies
+ * by ~2.25 each step: with few iterations they stay negligible; the style's root, taken with more,
+ * gets a floor (bench/README.md, "The W2 style loss").
  */
-export function sqrtm(g: GraphBuilder, a: string, c: number, iterations: number): string {
+export function sqrtm(g: GraphBuilder, a: string, c: number, iterations: number, floor = 0): string {
   const eye = identity(g, c);
   const norm = g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [a, a])], { keepdims: int(0) })], {}, 'frobenius');
-  const floored = g.op('Add', [g.op('Div', [a, norm]), g.op('Mul', [eye, g.scalar(SQRTM_FLOOR)])]);
-  let y = floored;
+  const normalised = g.op('Div', [a, norm]);
+  let y = floor > 0 ? g.op('Add', [normalised, g.op('Mul', [eye, g.scalar(floor)])]) : normalised;
   let z = eye;
   const threeI = g.op('Mul', [eye, g.scalar(3)]);
   for (let k = 0; k < iterations; k++) {
@@ -52,13 +57,43 @@ export function sqrtm(g: GraphBuilder, a: string, c: number, iterations: number)
   return g.op('Mul', [y, g.op('Sqrt', [norm])], {}, 'sqrtm');
 }
 
+/** εI, added to every covariance. */
+const epsilonI = (g: GraphBuilder, c: number) => g.op('Mul', [identity(g, c), g.scalar(W2_EPSILON)]);
+
 /** Σ = E[ffᵀ] − μμᵀ + εI from the statistics [c + 1, c] (row 0 μ, then E[ffᵀ]). */
 function covariance(g: GraphBuilder, means: string, c: number): { mean: string; cov: string } {
   const mean = rows(g, means, 0, 1);
   const outer = g.op('MatMul', [g.op('Transpose', [mean], { perm: ints([1, 0]) }), mean]);
-  const epsilon = g.op('Mul', [identity(g, c), g.scalar(W2_EPSILON)]);
-  const cov = g.op('Add', [g.op('Sub', [rows(g, means, 1, c + 1), outer]), epsilon], {}, 'covariance');
+  const cov = g.op('Add', [g.op('Sub', [rows(g, means, 1, c + 1), outer]), epsilonI(g, c)], {}, 'covariance');
   return { mean, cov };
+}
+
+/**
+ * μ [1, c] and Σ = (F − μ)(F − μ)ᵀ/n + εI straight from F [c, n]: the same Σ as `covariance`
+ * without E[ffᵀ] − μμᵀ's cancellation, which in float32 leaves noise of ~1e-7·μ² where the
+ * features barely vary (a flat image gives negative eigenvalues, and NaN).
+ */
+function centredCovariance(g: GraphBuilder, flat: string, c: number): { mean: string; cov: string } {
+  const column = g.op('ReduceMean', [flat], { axes: ints([1]) }, 'feature_mean');
+  const centred = g.op('Sub', [flat, column], {}, 'centred');
+  const positions = g.op('CastLike', [g.op('Div', [g.op('Size', [flat]), g.int64s([c], [])]), flat]);
+  const product = g.op('MatMul', [centred, g.op('Transpose', [centred], { perm: ints([1, 0]) })]);
+  const cov = g.op('Add', [g.op('Div', [product, positions]), epsilonI(g, c)], {}, 'covariance');
+  return { mean: g.op('Reshape', [column, g.int64s([1, c])]), cov };
+}
+
+/** W from μ, Σ and the prepared target (row 0 μₛ, then Σₛ^½), with `iterations` for the square root. */
+function distance(g: GraphBuilder, mean: string, cov: string, target: string, c: number, iterations: number): string {
+  const [styleMean, styleRoot] = [rows(g, target, 0, 1), rows(g, target, 1, c + 1)];
+  const eye = identity(g, c);
+  const traceOf = (m: string) => toDouble(g, g.op('ReduceSum', [g.op('Mul', [m, eye])], { keepdims: int(0) }));
+  const d = toDouble(g, g.op('Sub', [mean, styleMean]));
+  const meanTerm = g.op('ReduceSum', [g.op('Mul', [d, d])], { keepdims: int(0) });
+  const styleCov = g.op('MatMul', [styleRoot, styleRoot]);
+  const product = g.op('MatMul', [g.op('MatMul', [styleRoot, cov]), styleRoot], {}, 'w2_product');
+  const root = traceOf(sqrtm(g, product, c, iterations));
+  const covTerm = g.op('Sub', [g.op('Add', [traceOf(cov), traceOf(styleCov)]), g.op('Mul', [root, g.scalar64(2)])]);
+  return g.op('Div', [g.op('Add', [meanTerm, covTerm]), g.scalar64(c)], {}, 'w2_cost');
 }
 
 /** The loss with `iterations` Newton–Schulz iterations per evaluation (bench/w2-iterations.mjs varies them). */
@@ -72,20 +107,20 @@ export const w2Loss = (iterations: number): StyleLoss => ({
   },
   prepare: (g, means, c) => {
     const { mean, cov } = covariance(g, means, c);
-    return g.op('Concat', [mean, sqrtm(g, cov, c, W2_TARGET_ITERATIONS)], { axis: int(0) }, 'w2_target');
+    return g.op(
+      'Concat',
+      [mean, sqrtm(g, cov, c, W2_TARGET_ITERATIONS, W2_TARGET_FLOOR)],
+      { axis: int(0) },
+      'w2_target',
+    );
   },
   cost: (g, means, target, c) => {
     const { mean, cov } = covariance(g, means, c);
-    const [styleMean, styleRoot] = [rows(g, target, 0, 1), rows(g, target, 1, c + 1)];
-    const eye = identity(g, c);
-    const traceOf = (m: string) => toDouble(g, g.op('ReduceSum', [g.op('Mul', [m, eye])], { keepdims: int(0) }));
-    const d = toDouble(g, g.op('Sub', [mean, styleMean]));
-    const meanTerm = g.op('ReduceSum', [g.op('Mul', [d, d])], { keepdims: int(0) });
-    const styleCov = g.op('MatMul', [styleRoot, styleRoot]);
-    const product = g.op('MatMul', [g.op('MatMul', [styleRoot, cov]), styleRoot], {}, 'w2_product');
-    const root = traceOf(sqrtm(g, product, c, iterations));
-    const covTerm = g.op('Sub', [g.op('Add', [traceOf(cov), traceOf(styleCov)]), g.op('Mul', [root, g.scalar64(2)])]);
-    return g.op('Div', [g.op('Add', [meanTerm, covTerm]), g.scalar64(c)], {}, 'w2_cost');
+    return distance(g, mean, cov, target, c, iterations);
+  },
+  direct: (g, flat, target, c) => {
+    const { mean, cov } = centredCovariance(g, flat, c);
+    return distance(g, mean, cov, target, c, iterations);
   },
 });
 
