@@ -117,7 +117,7 @@ export interface Engine {
  * What `createEngine` takes: `onnx` is ONNX Runtime (engine/onnx/), the others TensorFlow.js
  * backends (engine/tfjs/); `auto` picks the fastest that loads here (see factory.ts).
  */
-export const ENGINE_NAMES = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'] as const;
+export const ENGINE_NAMES = ['auto', 'onnx', 'onnx-wasm', 'tensorflow', 'wasm', 'cpu'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export interface EngineOptions {

@@ -10,7 +10,8 @@ type Runtime = Exclude<EngineName, 'auto'>;
 
 /** How each runtime is loaded; a failure to load throws. */
 const RUNTIMES: Readonly<Record<Runtime, (options: EngineOptions) => Promise<Engine>>> = {
-  onnx: async (options) => (await import('./onnx/engine.js')).createOnnxEngine(options),
+  onnx: async (options) => (await import('./onnx/engine.js')).createOnnxEngine(options, 'native'),
+  'onnx-wasm': async (options) => (await import('./onnx/engine.js')).createOnnxEngine(options, 'wasm'),
   tensorflow: (options) => tfjs(options, 'tensorflow'),
   wasm: (options) => tfjs(options, 'wasm'),
   cpu: (options) => tfjs(options, 'cpu'),
@@ -22,26 +23,31 @@ async function tfjs(options: EngineOptions, backend: 'auto' | 'tensorflow' | 'wa
 }
 
 /**
- * `auto`: ONNX Runtime first, because it computes an evaluation in about a third of the time of
- * the fastest TensorFlow.js backend that installs everywhere (bench/README.md, "ONNX engine");
- * where it cannot load, TensorFlow.js's own order.
+ * `auto`: ONNX Runtime's native build first, because it computes an evaluation in about a third
+ * of the time of the fastest TensorFlow.js backend that installs everywhere (bench/README.md,
+ * "ONNX engine"); where it cannot load, its WebAssembly build (as fast as TensorFlow.js's wasm
+ * backend, with the whole objective: bench/README.md, "onnxruntime-web"); then TensorFlow.js.
  */
 async function auto(options: EngineOptions): Promise<Engine> {
-  try {
-    return await RUNTIMES.onnx(options);
-  } catch {
-    return tfjs(options, 'auto');
+  for (const runtime of ['onnx', 'onnx-wasm'] as const) {
+    try {
+      return await RUNTIMES[runtime](options);
+    } catch {
+      // the next one
+    }
   }
+  return tfjs(options, 'auto');
 }
 
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const name = options.engine ?? 'auto';
   if (name === 'auto') return auto(options);
-  if (name !== 'onnx') return RUNTIMES[name](options);
+  if (name !== 'onnx' && name !== 'onnx-wasm') return RUNTIMES[name](options);
   try {
-    return await RUNTIMES.onnx(options);
+    return await RUNTIMES[name](options);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new InputError(`backend onnx cannot be loaded: install onnxruntime-node (${reason})`, { setting: 'backend' });
+    const pkg = name === 'onnx' ? 'onnxruntime-node' : 'onnxruntime-web';
+    throw new InputError(`backend ${name} cannot be loaded: install ${pkg} (${reason})`, { setting: 'backend' });
   }
 }

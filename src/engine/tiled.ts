@@ -7,7 +7,7 @@
  * image, exact where a tile's context margin covers the receptive field (tiles.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
+import { ensureRuntime, ort, type Ort } from './onnx/runtime.js';
 import type { Costs, Evaluation } from '../optim/types.js';
 import type { Engine, Evaluator, Objective, TargetImages, TileKernel, TileWeights } from './evaluator.js';
 import { buildTileCostsModel, TILE_COSTS_IO } from './objective/tile-costs.js';
@@ -164,6 +164,8 @@ export class TiledEvaluator implements Evaluator {
     const [, h, w] = images.content.shape;
     const layout = layoutFor(objective, h, w, tileSize);
     // The style targets first, so that their kernel (of another size) is gone before this one is made.
+    // The costs from the summed tiles run on ONNX Runtime whatever engine runs the tiles.
+    await ensureRuntime(1);
     const style = await styleTargets(engine, objective, images, tileSize);
     let kernel: TileKernel | null = null;
     let costSession: CreatedSession | null = null;
@@ -241,7 +243,7 @@ export class TiledEvaluator implements Evaluator {
     const { objective } = this;
     const io = TILE_COSTS_IO;
     const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
-    const feeds: Record<string, ort.Tensor> = {
+    const feeds: Record<string, Ort.Tensor> = {
       [io.alpha]: scalar(objective.alpha),
       [io.beta]: scalar(objective.beta),
       [io.styleLayerWeights]: new ort.Tensor('float32', Float32Array.from(objective.styleLayerWeights), [grams.length]),

@@ -14,6 +14,10 @@ describe('nst command', () => {
     [[], /^backend: onnx \(onnxruntime-node [\d.]+, cpu execution provider, \d+ threads?\)$/m],
     [['--backend', 'wasm'], /^backend: wasm/m],
     [['--style-loss', 'w2', '--alpha', '3', '--var', '0.003'], /^backend: onnx/m],
+    [
+      ['--backend', 'onnx-wasm'],
+      /^backend: onnx-wasm \(onnxruntime-web [\d.]+, wasm execution provider, \d+ threads?\)$/m,
+    ],
   ] as const) {
     it(`stylizes a photo end to end${flags.length ? ` with ${flags.join(' ')}` : ''}: a valid image of the expected size, best cost below the first`, async () => {
       await stylizesEndToEnd([...flags], line);

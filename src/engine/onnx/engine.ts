@@ -4,7 +4,6 @@
  * installed, else its CPU kernels). TensorFlow.js still holds the images and runs the optimisers'
  * arithmetic, on its WebAssembly backend.
  */
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import type {
   Engine,
@@ -18,12 +17,11 @@ import type {
 import { defaultThreads } from '../evaluator.js';
 import { selectBackend } from '../tfjs/backend.js';
 import { createOnnxEvaluator, type GraphSettings } from './evaluator.js';
+import { loadRuntime, ort, RUNTIME_PACKAGES, runtimeBuild, type RuntimeBuild } from './runtime.js';
 import { onnxMemoryModel } from './memory.js';
 import { defaultProviders, SessionCache } from './session.js';
 import { computeOnnxTargets, featuresKey, featuresSession, type StyleCache } from './targets.js';
 import { createOnnxTileKernel } from './tiles.js';
-
-const require = createRequire(import.meta.url);
 
 /** The graph and session settings that measured fastest on the CPU (bench/README.md, "ONNX engine"). */
 export const DEFAULT_GRAPH: Omit<GraphSettings, 'threads'> = {
@@ -68,14 +66,20 @@ export class OnnxEngine implements Engine {
   }
 
   get info(): EngineInfo {
-    const version = (require('onnxruntime-node/package.json') as { version: string }).version;
+    const build = runtimeBuild ?? 'native';
+    const name = build === 'wasm' ? 'onnx-wasm' : 'onnx';
+    const pkg = RUNTIME_PACKAGES[build];
+    // The build's own version (onnxruntime-web's package.json is not among its exports).
+    const versions = ort.env.versions as Record<string, string | undefined>;
+    const version = versions[build === 'wasm' ? 'web' : 'node'] ?? versions['common'];
     const { threads } = this.graph;
-    const description = `backend: onnx (onnxruntime-node ${version}, ${this.provider} execution provider, ${threads} thread${threads === 1 ? '' : 's'})`;
-    return { name: 'onnx', package: 'onnxruntime-node', gpu: this.provider !== 'cpu', threads, description };
+    const description = `backend: ${name} (${pkg} ${version}, ${this.provider} execution provider, ${threads} thread${threads === 1 ? '' : 's'})`;
+    const gpu = this.provider !== 'cpu' && this.provider !== 'wasm';
+    return { name, package: pkg, gpu, threads, description };
   }
 
   get memory() {
-    return onnxMemoryModel();
+    return onnxMemoryModel(runtimeBuild === 'wasm');
   }
 
   get cached(): { models: number; styleTargets: number } {
@@ -123,12 +127,12 @@ export class OnnxEngine implements Engine {
 }
 
 /**
- * Loads ONNX Runtime (a failure to load is an error the caller words) and TensorFlow.js'
+ * Loads ONNX Runtime's `build` (a failure to load is an error the caller words) and TensorFlow.js'
  * WebAssembly backend, single-threaded, for the tensors around it.
  */
-export async function createOnnxEngine(options: EngineOptions): Promise<OnnxEngine> {
-  await import('onnxruntime-node');
+export async function createOnnxEngine(options: EngineOptions, build: RuntimeBuild = 'native'): Promise<OnnxEngine> {
   const threads = options.threads ?? defaultThreads();
+  await loadRuntime(build, threads);
   // The tensors around the graph need no thread pool: the optimisers' arithmetic is elementwise,
   // which the wasm backend runs on one thread anyway, and the pool's workers cost ~400 MiB.
   await selectBackend('wasm', 1);

@@ -4,7 +4,7 @@
  * shared, through the engine's cache, by every evaluator of the same size and layers.
  */
 import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from './runtime.js';
 import type { Costs, Evaluation } from '../../optim/types.js';
 import type { Evaluator, Objective } from '../evaluator.js';
 import type { OnnxTuning } from './tuning.js';
@@ -23,16 +23,16 @@ export interface OnnxTargets {
 }
 
 /** A tf tensor's values as a float32 ONNX Runtime tensor of `dims`. */
-function ortTensor(tensor: tf.Tensor, dims: readonly number[]): ort.Tensor {
+function ortTensor(tensor: tf.Tensor, dims: readonly number[]): Ort.Tensor {
   return new ort.Tensor('float32', Float32Array.from(tensor.dataSync()), dims);
 }
 
 /** The fixed inputs of the graph: cost weights and targets (content targets moved to NCHW). */
-function targetFeeds(objective: Objective, targets: OnnxTargets): Record<string, ort.Tensor> {
+function targetFeeds(objective: Objective, targets: OnnxTargets): Record<string, Ort.Tensor> {
   const io = EVALUATION_IO;
   const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
   const layerWeights = Float32Array.from(objective.styleLayerWeights);
-  const feeds: Record<string, ort.Tensor> = {
+  const feeds: Record<string, Ort.Tensor> = {
     [io.alpha]: scalar(objective.alpha),
     [io.beta]: scalar(objective.beta),
     [io.variation]: scalar(objective.variation),
@@ -84,7 +84,7 @@ export async function evaluationSession(weights: string, objective: Objective, h
 export class OnnxEvaluator implements Evaluator {
   /** The execution provider its session runs on. */
   readonly provider: string;
-  private readonly feeds: Record<string, ort.Tensor>;
+  private readonly feeds: Record<string, Ort.Tensor>;
   private disposed = false;
   private running = 0;
 

@@ -3,6 +3,7 @@
  * fitted to peaks measured on real runs of the command (`node dist/bench/memory.js --backend onnx`,
  * results and fit in bench/README.md).
  */
+import { WASM_HEAP_LIMIT } from '../tfjs/memory.js';
 import { networkSizes, type MemoryModel, type RunShape } from '../memory.js';
 import { networkBytes } from '../tfjs/memory.js';
 
@@ -52,6 +53,15 @@ function estimate(run: RunShape): { heap: number; rss: number } {
 }
 
 /** The guard's model of a run on the ONNX engine (the same with 1 and 2 threads, bench/README.md). */
-export function onnxMemoryModel(): MemoryModel {
-  return { estimate, heapLimit: null, heapLimitReason: '' };
+/**
+ * The model of the native build; the WebAssembly build runs the same graphs (fitted on the native
+ * one: not measured apart) inside a wasm32 heap, which cannot grow past 4 GiB.
+ */
+export function onnxMemoryModel(wasm = false): MemoryModel {
+  if (!wasm) return { estimate, heapLimit: null, heapLimitReason: '' };
+  return {
+    estimate,
+    heapLimit: WASM_HEAP_LIMIT,
+    heapLimitReason: "ONNX Runtime's wasm heap, which cannot grow past 4 GiB",
+  };
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ensureRuntime, ort, runtimeBuild, type Ort } from './runtime.js';
 
 const require = createRequire(import.meta.url);
 
@@ -40,7 +40,7 @@ export interface SessionInfo {
 }
 
 export interface CreatedSession {
-  session: ort.InferenceSession;
+  session: Ort.InferenceSession;
   info: SessionInfo;
 }
 
@@ -62,13 +62,14 @@ const gpuVisible = () => fs.existsSync('/dev/nvidiactl') || fs.existsSync('/dev/
 
 /** CUDA where its provider is installed and a GPU visible, DirectML on Windows, CoreML on macOS; CPU last. */
 export function defaultProviders(): string[] {
+  if (runtimeBuild === 'wasm') return ['wasm'];
   if (process.platform === 'win32') return ['dml', 'cpu'];
   if (process.platform === 'darwin') return ['coreml', 'cpu'];
   if (process.platform === 'linux' && cudaInstalled() && gpuVisible()) return ['cuda', 'cpu'];
   return ['cpu'];
 }
 
-function sessionOptions(settings: SessionSettings, providers: readonly string[]): ort.InferenceSession.SessionOptions {
+function sessionOptions(settings: SessionSettings, providers: readonly string[]): Ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [...providers],
     intraOpNumThreads: settings.threads,
@@ -87,6 +88,7 @@ function sessionOptions(settings: SessionSettings, providers: readonly string[])
 export async function createSession(model: Uint8Array, settings: SessionSettings): Promise<CreatedSession> {
   if (!Number.isInteger(settings.threads) || settings.threads < 1)
     throw new RangeError('threads must be a positive integer');
+  await ensureRuntime(settings.threads);
   const providers = settings.providers ?? defaultProviders();
   let fallback: string | undefined;
   for (let i = 0; i < providers.length; i++) {

@@ -4,7 +4,7 @@
  * graph with sizes given at run time serves the style images and the content image alike.
  */
 import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from './runtime.js';
 import type { Objective, TargetImages } from '../evaluator.js';
 import { addWeightedGrams, styleKey, type StyleCache } from '../targets.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
@@ -30,17 +30,17 @@ export async function featuresSession(weights: string, objective: Objective, set
 }
 
 /** Runs the features graph on one image [1, h, w, 3]: its outputs by name. */
-async function features(session: ort.InferenceSession, image: tf.Tensor4D): Promise<ort.InferenceSession.ReturnType> {
+async function features(session: Ort.InferenceSession, image: tf.Tensor4D): Promise<Ort.InferenceSession.ReturnType> {
   const [, h, w] = image.shape;
   const data = Float32Array.from(await image.data());
   return session.run({ [FEATURES_IO.image]: new ort.Tensor('float32', data, [1, h, w, 3]) });
 }
 
-const toTf = (t: ort.Tensor) => tf.tensor(t.data as Float32Array, t.dims as number[]);
+const toTf = (t: Ort.Tensor) => tf.tensor(t.data as Float32Array, t.dims as number[]);
 
 /** One style image's Gram matrices at the style layers: the cache's when it has them. */
 async function styleGrams(
-  session: ort.InferenceSession,
+  session: Ort.InferenceSession,
   objective: Objective,
   image: tf.Tensor4D,
   cache: StyleCache,
@@ -68,7 +68,7 @@ export async function prepareStyleTargets(
   if (!model) return blend;
   const { session } = await createSession(model, settings);
   try {
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, Ort.Tensor> = {};
     objective.styleLayers.forEach((layer, l) => {
       const stats = blend[l]!;
       feeds[FEATURES_IO.style(layer)] = new ort.Tensor('float32', Float32Array.from(stats.dataSync()), stats.shape);
@@ -83,7 +83,7 @@ export async function prepareStyleTargets(
 
 /** The targets of the images' working size (new tensors, the caller's). */
 export async function computeOnnxTargets(
-  session: ort.InferenceSession,
+  session: Ort.InferenceSession,
   objective: Objective,
   images: TargetImages,
   cache: StyleCache,

@@ -5,7 +5,7 @@
  * of sessions serves every tile, and through the engine's cache every kernel of the same size.
  */
 import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from './runtime.js';
 import type { Objective, TileKernel, TileSums, TileWeights } from '../evaluator.js';
 import { layersUpTo, minSide, modelOutputs, VGG19_LAYERS } from '../vgg19.js';
 import { graphObjective, graphSpec, type GraphSettings } from './evaluator.js';
@@ -64,13 +64,13 @@ function checkCount(what: string, got: number, want: number): void {
 }
 
 /** A tf tensor's values as a float32 ONNX Runtime tensor of `dims` (the backend's copy, only read). */
-async function ortTensor(t: tf.Tensor, dims: Shape = t.shape): Promise<ort.Tensor> {
+async function ortTensor(t: tf.Tensor, dims: Shape = t.shape): Promise<Ort.Tensor> {
   const data = await t.data();
   return new ort.Tensor('float32', data instanceof Float32Array ? data : Float32Array.from(data), dims);
 }
 
 /** A content target NHWC [1, h, w, c] as the graphs take it, NCHW. */
-async function nchwTensor(t: tf.Tensor4D): Promise<ort.Tensor> {
+async function nchwTensor(t: tf.Tensor4D): Promise<Ort.Tensor> {
   const [, h, w, c] = t.shape;
   const nchw = tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]));
   try {
@@ -80,7 +80,7 @@ async function nchwTensor(t: tf.Tensor4D): Promise<ort.Tensor> {
   }
 }
 
-const toTf = (t: ort.Tensor) => tf.tensor(t.data as Float32Array, t.dims as number[]);
+const toTf = (t: Ort.Tensor) => tf.tensor(t.data as Float32Array, t.dims as number[]);
 
 /** The TileKernel of the ONNX engine, on leased sessions of one tile size. */
 export class OnnxTileKernel implements TileKernel {
@@ -91,7 +91,7 @@ export class OnnxTileKernel implements TileKernel {
   private readonly rows: (c: number) => number;
   private readonly content: { grid: [number, number]; channels: number }[];
   /** Zero weight maps (and content targets), for runs that do not read those layers' sums. */
-  private zeros: { style: Record<string, ort.Tensor>; content: Record<string, ort.Tensor> } | null = null;
+  private zeros: { style: Record<string, Ort.Tensor>; content: Record<string, Ort.Tensor> } | null = null;
   private disposed = false;
   private running = 0;
 
@@ -181,13 +181,13 @@ export class OnnxTileKernel implements TileKernel {
     this.gradientLease.release();
   }
 
-  private async imageFeeds(tile: tf.Tensor4D): Promise<Record<string, ort.Tensor>> {
+  private async imageFeeds(tile: tf.Tensor4D): Promise<Record<string, Ort.Tensor>> {
     checkShape('the tile', tile.shape, [1, this.height, this.width, 3]);
     return { [TILE_IO.image]: await ortTensor(tile) };
   }
 
-  private async styleFeeds(weights: TileWeights): Promise<Record<string, ort.Tensor>> {
-    const feeds: Record<string, ort.Tensor> = {};
+  private async styleFeeds(weights: TileWeights): Promise<Record<string, Ort.Tensor>> {
+    const feeds: Record<string, Ort.Tensor> = {};
     checkCount('style weight maps', weights.style.length, this.style.length);
     for (const [i, { grid }] of this.style.entries()) {
       checkShape(`the style weight map ${i}`, weights.style[i]!.shape, grid);
@@ -199,8 +199,8 @@ export class OnnxTileKernel implements TileKernel {
   private async contentFeeds(
     weights: TileWeights,
     targets: readonly tf.Tensor4D[],
-  ): Promise<Record<string, ort.Tensor>> {
-    const feeds: Record<string, ort.Tensor> = {};
+  ): Promise<Record<string, Ort.Tensor>> {
+    const feeds: Record<string, Ort.Tensor> = {};
     checkCount('content weight maps', weights.content.length, this.content.length);
     checkCount('content targets', targets.length, this.content.length);
     for (const [k, { grid, channels }] of this.content.entries()) {
@@ -213,11 +213,11 @@ export class OnnxTileKernel implements TileKernel {
   }
 
   /** Zero weight maps and content targets (made once: the tile size is fixed). */
-  private zeroFeeds(): { style: Record<string, ort.Tensor>; content: Record<string, ort.Tensor> } {
+  private zeroFeeds(): { style: Record<string, Ort.Tensor>; content: Record<string, Ort.Tensor> } {
     if (this.zeros) return this.zeros;
     const zeros = (dims: Shape) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
-    const style: Record<string, ort.Tensor> = {};
-    const content: Record<string, ort.Tensor> = {};
+    const style: Record<string, Ort.Tensor> = {};
+    const content: Record<string, Ort.Tensor> = {};
     this.style.forEach(({ grid }, i) => (style[TILE_IO.styleWeights(i)] = zeros(grid)));
     this.content.forEach(({ grid, channels }, k) => {
       content[TILE_IO.contentWeights(k)] = zeros(grid);

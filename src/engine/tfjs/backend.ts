@@ -8,7 +8,7 @@ import { defaultThreads, type EngineName } from '../evaluator.js';
 const require = createRequire(import.meta.url);
 
 /** The TensorFlow.js backends: `tensorflow` is the native binding (GPU build first, then CPU build). */
-export type BackendName = Exclude<EngineName, 'onnx'>;
+export type BackendName = Exclude<EngineName, 'onnx' | 'onnx-wasm'>;
 
 export interface BackendInfo {
   /** The TensorFlow.js backend that runs: 'tensorflow', 'wasm' or 'cpu'. */
