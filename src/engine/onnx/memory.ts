@@ -14,9 +14,10 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
   /**
    * Bytes per byte of layer outputs during an evaluation: the forward activations kept for the
    * backward pass, the ReLU masks and the gradients in flight, in ONNX Runtime's arena (fitted:
-   * 2.59 with the features graph's arena beside it, about 2 without, bench/README.md).
+   * 2.59 with the features graph's arena beside it, about 2 without; 2.02 with the derived
+   * gradient's float64 intermediates, whose 1024-px peak 2.05 covers, bench/README.md).
    */
-  activationFactor: 2,
+  activationFactor: 2.05,
   /**
    * Beyond `largeFrom` bytes of layer outputs, this much more per byte: ONNX Runtime's arena grows
    * in powers of two, so a large network holds more than it uses. Fitted on 1216-px tiles (2048 px
