@@ -7,7 +7,7 @@
  * image, exact where a tile's context margin covers the receptive field (tiles.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { ensureRuntime, ort, type Ort } from './onnx/runtime.js';
+import { ort, type Ort } from './onnx/runtime.js';
 import type { Costs, Evaluation } from '../optim/types.js';
 import type { Engine, Evaluator, Objective, TargetImages, TileKernel, TileWeights } from './evaluator.js';
 import { buildTileCostsModel, TILE_COSTS_IO } from './objective/tile-costs.js';
@@ -164,8 +164,6 @@ export class TiledEvaluator implements Evaluator {
     const [, h, w] = images.content.shape;
     const layout = layoutFor(objective, h, w, tileSize);
     // The style targets first, so that their kernel (of another size) is gone before this one is made.
-    // The costs from the summed tiles run on ONNX Runtime whatever engine runs the tiles.
-    await ensureRuntime(1);
     const style = await styleTargets(engine, objective, images, tileSize);
     let kernel: TileKernel | null = null;
     let costSession: CreatedSession | null = null;

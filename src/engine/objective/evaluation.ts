@@ -5,8 +5,8 @@
 import { differentiate, type Tuning } from '../graph/autodiff.js';
 import { GraphBuilder, int } from '../graph/builder.js';
 import { contentCost, flatten, positionsOf, toDouble, toFloat, variationCost } from './costs.js';
-import { meansOf } from './style.js';
-import { outputOf, styleLossOf, vgg, type NetworkSpec } from './vgg.js';
+import { meansOf, styleLossOf } from './style.js';
+import { outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 export type EvaluationSpec = NetworkSpec & Tuning;
 

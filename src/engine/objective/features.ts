@@ -6,8 +6,8 @@
 import { GraphBuilder, ints } from '../graph/builder.js';
 import { VGG19_CONV_SPECS } from '../vgg19.js';
 import { flatten, positionsOf } from './costs.js';
-import { meansOf, STYLE_LOSSES, type StyleLossName } from './style.js';
-import { outputOf, styleLossOf, vgg, type NetworkSpec } from './vgg.js';
+import { meansOf, styleLossOf, type StyleLossName } from './style.js';
+import { outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 /** Names of the features graph's and the target graph's inputs and outputs. */
 export const FEATURES_IO = {
@@ -49,7 +49,7 @@ export function buildFeaturesModel(spec: NetworkSpec): Uint8Array {
  * statistics [1, rows, c] → the target the cost takes [1, rows, c]; null when the loss has none.
  */
 export function buildStyleTargetModel(styleLayers: readonly string[], styleLoss: StyleLossName): Uint8Array | null {
-  const loss = STYLE_LOSSES[styleLoss];
+  const loss = styleLossOf({ styleLoss });
   if (!loss.prepare) return null;
   const g = new GraphBuilder('nst_style_target');
   for (const layer of styleLayers) {

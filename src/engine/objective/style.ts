@@ -37,6 +37,10 @@ export const STYLE_LOSSES = { gram, w2 } as const;
 export type StyleLossName = keyof typeof STYLE_LOSSES;
 export const STYLE_LOSS_NAMES = Object.keys(STYLE_LOSSES) as StyleLossName[];
 
+/** The style loss an objective or a graph's spec asks for ('gram' when it names none). */
+export const styleLossOf = ({ styleLoss }: { styleLoss?: StyleLossName }): StyleLoss =>
+  STYLE_LOSSES[styleLoss ?? 'gram'];
+
 /** The averaged statistics [rows, c] of a layer: its sums over its positions. */
 export const meansOf = (g: GraphBuilder, sums: string, positions: string) =>
   g.op('Div', [sums, positions], {}, 'style_means');

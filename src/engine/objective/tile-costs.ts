@@ -8,7 +8,7 @@ import { differentiate } from '../graph/autodiff.js';
 import { GraphBuilder, int } from '../graph/builder.js';
 import { layersUpTo, VGG19_CONV_SPECS } from '../vgg19.js';
 import { toDouble, toFloat } from './costs.js';
-import { meansOf, STYLE_LOSSES, type StyleLossName } from './style.js';
+import { meansOf, styleLossOf, type StyleLossName } from './style.js';
 
 /** Names of the tile costs graph's inputs and outputs. */
 export const TILE_COSTS_IO = {
@@ -45,7 +45,7 @@ export function layerSize(layer: string, h: number, w: number): { channels: numb
 export function buildTileCostsModel(spec: TileCostsSpec): Uint8Array {
   const io = TILE_COSTS_IO;
   const g = new GraphBuilder('nst_tile_costs');
-  const loss = STYLE_LOSSES[spec.styleLoss ?? 'gram'];
+  const loss = styleLossOf(spec);
   const [alpha, beta] = [io.alpha, io.beta].map((name) => g.input(name, []));
   const layerWeights = g.input(io.styleLayerWeights, [spec.styleLayers.length]);
   const sums = spec.styleLayers.map((layer, i) => {

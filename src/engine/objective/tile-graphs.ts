@@ -13,7 +13,8 @@ import { differentiate, type Tuning } from '../graph/autodiff.js';
 import { GraphBuilder, ints, type Dim } from '../graph/builder.js';
 import { layersUpTo } from '../vgg19.js';
 import { contentSquares, flatten, toDouble, toFloat } from './costs.js';
-import { outputOf, styleLossOf, vgg, type NetworkSpec } from './vgg.js';
+import { styleLossOf } from './style.js';
+import { outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 /** Names of the tile graphs' inputs and outputs. */
 export const TILE_IO = {

@@ -5,7 +5,7 @@
  */
 import { ints, type Dim, type GraphBuilder } from '../graph/builder.js';
 import type { OnnxConv } from '../onnx/layout.js';
-import { STYLE_LOSSES, type StyleLossName } from './style.js';
+import type { StyleLossName } from './style.js';
 import { layersUpTo, modelOutputs, type Pooling, type Vgg19Layer } from '../vgg19.js';
 
 /** Keras' ImageNet channel means, B, G, R: what vgg19.preprocess_input subtracts. */
@@ -74,9 +74,6 @@ export function specLayers(spec: NetworkSpec): Vgg19Layer[] {
 /** Preprocessing and the network on an NHWC image value. */
 export const vgg = (g: GraphBuilder, image: string, spec: NetworkSpec) =>
   network(g, preprocess(g, image), specLayers(spec), spec.convs, spec.pooling);
-
-/** The style loss a spec asks for. */
-export const styleLossOf = (spec: NetworkSpec) => STYLE_LOSSES[spec.styleLoss ?? 'gram'];
 
 /** A conv layer's activations among the steps, and its channels. */
 export function outputOf(steps: readonly Step[], layer: string): { value: string; channels: number } {

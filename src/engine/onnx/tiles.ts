@@ -9,7 +9,7 @@ import { ort, type Ort } from './runtime.js';
 import type { Objective, TileKernel, TileSums, TileWeights } from '../evaluator.js';
 import { layersUpTo, minSide, modelOutputs, VGG19_LAYERS } from '../vgg19.js';
 import { graphObjective, graphSpec, type GraphSettings } from './evaluator.js';
-import { STYLE_LOSSES } from '../objective/style.js';
+import { styleLossOf } from '../objective/style.js';
 import { readOnnxConvs, type OnnxConv } from './layout.js';
 import { createSession, type Lease, type SessionCache } from './session.js';
 import { buildTileGradientModel, buildTileSumsModel, gridAt, TILE_IO } from '../objective/tile-graphs.js';
@@ -105,7 +105,7 @@ export class OnnxTileKernel implements TileKernel {
     this.provider = sumsLease.info.provider;
     this.style = objective.styleLayers.map((layer) => layerShape(layer, height, width));
     this.content = objective.contentLayers.map((layer) => layerShape(layer, height, width));
-    this.rows = STYLE_LOSSES[objective.styleLoss ?? 'gram'].rows;
+    this.rows = styleLossOf(objective).rows;
   }
 
   async features(tile: tf.Tensor4D): Promise<tf.Tensor4D[]> {
