@@ -1,8 +1,7 @@
 // Time for coarse-to-fine to reach a cost (run from the repository root after npm run build):
 //   node bench/coarse-to-fine.mjs 2989893.75 lbfgs 64,128 150,75,1000
-import { readImage, selectBackend, stylize } from '../dist/src/index.js';
+import { readImage, stylize } from '../dist/src/index.js';
 const [target, optimizer, scales, iterations] = process.argv.slice(2);
-await selectBackend('wasm', 2);
 const content = await readImage('../shared/images/tubingen.jpg');
 const style = await readImage('../shared/images/starry_night.jpg');
 const abort = new AbortController();
@@ -16,7 +15,7 @@ await stylize(style, content, {
   optimizer,
   scales: scales.split(',').map(Number),
   iterations: iterations.split(',').map(Number),
-  backend: 'wasm',
+  backend: 'onnx',
   threads: 2,
   signal: abort.signal,
   onProgress: (e) => {

@@ -147,7 +147,7 @@ export interface PeakRun {
   iterations: number;
   optimizer?: 'adam' | 'lbfgs';
   history?: number;
-  backend?: 'wasm' | 'cpu' | 'onnx';
+  backend?: 'onnx' | 'onnx-wasm';
   /** Threads of the engine (default: the command's default, all cores up to 8). */
   threads?: number;
 }
@@ -174,7 +174,7 @@ export function measurePeak(run: PeakRun): PeakResult {
   const args = ['--import', PEAK_PRELOAD, BIN, 'stylize', CONTENT, STYLE, '-o', path.join(dir, 'out.png')];
   args.push('--preset', 'seed', '--size', String(run.size), '--iterations', String(run.iterations));
   args.push('--optimizer', run.optimizer ?? 'adam');
-  args.push('--lbfgs-history', String(run.history ?? 100), '--tolerance', '0', '--backend', run.backend ?? 'wasm');
+  args.push('--lbfgs-history', String(run.history ?? 100), '--tolerance', '0', '--backend', run.backend ?? 'onnx');
   args.push('--no-memory-check'); // measured, not guarded
   if (run.threads) args.push('--threads', String(run.threads));
   const start = performance.now();
@@ -184,8 +184,8 @@ export function measurePeak(run: PeakRun): PeakResult {
   const line = child.stderr.split('\n').find((l) => l.startsWith('nst-peak '));
   if (child.status !== 0 || !line)
     throw new Error(`nst stylize --size ${run.size} exited with ${child.status}: ${child.stderr.trim()}`);
-  // "backend: wasm (@tensorflow/tfjs-backend-wasm, 2 threads)", "backend: onnx (…, 2 threads)"; cpu runs one.
-  const threads = Number(/^backend: (?:wasm|onnx) \(.*, (\d+) threads?\)$/m.exec(child.stderr)?.[1] ?? 1);
+  // "backend: onnx (onnxruntime-node 1.23.2, cpu execution provider, 2 threads)".
+  const threads = Number(/^backend: onnx(?:-wasm)? \(.*, (\d+) threads?\)$/m.exec(child.stderr)?.[1] ?? 1);
   const report = JSON.parse(line.slice('nst-peak '.length)) as Omit<PeakResult, 'threads' | 'seconds'>;
   return { ...report, threads, seconds };
 }

@@ -23,11 +23,11 @@ for (const size of sizes) {
   fs.rmSync(data, { recursive: true, force: true });
   const reference = peer['firstCost64'] as number;
   const row = [String(size), reference.toPrecision(10)];
-  for (const engine of ['onnx', 'wasm']) {
+  for (const engine of ['onnx', 'onnx-wasm']) {
     const run = await runJson(process.execPath, [iterationScript, engine, '2', String(size), '1', '0']);
     const cost = run['firstCost'] as number;
     row.push(cost.toPrecision(10), (Math.abs(cost - reference) / reference).toExponential(1));
   }
   rows.push(row);
 }
-console.log(table(['size', 'float64 (PyTorch, double)', 'onnx', 'relative', 'wasm', 'relative'], rows));
+console.log(table(['size', 'float64 (PyTorch, double)', 'onnx', 'relative', 'onnx-wasm', 'relative'], rows));

@@ -2,7 +2,7 @@
 // and the process's peak RSS, one run per process (run from the repository root after npm run build):
 //   node bench/onnx-evaluation.mjs 512                         # the ONNX engine, its defaults
 //   node bench/onnx-evaluation.mjs 512 '{"onnx":{"optimization":"extended","dims":"symbolic"}}'
-//   node bench/onnx-evaluation.mjs 256 '{"engine":"wasm"}'     # the TensorFlow.js engine, for comparison
+//   node bench/onnx-evaluation.mjs 256 '{"engine":"onnx-wasm"}' # ONNX Runtime's WebAssembly build
 //   node bench/onnx-evaluation.mjs 512 '{"objective":{"styleLoss":"w2"}}'   # objective settings over the default's
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';

@@ -1,6 +1,6 @@
 // Time to quality: the wall time each strategy needs to reach the cost that the seed's Adam
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
-//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--backend wasm] [--out bench/results/quality.json]
+//   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--backend onnx-wasm] [--out bench/results/quality.json]
 //   node dist/bench/quality.js --vs-seed [--sizes 256,512] [--pairs tubingen.jpg:starry_night.jpg,a.jpg:b.jpg@512,…] [--keep DIR]
 //     [--variants "--iterations 30,185;--scales 1"] [--out bench/results/vs-seed.json]
 // (the default command against --preset seed, bench/vs-seed.ts; each variant is the default
@@ -63,8 +63,7 @@ const size = Number(option('--size', '256'));
 const adamIterations = Number(option('--adam-iterations', '1000'));
 const outFile = option('--out', 'bench/results/quality.json');
 const cap = Number(option('--cap', '1'));
-// The engine nst runs on: onnx (ONNX Runtime), wasm (TensorFlow.js' WebAssembly backend), or
-// tensorflow where tfjs-node is installed.
+// The engine nst runs on: onnx (ONNX Runtime's native build) or onnx-wasm (its WebAssembly build).
 const backend = option('--backend', 'onnx') as EngineName;
 if (!ENGINE_NAMES.includes(backend)) throw new Error(`--backend must be one of ${ENGINE_NAMES.join(', ')}`);
 // Loaded first so that an engine that is not installed fails now, not after PyTorch's quarter hour.

@@ -2,7 +2,6 @@
 // the same seed algorithm in PyTorch, at several sizes, in one run on this machine.
 //   node dist/bench/speed.js [--sizes 128,256,512] [--out bench/results/speed.json]
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { defaultThreads, selectBackend } from '../src/index.js';
 import { ensureTorch, machine, PEER_SCRIPT, PYTHON, preparePeerData, runJson, table } from './common.js';
@@ -15,31 +14,13 @@ const option = (name: string, fallback: string) => {
 const sizes = option('--sizes', '128,256,512').split(',').map(Number);
 const outFile = option('--out', 'bench/results/speed.json');
 /** Timed iterations and warm-up iterations per size: enough for a stable median, not more. */
-const plan = (size: number, backend: string) =>
-  backend === 'cpu' ? [2, 1] : size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1];
-
-function nativeInstalled(): boolean {
-  const require = createRequire(import.meta.url);
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    try {
-      require.resolve(pkg);
-      return true;
-    } catch {
-      // not installed
-    }
-  }
-  return false;
-}
+const plan = (size: number) => (size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1]);
 
 const threads = defaultThreads();
 const configs: { backend: string; threads: number; maxSize: number }[] = [
   { backend: 'onnx', threads, maxSize: Infinity },
   ...(threads > 1 ? [{ backend: 'onnx', threads: 1, maxSize: Infinity }] : []),
-  ...(nativeInstalled() ? [{ backend: 'tensorflow', threads, maxSize: Infinity }] : []),
-  { backend: 'wasm', threads, maxSize: Infinity },
-  ...(threads > 1 ? [{ backend: 'wasm', threads: 1, maxSize: Infinity }] : []),
-  // The plain JavaScript backend is far too slow for more than the smallest size.
-  { backend: 'cpu', threads: 1, maxSize: 128 },
+  { backend: 'onnx-wasm', threads, maxSize: Infinity },
 ];
 
 // This process only scales the peer's input images: the plain backend does, quietly.
@@ -49,7 +30,7 @@ if (torchProblem) process.stderr.write(`PyTorch column skipped: ${torchProblem}\
 const iterationScript = path.join(path.dirname(new URL(import.meta.url).pathname), 'iteration.js');
 const results: Record<string, unknown>[] = [];
 for (const size of sizes) {
-  const [iterations, warmup] = plan(size, 'wasm') as [number, number];
+  const [iterations, warmup] = plan(size) as [number, number];
   let peer: Record<string, unknown> | null = null;
   if (!torchProblem) {
     const data = await preparePeerData(size);
@@ -74,7 +55,7 @@ for (const size of sizes) {
   for (const config of configs.filter((c) => size <= c.maxSize)) {
     process.stderr.write(`size ${size}: ${config.backend} with ${config.threads} thread(s)…\n`);
     try {
-      const [n, w] = plan(size, config.backend) as [number, number];
+      const [n, w] = plan(size) as [number, number];
       const row = await runJson(process.execPath, [
         iterationScript,
         config.backend,

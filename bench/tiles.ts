@@ -1,4 +1,4 @@
-// Tiled evaluation, on the ONNX engine (the memory rows on another with --backend wasm):
+// Tiled evaluation, on the ONNX engine (the memory rows on another with --backend onnx-wasm):
 // - accuracy: at --accuracy px (default 1024; 0 skips it), the costs and gradient of the tiled
 //   evaluation against the whole image's, on the default layers, in this process;
 // - memory and speed: peak memory and seconds per iteration of the real command at growing output

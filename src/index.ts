@@ -81,20 +81,11 @@ export { TiledEvaluator } from './engine/tiled.js';
 export { tileLayout, tileGeometry, receptiveRadius, MIN_TILE_SIZE, type TileLayout } from './engine/tiles.js';
 export { createEngine } from './engine/factory.js';
 export { ONNX_MEMORY_MODEL, onnxMemoryModel } from './engine/onnx/memory.js';
-export type { MemoryModel, RunShape } from './engine/memory.js';
+export { networkBytes, WASM_HEAP_LIMIT, type MemoryModel, type RunShape } from './engine/memory.js';
 export { VGG19_CONV_NAMES, VGG19_CONV_SPECS, VGG19_LAYERS, modelOutputs, type Pooling } from './engine/vgg19.js';
 export { selectBackend, type BackendInfo, type BackendName } from './engine/tfjs/backend.js';
 export { FeatureModel } from './engine/tfjs/features.js';
 export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } from './engine/tfjs/costs.js';
-export { TfjsEngine } from './engine/tfjs/engine.js';
-export {
-  estimateMemory,
-  estimateWasmHeap,
-  networkBytes,
-  tfjsMemoryModel,
-  MEMORY_MODEL,
-  WASM_HEAP_LIMIT,
-} from './engine/tfjs/memory.js';
 export { TfjsEvaluator, computeTargets } from './engine/tfjs/objective.js';
 export { vggPreprocess } from './engine/tfjs/preprocess.js';
 export { Adam } from './optim/adam.js';

@@ -23,8 +23,9 @@ import type { Costs, LoopState, Optimizer, ProgressEvent } from './optim/types.j
 
 /**
  * The seed-compatible facade: the NST class of the exercise the tool comes from, with its names,
- * defaults, messages and return values, pinned by test/nst.test.ts. The work is done by the
- * TensorFlow.js engine (engine/tfjs/) and the optimisers (optim/).
+ * defaults, messages and return values, pinned by test/nst.test.ts. Its objective is computed
+ * by TensorFlow.js (engine/tfjs/), as the exercise has it, and checked against the ONNX graph's
+ * costs (test/engine/onnx.test.ts); the optimisers are the command's (optim/).
  */
 
 export type { ImageInput, InitImage, OptimizerName };

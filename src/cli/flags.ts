@@ -99,7 +99,7 @@ function threadCount(text: string): number {
 export function addProcessOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('--backend <name>', 'compute engine: ONNX Runtime (onnx) or a TensorFlow.js backend')
+      new Option('--backend <name>', "compute engine: ONNX Runtime's native (onnx) or WebAssembly (onnx-wasm) build")
         .choices([...ENGINE_NAMES])
         .default('auto'),
     )

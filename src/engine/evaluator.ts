@@ -87,7 +87,7 @@ export interface TileKernel {
 
 /** What runs, for the line the command prints and the `start` event. */
 export interface EngineInfo {
-  /** The engine's name as `--backend` spells it once chosen: 'tensorflow', 'wasm', 'cpu'. */
+  /** The engine's name as `--backend` spells it once chosen: 'onnx' or 'onnx-wasm'. */
   name: string;
   /** The package that provides it. */
   package: string;
@@ -114,10 +114,11 @@ export interface Engine {
 }
 
 /**
- * What `createEngine` takes: `onnx` is ONNX Runtime (engine/onnx/), the others TensorFlow.js
- * backends (engine/tfjs/); `auto` picks the fastest that loads here (see factory.ts).
+ * What `createEngine` takes: ONNX Runtime's native build (`onnx`) or its WebAssembly build
+ * (`onnx-wasm`), both running the graphs of engine/objective/; `auto` picks the first that loads
+ * here (see factory.ts).
  */
-export const ENGINE_NAMES = ['auto', 'onnx', 'onnx-wasm', 'tensorflow', 'wasm', 'cpu'] as const;
+export const ENGINE_NAMES = ['auto', 'onnx', 'onnx-wasm'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export interface EngineOptions {

@@ -2,6 +2,10 @@
  * What an engine tells the memory guard (core/memory.ts): the peak memory of a run of a given
  * shape, and the ceiling of its own heap if it has one.
  */
+import { layersUpTo } from './vgg19.js';
+
+/** A wasm heap cannot grow past this (wasm32's 4 GiB address space, as Emscripten's getHeapMax says). */
+export const WASM_HEAP_LIMIT = 4294901760;
 
 /** What a run is: the working sizes (after scaling) and how it is optimised. */
 export interface RunShape {
@@ -54,4 +58,28 @@ export interface MemoryModel {
   heapLimit: number | null;
   /** Why the heap cannot grow further, for messages ("wasm heap, which cannot grow past 4 GiB …"). */
   heapLimitReason: string;
+}
+
+/** Bytes of the float32 weights loaded to reach `deepestLayer`, and of every layer output up to it. */
+export function networkBytes(
+  height: number,
+  width: number,
+  deepestLayer = 'block5_conv2',
+): { weights: number; outputs: number } {
+  let [h, w, channels] = [height, width, 3];
+  let weights = 0;
+  let outputs = 0;
+  for (const layer of layersUpTo(deepestLayer)) {
+    if (layer.kind === 'conv') {
+      const [kh, kw, cin, cout] = layer.spec.shape;
+      weights += kh * kw * cin * cout + cout;
+      channels = cout;
+    } else {
+      // 2×2 pooling, valid padding.
+      h = Math.floor(h / 2);
+      w = Math.floor(w / 2);
+    }
+    outputs += h * w * channels;
+  }
+  return { weights: 4 * weights, outputs: 4 * outputs };
 }

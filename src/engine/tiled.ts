@@ -1,5 +1,5 @@
 /**
- * The objective evaluated tile by tile, on any engine's TileKernel, so that memory follows the
+ * The objective evaluated tile by tile, on an engine's TileKernel, so that memory follows the
  * tile size rather than the image size. A Gram matrix is a sum over positions, so pass 1 adds up
  * each tile's weighted share of the whole image's Gram matrices (and of the content cost); pass 2
  * back-propagates each tile against the whole image's dJ/dG, and the tiles' gradients are added

@@ -26,7 +26,7 @@ describe('checkpoints and resume', () => {
   let style: tf.Tensor3D;
   before(async () => {
     await useWasm();
-    engine = await createEngine({ engine: 'wasm', weights: WEIGHTS });
+    engine = await createEngine({ engine: 'onnx', weights: WEIGHTS });
     content = await readImage(contentFile);
     style = await readImage(styleFile);
   });

@@ -40,7 +40,7 @@ describe('coarse-to-fine stylize', () => {
   let engine: Engine;
   before(async () => {
     await useWasm();
-    engine = await createEngine({ engine: 'wasm', weights: WEIGHTS });
+    engine = await createEngine({ engine: 'onnx', weights: WEIGHTS });
   });
   after(() => engine.dispose());
 
@@ -96,14 +96,15 @@ describe('coarse-to-fine stylize', () => {
         'Cost at iteration 2',
       ],
     );
-    // The first run left the engine its model and the style's targets at both scales: the second
-    // run, with the same style, leaves nothing but its result.
-    assert.deepEqual(engine.cached, { models: 1, styleTargets: 2 });
+    // The first run left the engine an evaluation session and the style's targets at each scale:
+    // the second run, with the same style, reuses them and leaves nothing but its result.
+    assert.deepEqual(engine.cached, { models: 2, styleTargets: 2 });
     const before = tf.memory().numTensors;
     const [b, costB] = await run();
     assert.equal(tf.memory().numTensors, before + 1);
     assert.equal(costA, costB);
     assert.deepEqual(a.dataSync(), b.dataSync());
+    assert.deepEqual(engine.cached, { models: 2, styleTargets: 2 }, 'nothing new was built');
     tf.dispose([a, b]);
   });
 

@@ -16,13 +16,7 @@ import {
   type RunPlan,
 } from '../../src/core/memory.js';
 import { scaledSize } from '../../src/core/resize.js';
-import {
-  estimateMemory,
-  estimateWasmHeap,
-  networkBytes,
-  tfjsMemoryModel,
-  WASM_HEAP_LIMIT,
-} from '../../src/engine/tfjs/memory.js';
+import { networkBytes, WASM_HEAP_LIMIT, type RunShape } from '../../src/engine/memory.js';
 import { onnxMemoryModel } from '../../src/engine/onnx/memory.js';
 import { readImage } from '../../src/io/images.js';
 import { IMAGES, nst, tempDir, useWasm } from '../helpers.js';
@@ -44,8 +38,10 @@ const plan: Omit<RunPlan, 'size'> = {
   styleShapes: [[640, 1024, 3]],
   tileSize: 16384,
 };
-/** The wasm backend's model with two threads, as the runs the memory constants were fitted to. */
-const wasm = tfjsMemoryModel('wasm', 2);
+/** The models of ONNX Runtime's native build and of its WebAssembly build (a 4 GiB heap). */
+const native = onnxMemoryModel();
+const wasm = onnxMemoryModel(true);
+const estimateMemory = (run: RunShape) => native.estimate(run).rss;
 const at = (size: number, p: Omit<RunPlan, 'size'> = plan) => {
   const [height, width] = scaledSize(p.contentShape[0]!, p.contentShape[1]!, size);
   return {
@@ -69,29 +65,6 @@ describe('memory estimate', () => {
   });
 
   it('is within 25% of the peak resident memory measured in a fresh process, at 64 and 96 px', async (t) => {
-    const [contentShape, styleShape] = await shapes();
-    for (const size of [64, 96]) {
-      // One iteration evaluates twice, the second time with Adam's state.
-      const measured = measurePeak({ size, iterations: 1 });
-      const [height, width] = scaledSize(contentShape[0]!, contentShape[1]!, size);
-      const estimate = estimateMemory({
-        height,
-        width,
-        styleSizes: [scaledSize(styleShape[0]!, styleShape[1]!, size)],
-        threads: measured.threads,
-      });
-      const error = (estimate - measured.peakRss) / measured.peakRss;
-      t.diagnostic(
-        `${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB (${(100 * error).toFixed(1)}%)`,
-      );
-      assert.ok(
-        Math.abs(error) < 0.25,
-        `${size} px: estimate ${(estimate / 2 ** 20).toFixed(0)} MiB, measured ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB`,
-      );
-    }
-  });
-
-  it('on the ONNX engine too: within 25% of the peak measured in a fresh process, at 64 and 96 px', async (t) => {
     const [contentShape, styleShape] = await shapes();
     for (const size of [64, 96]) {
       const measured = measurePeak({ size, iterations: 1, backend: 'onnx' });
@@ -126,7 +99,7 @@ describe('memory guard', () => {
   it('refuses a size that does not fit, naming the largest that does, which fits', () => {
     let message = '';
     assert.throws(
-      () => checkMemory({ ...plan, size: 2048 }, wasm, limited),
+      () => checkMemory({ ...plan, size: 2048 }, native, limited),
       (error: Error) =>
         error instanceof MemoryError && error instanceof InputError && Boolean((message = error.message)),
     );
@@ -139,42 +112,41 @@ describe('memory guard', () => {
     assert.ok(largest > 64 && largest < 2048);
     assert.ok(estimateMemory(at(largest)) <= limited.bytes);
     assert.ok(estimateMemory(at(largest + 1)) > limited.bytes);
-    assert.equal(checkMemory({ ...plan, size: largest }, wasm, limited), estimateMemory(at(largest)));
+    assert.equal(checkMemory({ ...plan, size: largest }, native, limited), estimateMemory(at(largest)));
   });
 
   it('caps the wasm heap at 4 GiB however much memory there is', () => {
     const plenty: AvailableMemory = { bytes: 1e13, source: 'MemAvailable', heap: WASM_HEAP_LIMIT };
     assert.throws(
       () => checkMemory({ ...plan, size: 2048 }, wasm, plenty),
-      /wasm heap, which cannot grow past 4 GiB \(wasm: 4 GiB address space\); the largest size that fits is \d+/,
+      /wasm heap of onnx-wasm, which cannot grow past 4 GiB; the largest size that fits is \d+/,
     );
     const largest = largestFittingSize(plan, wasm, plenty);
-    assert.ok(estimateWasmHeap(at(largest)) <= WASM_HEAP_LIMIT);
-    assert.ok(estimateWasmHeap(at(largest + 1)) > WASM_HEAP_LIMIT);
-    // The JavaScript backend has no such ceiling.
-    const cpu = tfjsMemoryModel('cpu', 1);
-    assert.ok(checkMemory({ ...plan, size: 2048 }, cpu, { ...plenty, heap: null }) > WASM_HEAP_LIMIT);
+    assert.ok(wasm.estimate(at(largest)).heap <= WASM_HEAP_LIMIT);
+    assert.ok(wasm.estimate(at(largest + 1)).heap > WASM_HEAP_LIMIT);
+    // The native build has no such ceiling.
+    assert.ok(checkMemory({ ...plan, size: 2048 }, native, { ...plenty, heap: null }) > WASM_HEAP_LIMIT);
     assert.equal(availableMemory(wasm).heap, WASM_HEAP_LIMIT);
-    assert.equal(availableMemory(cpu).heap, null);
-    assert.ok(availableMemory(cpu).bytes > process.memoryUsage.rss());
+    assert.equal(availableMemory(native).heap, null);
+    assert.ok(availableMemory(native).bytes > process.memoryUsage.rss());
   });
 
   it("tiles a run that does not fit whole: in the largest tile that fits, the network at the tile's size", () => {
     const { tileSize, ...auto } = plan;
-    assert.throws(() => checkMemory({ ...plan, size: 2048 }, wasm, limited), MemoryError);
+    assert.throws(() => checkMemory({ ...plan, size: 2048 }, native, limited), MemoryError);
     const run = at(2048);
-    const tile = tileFor(run, wasm, limited);
+    const tile = tileFor(run, native, limited);
     assert.ok(tile !== undefined && tile % 16 === 0 && tile < 2048, `tile ${tile}`);
     assert.ok(estimateMemory({ ...run, tile }) <= limited.bytes);
     assert.ok(estimateMemory({ ...run, tile: tile + 16 }) > limited.bytes);
-    assert.equal(checkMemory({ ...auto, size: 2048 }, wasm, limited), estimateMemory({ ...run, tile }));
+    assert.equal(checkMemory({ ...auto, size: 2048 }, native, limited), estimateMemory({ ...run, tile }));
     // A run that fits whole is not tiled; a tile size asked for is used.
-    assert.equal(tileFor(at(256), wasm, limited), undefined);
-    assert.equal(tileFor(at(256), wasm, limited, 128), 128);
+    assert.equal(tileFor(at(256), native, limited), undefined);
+    assert.equal(tileFor(at(256), native, limited, 128), 128);
     // L-BFGS's 100 pairs are whole images: no tile makes 4096 px fit in 3 GB; the largest size that does is named.
     const lbfgs = { ...auto, optimizer: 'lbfgs' as const, history: 100 };
     assert.throws(
-      () => checkMemory({ ...lbfgs, size: 4096 }, wasm, limited),
+      () => checkMemory({ ...lbfgs, size: 4096 }, native, limited),
       /a 4096 px run needs about \d+\.\d GB but about 3\.0 GB is available \(MemAvailable\); the largest size that fits is \d+$/,
     );
     // --max-memory is the budget, the engine's heap ceiling still applying.
@@ -192,22 +164,17 @@ describe('memory guard', () => {
     // whole evaluation's 3 passes. 512×384 fits in one tile: whole.
     const forced = { ...plan, tileSize: 512 };
     const tiled = 6 * 512 * 512 * (4 / 3);
-    assert.deepEqual(scaleWork(forced, [256, 512, 1024], wasm, limited), [256 * 192, 512 * 384, tiled]);
-    assert.deepEqual(scaleWork(plan, [512, 1024], onnxMemoryModel(), memoryBudget(onnxMemoryModel(), 2 ** 40)), [
-      512 * 384,
-      1024 * 768,
-    ]);
+    assert.deepEqual(scaleWork(forced, [256, 512, 1024], native, limited), [256 * 192, 512 * 384, tiled]);
+    assert.deepEqual(scaleWork(plan, [512, 1024], native, memoryBudget(native, 2 ** 40)), [512 * 384, 1024 * 768]);
   });
 
-  it('has no such ceiling on the ONNX engine: a 1024 px run fits where wasm refuses it', () => {
+  it('has no such ceiling on the native build: a 1857 px run fits in 10 GB where wasm refuses 1600', () => {
     const plenty: AvailableMemory = { bytes: 1e10, source: 'MemAvailable', heap: null };
-    const onnx = onnxMemoryModel();
-    assert.equal(onnx.heapLimit, null);
-    assert.equal(availableMemory(onnx).heap, null);
-    assert.throws(() => checkMemory({ ...plan, size: 1024 }, wasm, { ...plenty, heap: WASM_HEAP_LIMIT }), /wasm heap/);
-    assert.ok(checkMemory({ ...plan, size: 1024 }, onnx, plenty) < plenty.bytes);
-    // 1857 px whole in 10 GB (the arena's extra beyond 1024 px counted), twice what the wasm heap allows.
-    assert.ok(largestFittingSize(plan, onnx, plenty) > 1800);
+    assert.equal(native.heapLimit, null);
+    assert.throws(() => checkMemory({ ...plan, size: 1600 }, wasm, { ...plenty, heap: WASM_HEAP_LIMIT }), /wasm heap/);
+    assert.ok(checkMemory({ ...plan, size: 1600 }, native, plenty) < plenty.bytes);
+    // 1857 px whole in 10 GB (the arena's extra beyond 1024 px counted).
+    assert.ok(largestFittingSize(plan, native, plenty) > 1800);
   });
 
   it('the command refuses a run too big for the wasm heap before loading the model, with one line', () => {
@@ -222,7 +189,7 @@ describe('memory guard', () => {
       '--size',
       '3000',
       '--backend',
-      'wasm',
+      'onnx-wasm',
     ];
     const run = nst(args);
     assert.equal(run.code, 2, run.stderr);

@@ -6,9 +6,7 @@ import { createOnnxEngine, DEFAULT_GRAPH, type OnnxEngine } from '../../src/engi
 import type { GraphSettings } from '../../src/engine/onnx/evaluator.js';
 import { SessionCache } from '../../src/engine/onnx/session.js';
 import { createOnnxTileKernel } from '../../src/engine/onnx/tiles.js';
-import { FeatureModel } from '../../src/engine/tfjs/features.js';
-import { TfjsTileKernel } from '../../src/engine/tfjs/tiles.js';
-import { modelOutputs, VGG19_CONV_SPECS } from '../../src/engine/vgg19.js';
+import { VGG19_CONV_SPECS } from '../../src/engine/vgg19.js';
 import { readConvWeights, type ConvWeights } from '../../src/io/weights.js';
 import {
   features64,
@@ -242,61 +240,6 @@ describe('ONNX tile kernel against a float64 reference', () => {
       await assert.rejects(kernel.sums(t.tile, t.weights, null), /disposed/);
     });
   }
-});
-
-describe('ONNX tile kernel against the TensorFlow.js one', () => {
-  it('gives the same features, sums and gradient (shallow layers, average pooling)', async () => {
-    await useWasm();
-    const c: Case = { ...CASES[0]!, h: 36, w: 44 };
-    const objective: Objective = {
-      styleLayers: c.styleLayers,
-      contentLayers: c.contentLayers,
-      styleLayerWeights: c.styleLayers.map(() => 1 / c.styleLayers.length),
-      pooling: c.pooling,
-      alpha: 1,
-      beta: 1,
-      variation: 1,
-    };
-    const cache = new SessionCache(0);
-    const model = await FeatureModel.load(WEIGHTS, modelOutputs(c.styleLayers, c.contentLayers), c.pooling);
-    const kernels: TileKernel[] = [
-      await createOnnxTileKernel(cache, WEIGHTS, objective, [c.h, c.w], { ...DEFAULT_GRAPH, threads: THREADS }),
-      new TfjsTileKernel(model, objective),
-    ];
-    const [lh, lw] = gridAt(c.contentLayers[0]!, c.h, c.w);
-    const tile = tf.randomUniform([1, c.h, c.w, 3], 0, 1, 'float32', 41) as tf.Tensor4D;
-    const other = tf.randomUniform([1, c.h, c.w, 3], 0, 1, 'float32', 42) as tf.Tensor4D;
-    const weights: TileWeights = {
-      style: c.styleLayers.map((l, i) => tf.randomUniform(gridAt(l, c.h, c.w), 0, 1, 'float32', 50 + i) as tf.Tensor2D),
-      content: [tf.randomUniform([lh, lw], 0, 1, 'float32', 60) as tf.Tensor2D],
-    };
-    const K = c.styleLayers.map((l, i) => {
-      const n = channelsOf(l);
-      return tf.randomUniform([n, n], -1, 1, 'float32', 70 + i) as tf.Tensor2D;
-    });
-    try {
-      const results = [];
-      for (const kernel of kernels) {
-        const targets = await kernel.features(other);
-        const sums = await kernel.sums(tile, weights, targets);
-        const gradient = await kernel.gradient(tile, weights, K, targets, [1.5]);
-        results.push({ targets, sums, gradient });
-      }
-      const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
-      record('features vs TF.js', relativeMaxError(a.targets[0]!.dataSync(), b.targets[0]!.dataSync()), 1e-5, 'TF.js');
-      a.sums.grams.forEach((g, i) =>
-        record('Gram sums vs TF.js', relativeMaxError(g.dataSync(), b.sums.grams[i]!.dataSync()), 1e-5, 'TF.js'),
-      );
-      record('content sums vs TF.js', relDiff(a.sums.content[0]!, b.sums.content[0]!), 1e-5, 'TF.js');
-      record('gradient vs TF.js', relativeMaxError(a.gradient.dataSync(), b.gradient.dataSync()), 1e-4, 'TF.js');
-      for (const r of results) tf.dispose([...r.targets, ...r.sums.grams, r.gradient]);
-    } finally {
-      kernels.forEach((k) => k.dispose());
-      model.dispose();
-      tf.dispose([tile, other, ...weights.style, ...weights.content, ...K]);
-    }
-    assert.equal(cache.size, 0, 'the sessions are released with the kernel');
-  });
 });
 
 describe('ONNX tile kernel resources', () => {

@@ -69,14 +69,14 @@ describe('tile layout', () => {
   });
 });
 
-describe('tiled evaluation (TensorFlow.js, wasm)', () => {
+describe('tiled evaluation (ONNX Runtime)', () => {
   let engine: Engine;
   const [h, w] = [96, 112];
   let content: tf.Tensor4D;
   let style: tf.Tensor4D;
   let x: tf.Tensor4D;
   before(async () => {
-    engine = await createEngine({ engine: 'wasm', threads: 2, weights: WEIGHTS });
+    engine = await createEngine({ engine: 'onnx', threads: 2, weights: WEIGHTS });
     content = image(h, w, 1);
     style = image(120, 104, 2);
     x = tf.tidy(() => tf.add(tf.mul(content, 0.7), tf.mul(image(h, w, 3), 0.3)) as tf.Tensor4D);

@@ -1,11 +1,9 @@
 /**
  * The memory model of the ONNX engine: a run's peak resident memory derived from the network,
- * fitted to peaks measured on real runs of the command (`node dist/bench/memory.js --backend onnx`,
- * results and fit in bench/README.md).
+ * fitted to peaks measured on real runs of the command (`node dist/bench/memory-onnx.js`, results
+ * and fit in bench/README.md).
  */
-import { WASM_HEAP_LIMIT } from '../tfjs/memory.js';
-import { networkSizes, type MemoryModel, type RunShape } from '../memory.js';
-import { networkBytes } from '../tfjs/memory.js';
+import { networkBytes, networkSizes, WASM_HEAP_LIMIT, type MemoryModel, type RunShape } from '../memory.js';
 
 const MiB = 2 ** 20;
 
@@ -34,7 +32,7 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
   /** L-BFGS pairs, per byte of their own size (fitted 0.84 with 50 pairs at 256 px). */
   lbfgsPairFactor: 0.9,
   images: 8,
-  /** As the tfjs model's: the images of the L-BFGS step beside its pairs. */
+  /** The images of the L-BFGS step beside its pairs: free mask, projected gradient, direction, trial, g² and H₀. */
   lbfgsTemporaries: 6,
 });
 
@@ -53,9 +51,9 @@ function estimate(run: RunShape): { heap: number; rss: number } {
   return { heap: rss, rss };
 }
 
-/** The guard's model of a run on the ONNX engine (the same with 1 and 2 threads, bench/README.md). */
 /**
- * The model of the native build; the WebAssembly build runs the same graphs (fitted on the native
+ * The guard's model of a run on the ONNX engine (the same with 1 and 2 threads, bench/README.md)
+ * on its native build; the WebAssembly build runs the same graphs (fitted on the native
  * one: not measured apart) inside a wasm32 heap, which cannot grow past 4 GiB.
  */
 export function onnxMemoryModel(wasm = false): MemoryModel {
@@ -63,6 +61,6 @@ export function onnxMemoryModel(wasm = false): MemoryModel {
   return {
     estimate,
     heapLimit: WASM_HEAP_LIMIT,
-    heapLimitReason: "ONNX Runtime's wasm heap, which cannot grow past 4 GiB",
+    heapLimitReason: 'wasm heap of onnx-wasm, which cannot grow past 4 GiB',
   };
 }

@@ -3,12 +3,15 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../../errors.js';
-import { defaultThreads, type EngineName } from '../evaluator.js';
+import { defaultThreads } from '../evaluator.js';
 
 const require = createRequire(import.meta.url);
 
-/** The TensorFlow.js backends: `tensorflow` is the native binding (GPU build first, then CPU build). */
-export type BackendName = Exclude<EngineName, 'onnx' | 'onnx-wasm'>;
+/**
+ * The TensorFlow.js backends, which hold the command's images and the optimisers' tensors and run
+ * the NST class: `tensorflow` is the native binding (GPU build first, then CPU build).
+ */
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
   /** The TensorFlow.js backend that runs: 'tensorflow', 'wasm' or 'cpu'. */
@@ -142,13 +145,4 @@ export async function selectBackend(name: BackendName = 'auto', threads = defaul
     auto: 'reinstall nst',
   };
   throw new InputError(`backend ${name} cannot be loaded: ${hint[name]}`, { setting: 'backend' });
-}
-
-/** One line saying what runs. */
-export function describeBackend(info: BackendInfo): string {
-  if (info.name === 'tensorflow')
-    return `backend: tensorflow (${info.package}, ${info.gpu ? 'GPU visible' : 'no GPU visible, running on CPU'})`;
-  if (info.name === 'wasm')
-    return `backend: wasm (${info.package}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
-  return `backend: ${info.name} (${info.package})`;
 }

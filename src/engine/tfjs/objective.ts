@@ -1,12 +1,13 @@
 /**
- * The objective of Gatys et al. on TensorFlow.js: the targets of one working size, the costs
- * J = α·J_content + β·J_style + var·J_var at an image, and their gradient by automatic
- * differentiation (through the hand-written layer gradients of features.ts and costs.ts).
+ * The objective of Gatys et al. on TensorFlow.js, for the seed-compatible NST class (nst.ts) only:
+ * the command and stylize run the ONNX graphs of engine/objective/. The targets of one working
+ * size, the costs J = α·J_content + β·J_style + var·J_var at an image, and their gradient by
+ * automatic differentiation (through the hand-written layer gradients of features.ts and costs.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Evaluation } from '../../optim/types.js';
 import type { Evaluator, Objective, TargetImages } from '../evaluator.js';
-import { addWeightedGrams, styleKey, type StyleCache } from '../targets.js';
+import { addWeightedGrams } from '../targets.js';
 import * as costs from './costs.js';
 import type { FeatureModel } from './features.js';
 import { vggPreprocess } from './preprocess.js';
@@ -17,40 +18,26 @@ export interface Targets {
   content: tf.Tensor4D[];
 }
 
-export type { StyleCache };
-
 /** The outputs of `model.apply` picked by layer name. */
 export function pick(model: FeatureModel, outputs: tf.Tensor4D[], layers: readonly string[]): tf.Tensor4D[] {
   return layers.map((name) => outputs[model.outputNames.indexOf(name)]!);
 }
 
-/** The Gram matrices of one style image at the style layers: the cache's when there is one. */
-function styleGrams(model: FeatureModel, objective: Objective, image: tf.Tensor4D, cache?: StyleCache): tf.Tensor3D[] {
-  const compute = () =>
-    tf.tidy(() =>
-      pick(model, model.apply(vggPreprocess(image)), objective.styleLayers).map((f) => costs.gramMatrix(f)),
-    );
-  if (!cache) return compute();
-  const key = styleKey(image, objective);
-  let grams = cache.get(key);
-  if (!grams) cache.set(key, (grams = compute()));
-  return grams;
+/** The Gram matrices of one style image at the style layers. */
+function styleGrams(model: FeatureModel, objective: Objective, image: tf.Tensor4D): tf.Tensor3D[] {
+  return tf.tidy(() =>
+    pick(model, model.apply(vggPreprocess(image)), objective.styleLayers).map((f) => costs.gramMatrix(f)),
+  );
 }
 
 /** The targets of the images' working size (new tensors, the caller's). */
-export function computeTargets(
-  model: FeatureModel,
-  objective: Objective,
-  images: TargetImages,
-  cache?: StyleCache,
-): Targets {
+export function computeTargets(model: FeatureModel, objective: Objective, images: TargetImages): Targets {
   let style: tf.Tensor3D[] = [];
   try {
     images.styles.forEach((image, i) => {
-      const weight = images.styleWeights[i]!;
-      const own = styleGrams(model, objective, image, cache);
-      style = addWeightedGrams(style, own, weight);
-      if (!cache) tf.dispose(own);
+      const own = styleGrams(model, objective, image);
+      style = addWeightedGrams(style, own, images.styleWeights[i]!);
+      tf.dispose(own);
     });
   } catch (error) {
     tf.dispose(style);
