@@ -46,6 +46,8 @@ export interface Evaluator {
  * position sum to 1, so sums over tiles are sums over the whole image.
  */
 export interface TileWeights {
+  /** At the tile's pixels, [h, w]: the variational cost's. */
+  image: tf.Tensor2D;
   /** One per style layer, in the objective's order. */
   style: readonly tf.Tensor2D[];
   /** One per content layer. */
@@ -58,6 +60,18 @@ export interface TileSums {
   grams: tf.Tensor2D[];
   /** Per content layer Σₚ m(p)·|Fₚ − Pₚ|² (0 without targets). */
   content: number[];
+  /** The variational cost, each pair of neighbouring pixels weighted by its first pixel's m. */
+  variation: number;
+}
+
+/** What pass 2 weighs a tile's sums by: the whole image's dJ/d(sum) for each. */
+export interface TileSeeds {
+  /** Per style layer K_l = dJ/dS_l, [rows, c] (symmetric for Gram sums); the caller's. */
+  gramGradients: readonly tf.Tensor2D[];
+  /** Per content layer γ_k = dJ/dC_k. */
+  contentWeights: readonly number[];
+  /** ν = dJ/dV. */
+  variationWeight: number;
 }
 
 /**
@@ -72,15 +86,14 @@ export interface TileKernel {
   sums(tile: tf.Tensor4D, weights: TileWeights, contentTargets: readonly tf.Tensor4D[] | null): Promise<TileSums>;
   /**
    * The gradient w.r.t. the tile ([1, h, w, 3], the caller's) of
-   *   L = Σ_l ⟨K_l, Σₚ m(p)·Fₚ Fₚᵀ⟩ + Σ_k γ_k·Σₚ m(p)·|Fₚ − Pₚ|²
-   * with K_l = `gramGradients[l]` ([c, c], symmetric) and γ_k = `contentWeights[k]`.
+   *   L = Σ_l ⟨K_l, Σₚ m(p)·Fₚ Fₚᵀ⟩ + Σ_k γ_k·Σₚ m(p)·|Fₚ − Pₚ|² + ν·V
+   * with K_l, γ_k and ν from `seeds`.
    */
   gradient(
     tile: tf.Tensor4D,
     weights: TileWeights,
-    gramGradients: readonly tf.Tensor2D[],
     contentTargets: readonly tf.Tensor4D[],
-    contentWeights: readonly number[],
+    seeds: TileSeeds,
   ): Promise<tf.Tensor4D>;
   dispose(): void;
 }

@@ -1,10 +1,11 @@
 /**
  * The objective evaluated tile by tile, on an engine's TileKernel, so that memory follows the
  * tile size rather than the image size. A Gram matrix is a sum over positions, so pass 1 adds up
- * each tile's weighted share of the whole image's Gram matrices (and of the content cost); pass 2
- * back-propagates each tile against the whole image's dJ/dG, and the tiles' gradients are added
- * where they overlap (their windows sum to 1). The costs and the gradient are those of the whole
- * image, exact where a tile's context margin covers the receptive field (tiles.ts).
+ * each tile's weighted share of the whole image's Gram matrices (and of the content and
+ * variational costs); pass 2 back-propagates each tile against the whole image's dJ/dG, and the
+ * tiles' gradients are added where they overlap (their windows sum to 1). The costs and the
+ * gradient are those of the whole image, exact where a tile's context margin covers the
+ * receptive field (tiles.ts); the variational cost's, exact always.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ort, type Ort } from './onnx/runtime.js';
@@ -46,17 +47,17 @@ function tilesOf(layout: TileLayout): Tile[] {
   );
 }
 
-/** The weights of a tile at each style and content layer (tensors, the caller's). */
+/** The weights of a tile at its pixels and at each style and content layer (tensors, the caller's). */
 function tileWeights(tile: Tile, style: readonly LayerShape[], content: readonly LayerShape[]): TileWeights {
   const at = ({ pools }: LayerShape) => {
     const r = pooledWindow(tile.rowWindow, pools);
     const c = pooledWindow(tile.colWindow, pools);
     return tf.outerProduct(Float32Array.from(r), Float32Array.from(c)) as tf.Tensor2D;
   };
-  return { style: style.map(at), content: content.map(at) };
+  return { image: at({ channels: 3, pools: 0 }), style: style.map(at), content: content.map(at) };
 }
 
-const disposeWeights = (w: TileWeights) => tf.dispose([...w.style, ...w.content]);
+const disposeWeights = (w: TileWeights) => tf.dispose([w.image, ...w.style, ...w.content]);
 
 /** Cuts a tile [1, th, tw, 3] out of an image's NHWC values. */
 function cutTile(data: Float32Array, width: number, tile: Tile, th: number, tw: number): tf.Tensor4D {
@@ -78,7 +79,8 @@ function addTile(sum: Float32Array, width: number, tile: Tile, th: number, tw: n
 
 /**
  * Σ over an image's tiles of `kernel.sums`: the Gram matrices' weighted sums at the style layers
- * (the caller's) and the content sums, with `targets[t]` the content targets of tile t.
+ * (the caller's), the content sums and the variational cost, with `targets[t]` the content
+ * targets of tile t.
  */
 async function sumTiles(
   kernel: TileKernel,
@@ -87,9 +89,10 @@ async function sumTiles(
   shapes: { style: LayerShape[]; content: LayerShape[] },
   targets: readonly tf.Tensor4D[][] | null,
   onTile?: (t: number) => void,
-): Promise<{ grams: tf.Tensor2D[]; content: number[] }> {
+): Promise<{ grams: tf.Tensor2D[]; content: number[]; variation: number }> {
   let grams: tf.Tensor2D[] = [];
   const content = shapes.content.map(() => 0);
+  let variation = 0;
   for (const [t, tile] of tilesOf(layout).entries()) {
     const image = cutTile(data, layout.width, tile, layout.rows.size, layout.cols.size);
     const weights = tileWeights(tile, shapes.style, shapes.content);
@@ -99,6 +102,7 @@ async function sumTiles(
       if (grams.length) tf.dispose([...grams, ...sums.grams]);
       grams = next;
       sums.content.forEach((v, k) => (content[k]! += v));
+      variation += sums.variation;
       onTile?.(t);
     } catch (error) {
       tf.dispose(grams);
@@ -108,30 +112,7 @@ async function sumTiles(
       disposeWeights(weights);
     }
   }
-  return { grams, content };
-}
-
-/**
- * The total variation Σ|x[i+1] − x[i]| over rows and columns of an NHWC image [h, w, 3], as the
- * engines compute it (tf.image.total_variation); adds `weight` × its gradient (with sign(0) = 0)
- * to `gradient`. On plain arrays, so that no image-sized tensor is made for it.
- */
-export function totalVariation(x: Float32Array, h: number, w: number, weight: number, gradient: Float32Array): number {
-  let cost = 0;
-  const step = (i: number, j: number) => {
-    const d = x[j]! - x[i]!;
-    cost += Math.abs(d);
-    const s = weight * Math.sign(d);
-    gradient[i]! -= s;
-    gradient[j]! += s;
-  };
-  for (let y = 0; y < h; y++) {
-    for (let i = y * w * 3, end = i + w * 3; i < end; i++) {
-      if (i + 3 < end) step(i, i + 3);
-      if (y + 1 < h) step(i, i + w * 3);
-    }
-  }
-  return cost;
+  return { grams, content, variation };
 }
 
 /** Evaluates J and dJ/dimage tile by tile (see the module's comment). */
@@ -211,17 +192,17 @@ export class TiledEvaluator implements Evaluator {
       tf.dispose(sums.grams);
     }
     const { costs, gramGradients, contentWeights } = tileCosts;
-    // The variational term needs no network: its gradient starts the sum the tiles add to.
-    const gradient = this.gradientSum.fill(0);
-    costs.variation = totalVariation(data, h, w, objective.variation, gradient);
+    costs.variation = sums.variation;
     costs.total =
       objective.alpha * costs.content + objective.beta * costs.style + objective.variation * costs.variation;
+    const seeds = { gramGradients, contentWeights, variationWeight: objective.variation };
+    const gradient = this.gradientSum.fill(0);
     try {
       for (const [t, tile] of this.tiles.entries()) {
         const part = cutTile(data, w, tile, layout.rows.size, layout.cols.size);
         const weights = tileWeights(tile, shapes.style, shapes.content);
         try {
-          const g = await this.kernel.gradient(part, weights, gramGradients, this.contentTargets[t]!, contentWeights);
+          const g = await this.kernel.gradient(part, weights, this.contentTargets[t]!, seeds);
           addTile(gradient, w, tile, layout.rows.size, layout.cols.size, (await g.data()) as Float32Array);
           g.dispose();
           this.onTile?.(this.tiles.length + t + 1, total);

@@ -232,8 +232,16 @@ function styleLayer(f: Map64, target: Float64Array): { cost: number; dF: Float64
   return { cost, dF };
 }
 
-/** tf.image.total_variation and its gradient (sign(0) = 0). */
-function totalVariation(x: Float64Array, h: number, w: number): { cost: number; dX: Float64Array } {
+/**
+ * tf.image.total_variation and its gradient (sign(0) = 0); with a weight map m [h·w], each pair
+ * of neighbours weighted by its first pixel's m.
+ */
+export function totalVariation64(
+  x: Float64Array,
+  h: number,
+  w: number,
+  m?: Float64Array,
+): { cost: number; dX: Float64Array } {
   let cost = 0;
   const dX = new Float64Array(x.length);
   const pairs: [number, number][] = [];
@@ -244,11 +252,12 @@ function totalVariation(x: Float64Array, h: number, w: number): { cost: number; 
     }
   }
   for (const [a, b] of pairs) {
+    const weight = m ? m[a / 3]! : 1;
     for (let c = 0; c < 3; c++) {
       const d = x[b + c]! - x[a + c]!;
-      cost += Math.abs(d);
-      dX[b + c] += Math.sign(d);
-      dX[a + c] -= Math.sign(d);
+      cost += weight * Math.abs(d);
+      dX[b + c] += weight * Math.sign(d);
+      dX[a + c] -= weight * Math.sign(d);
     }
   }
   return { cost, dX };
@@ -300,7 +309,7 @@ export function reference64(image: Float64Array, h: number, w: number, setup: Se
       f.map((v, k) => (2 * (v - p[k]!)) / f.length / nc),
     );
   });
-  const tv = totalVariation(image, h, w);
+  const tv = totalVariation64(image, h, w);
   return {
     content,
     style,
@@ -328,8 +337,9 @@ export function totalGradient(r: Reference, alpha: number, beta: number, variati
 // ---------------------------------------------------------------------------------------------
 // A tiled evaluation's per-tile sums and gradient (TileKernel)
 
-/** A tile's weight maps [h_l][w_l], one per style layer and one per content layer. */
+/** A tile's weight maps: [h][w] at the pixels, [h_l][w_l] one per style and one per content layer. */
 export interface TileWeights64 {
+  image: Float64Array;
   style: readonly Float64Array[];
   content: readonly Float64Array[];
 }
@@ -354,7 +364,10 @@ function weightedSquares64(f: Map64, target: Float64Array, m: Float64Array): num
   return sum;
 }
 
-/** Pass 1 on a tile: the weighted Gram sums, the weighted content sums (when targets are given), the content features. */
+/**
+ * Pass 1 on a tile: the weighted Gram sums, the weighted content sums (when targets are given),
+ * the weighted variational cost, the content features.
+ */
 export function tileSums64(
   image: Float64Array,
   h: number,
@@ -362,7 +375,7 @@ export function tileSums64(
   setup: Setup,
   weights: TileWeights64,
   targets: readonly Float64Array[] | null,
-): { grams: Float64Array[]; content: number[]; features: Float64Array[] } {
+): { grams: Float64Array[]; content: number[]; variation: number; features: Float64Array[] } {
   const { outputs } = forward(image, h, w, setup);
   const contentOf = (layer: string) => outputs.get(layer)!;
   return {
@@ -370,14 +383,15 @@ export function tileSums64(
     content: setup.contentLayers.map((l, k) =>
       targets ? weightedSquares64(contentOf(l), targets[k]!, weights.content[k]!) : 0,
     ),
+    variation: totalVariation64(image, h, w, weights.image).cost,
     features: setup.contentLayers.map((l) => contentOf(l).data),
   };
 }
 
 /**
  * Pass 2 on a tile: the gradients w.r.t. the tile of its style part Σ_l ⟨K_l, Σₚ m(p)·Fₚ Fₚᵀ⟩,
- * from dF = (K + Kᵀ) F diag(m), and of its content part Σ_k γ_k·Σₚ m(p)·|Fₚ − Pₚ|², from
- * dF = 2γ·m·(F − P); each [h][w][3].
+ * from dF = (K + Kᵀ) F diag(m), of its content part Σ_k γ_k·Σₚ m(p)·|Fₚ − Pₚ|², from
+ * dF = 2γ·m·(F − P), and of its weighted variational cost (ν = 1); each [h][w][3].
  */
 export function tileGradients64(
   image: Float64Array,
@@ -388,7 +402,7 @@ export function tileGradients64(
   gramGradients: readonly Float64Array[],
   targets: readonly Float64Array[],
   contentWeights: readonly number[],
-): { style: Float64Array; content: Float64Array } {
+): { style: Float64Array; content: Float64Array; variation: Float64Array } {
   const trace = forward(image, h, w, setup);
   const styleDirect = new Map<string, Float64Array>();
   setup.styleLayers.forEach((layer, i) => {
@@ -414,5 +428,9 @@ export function tileGradients64(
       f.data.map((v, i) => 2 * contentWeights[k]! * m[Math.floor(i / f.c)]! * (v - P[i]!)),
     );
   });
-  return { style: backward(trace, styleDirect, setup), content: backward(trace, contentDirect, setup) };
+  return {
+    style: backward(trace, styleDirect, setup),
+    content: backward(trace, contentDirect, setup),
+    variation: totalVariation64(image, h, w, weights.image).dX,
+  };
 }

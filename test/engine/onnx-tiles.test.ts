@@ -92,32 +92,33 @@ const CASES: Case[] = [
   },
 ];
 
-/** What one case feeds both sides: the tile, its weight maps, content targets, K_l and γ_k. */
+/** What one case feeds both sides: the tile, its weight maps, content targets, K_l, γ_k and ν. */
 interface Inputs {
   tile: Float64Array;
   weights: TileWeights64;
   targets: Float64Array[];
   gramGradients: Float64Array[];
   contentWeights: number[];
+  variationWeight: number;
 }
 
 function inputsOf(c: Case, setup: Setup): Inputs {
   const { h, w } = c;
   // Non-uniform weights in [0, 1), a quarter of them zero (as at a tile's outer edge).
-  const map = (layer: string, seed: number) => {
-    const [lh, lw] = gridAt(layer, h, w);
-    return random32(lh * lw, seed, -0.33, 1).map((v) => Math.max(0, v));
-  };
+  const map = ([lh, lw]: [number, number], seed: number) =>
+    random32(lh * lw, seed, -0.33, 1).map((v) => Math.max(0, v));
   const other = random32(h * w * 3, 3, 0, 1);
   return {
     tile: random32(h * w * 3, 1, 0, 1),
     weights: {
-      style: c.styleLayers.map((l, i) => map(l, 10 + i)),
-      content: c.contentLayers.map((l, k) => map(l, 20 + k)),
+      image: map([h, w], 9),
+      style: c.styleLayers.map((l, i) => map(gridAt(l, h, w), 10 + i)),
+      content: c.contentLayers.map((l, k) => map(gridAt(l, h, w), 20 + k)),
     },
     targets: features64(other, h, w, setup).contents.map((f) => Float64Array.from(f, Math.fround)),
     gramGradients: c.styleLayers.map((l, i) => random32(channelsOf(l) ** 2, 30 + i, -1, 1)),
     contentWeights: c.contentLayers.map((_, k) => Math.fround(0.7 + 0.6 * k)),
+    variationWeight: 2.5,
   };
 }
 
@@ -126,6 +127,7 @@ function tensorsOf(c: Case, x: Inputs) {
   return {
     tile: tensor(x.tile, [1, c.h, c.w, 3]) as tf.Tensor4D,
     weights: {
+      image: tensor(x.weights.image, [c.h, c.w]) as tf.Tensor2D,
       style: x.weights.style.map((m, i) => tensor(m, gridAt(c.styleLayers[i]!, c.h, c.w)) as tf.Tensor2D),
       content: x.weights.content.map((m, k) => tensor(m, gridAt(c.contentLayers[k]!, c.h, c.w)) as tf.Tensor2D),
     },
@@ -143,7 +145,15 @@ function tensorsOf(c: Case, x: Inputs) {
 
 type Tensors = ReturnType<typeof tensorsOf>;
 const disposeAll = (t: Tensors) =>
-  tf.dispose([t.tile, ...t.weights.style, ...t.weights.content, ...t.targets, ...t.gramGradients, ...t.zeroGrams]);
+  tf.dispose([
+    t.tile,
+    t.weights.image,
+    ...t.weights.style,
+    ...t.weights.content,
+    ...t.targets,
+    ...t.gramGradients,
+    ...t.zeroGrams,
+  ]);
 
 after(() => {
   for (const [what, error] of measured) console.log(`worst ${what}: ${error.toExponential(2)}`);
@@ -204,6 +214,7 @@ describe('ONNX tile kernel against a float64 reference', () => {
             assert.deepEqual(g.shape, [channelsOf(c.styleLayers[i]!), channelsOf(c.styleLayers[i]!)]);
             record('Gram sums', relativeMaxError(g.dataSync(), sums.grams[i]!), SUM_TOLERANCE, label);
           });
+          record('variation sums', relDiff(got.variation, sums.variation), SUM_TOLERANCE, c.name);
           if (targets) {
             got.content.forEach((s, k) =>
               record('content sums', relDiff(s, sums.content[k]!), SUM_TOLERANCE, `${c.name}, ${c.contentLayers[k]}`),
@@ -218,15 +229,24 @@ describe('ONNX tile kernel against a float64 reference', () => {
           tf.dispose(got.grams);
         }
 
-        // Each part alone (so that neither hides in the other's scale), then both.
+        // Each part alone (so that none hides in another's scale), then all three.
         const noContent = c.contentLayers.map(() => 0);
-        const runs: [string, tf.Tensor2D[], number[], Float64Array][] = [
-          ['style gradient', t.gramGradients, noContent, ref.style],
-          ['content gradient', t.zeroGrams, x.contentWeights, ref.content],
-          ['gradient', t.gramGradients, x.contentWeights, ref.style.map((v, i) => v + ref.content[i]!)],
+        const nu = x.variationWeight;
+        const runs: [string, tf.Tensor2D[], number[], number, Float64Array][] = [
+          ['style gradient', t.gramGradients, noContent, 0, ref.style],
+          ['content gradient', t.zeroGrams, x.contentWeights, 0, ref.content],
+          ['variation gradient', t.zeroGrams, noContent, nu, ref.variation.map((v) => nu * v)],
+          [
+            'gradient',
+            t.gramGradients,
+            x.contentWeights,
+            nu,
+            ref.style.map((v, i) => v + ref.content[i]! + nu * ref.variation[i]!),
+          ],
         ];
-        for (const [what, K, gammas, want] of runs) {
-          const gradient = await kernel.gradient(t.tile, t.weights, K, t.targets, gammas);
+        for (const [what, gramGradients, contentWeights, variationWeight, want] of runs) {
+          const seeds = { gramGradients, contentWeights, variationWeight };
+          const gradient = await kernel.gradient(t.tile, t.weights, t.targets, seeds);
           assert.deepEqual(gradient.shape, [1, c.h, c.w, 3]);
           record(what, relativeMaxError(gradient.dataSync(), want), GRADIENT_TOLERANCE, c.name);
           gradient.dispose();
@@ -256,6 +276,7 @@ describe('ONNX tile kernel resources', () => {
   const kernelOf = (cache: SessionCache, h = 16, w = 12) =>
     createOnnxTileKernel(cache, WEIGHTS, objective, [h, w], graph);
   const weightsOf = (h: number, w: number): TileWeights => ({
+    image: tf.ones([h, w]),
     style: [tf.ones([h, w]), tf.ones([h / 2, w / 2])] as tf.Tensor2D[],
     content: [tf.ones([h, w])] as tf.Tensor2D[],
   });
@@ -292,7 +313,7 @@ describe('ONNX tile kernel resources', () => {
       ],
     );
     assert.equal(cache.size, 0);
-    tf.dispose([tile, ...weights.style, ...weights.content, ...sums.grams]);
+    tf.dispose([tile, weights.image, ...weights.style, ...weights.content, ...sums.grams]);
   });
 
   it('rejects tiles, weight maps and Gram gradients of the wrong size', async () => {
@@ -308,11 +329,16 @@ describe('ONNX tile kernel resources', () => {
     try {
       await assert.rejects(kernel.features(wrongTile), /the tile is \[1, 12, 16, 3\]/);
       await assert.rejects(kernel.sums(tile, wrongWeights, null), /style weight map 1 is \[16, 12\]/);
-      await assert.rejects(kernel.gradient(tile, weights, K, target, [1]), /Gram gradient 1 is \[64, 64\]/);
-      await assert.rejects(kernel.gradient(tile, weights, K.slice(1), target, [1]), /1 Gram gradients given for 2/);
+      const seeds = { gramGradients: K, contentWeights: [1], variationWeight: 1 };
+      await assert.rejects(kernel.gradient(tile, weights, target, seeds), /Gram gradient 1 is \[64, 64\]/);
+      const fewer = { ...seeds, gramGradients: K.slice(1) };
+      await assert.rejects(kernel.gradient(tile, weights, target, fewer), /1 Gram gradients given for 2/);
+      const wrongImage = { ...weights, image: weights.style[1]! };
+      await assert.rejects(kernel.sums(tile, wrongImage, null), /image weight map is \[8, 6\]/);
     } finally {
       kernel.dispose();
-      tf.dispose([tile, wrongTile, ...weights.style, ...weights.content, ...wrongWeights.content, ...K, ...target]);
+      const own = [weights.image, ...weights.style, ...weights.content, wrongWeights.image, ...wrongWeights.content];
+      tf.dispose([tile, wrongTile, ...own, ...K, ...target]);
     }
   });
 

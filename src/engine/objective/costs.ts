@@ -54,15 +54,19 @@ export function gramCost(g: GraphBuilder, gram: string, target: string): string 
 }
 
 /**
- * The variational cost of an NHWC image, tf.image.total_variation: Σ|x[i+1] − x[i]| over rows and
- * columns (its gradient uses sign(0) = 0, as TensorFlow's).
+ * The variational cost of an NHWC image [1, h, w, 3], tf.image.total_variation: Σ|x[i+1] − x[i]|
+ * over rows and columns (its gradient uses sign(0) = 0, as TensorFlow's). With a weight map m
+ * [h, w], each pair weighs what its first pixel does.
  */
-export function variationCost(g: GraphBuilder, image: string): string {
+export function variationCost(g: GraphBuilder, image: string, weights?: string): string {
+  const slice = (x: string, start: number, end: number, axis: number) =>
+    g.op('Slice', [x, g.int64s([start]), g.int64s([end]), g.int64s([axis])], {}, 'tv_slice');
   const sums = [1, 2].map((axis) => {
-    const slice = (start: number, end: number) =>
-      g.op('Slice', [image, g.int64s([start]), g.int64s([end]), g.int64s([axis])], {}, 'tv_slice');
-    const d = g.op('Sub', [slice(1, TO_END), slice(0, -1)], {}, 'tv_diff');
-    return sumAll(g, toDouble(g, g.op('Abs', [d])));
+    const d = toDouble(g, g.op('Abs', [g.op('Sub', [slice(image, 1, TO_END, axis), slice(image, 0, -1, axis)])]));
+    if (!weights) return sumAll(g, d);
+    // [h', w'] → [h', w', 1]: one weight for the three channels of a pair.
+    const m = g.op('Unsqueeze', [slice(weights, 0, -1, axis - 1), g.int64s([2])], {}, 'tv_weights');
+    return sumAll(g, g.op('Mul', [d, toDouble(g, m)]));
   });
   return g.op('Add', sums, {}, 'variation_cost');
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ort, type Ort } from './runtime.js';
-import type { Objective, TileKernel, TileSums, TileWeights } from '../evaluator.js';
+import type { Objective, TileKernel, TileSeeds, TileSums, TileWeights } from '../evaluator.js';
 import { layersUpTo, minSide, modelOutputs, VGG19_LAYERS } from '../vgg19.js';
 import { graphObjective, graphSpec, type GraphSettings } from './evaluator.js';
 import { styleLossOf } from '../objective/style.js';
@@ -90,8 +90,8 @@ export class OnnxTileKernel implements TileKernel {
   /** Rows of a style layer's statistics for c channels (the style loss's). */
   private readonly rows: (c: number) => number;
   private readonly content: { grid: [number, number]; channels: number }[];
-  /** Zero weight maps (and content targets), for runs that do not read those layers' sums. */
-  private zeros: { style: Record<string, Ort.Tensor>; content: Record<string, Ort.Tensor> } | null = null;
+  /** Zero weight maps (and content targets), for runs that do not read those sums. */
+  private zeros: { weights: Record<string, Ort.Tensor>; content: Record<string, Ort.Tensor> } | null = null;
   private disposed = false;
   private running = 0;
 
@@ -111,7 +111,7 @@ export class OnnxTileKernel implements TileKernel {
   async features(tile: tf.Tensor4D): Promise<tf.Tensor4D[]> {
     return this.guarded(async () => {
       const zeros = this.zeroFeeds();
-      const feeds = { ...(await this.imageFeeds(tile)), ...zeros.style, ...zeros.content };
+      const feeds = { ...(await this.imageFeeds(tile)), ...zeros.weights, ...zeros.content };
       const names = this.content.map((_, k) => TILE_IO.features(k));
       const out = await this.sumsLease.session.run(feeds, names);
       return names.map((name) => toTf(out[name]!) as tf.Tensor4D);
@@ -120,14 +120,16 @@ export class OnnxTileKernel implements TileKernel {
 
   async sums(tile: tf.Tensor4D, weights: TileWeights, targets: readonly tf.Tensor4D[] | null): Promise<TileSums> {
     return this.guarded(async () => {
-      const feeds = { ...(await this.imageFeeds(tile)), ...(await this.styleFeeds(weights)) };
+      const feeds = { ...(await this.imageFeeds(tile)), ...(await this.weightFeeds(weights)) };
       Object.assign(feeds, targets ? await this.contentFeeds(weights, targets) : this.zeroFeeds().content);
       const grams = this.style.map((_, i) => TILE_IO.gramSum(i));
       const content = targets ? this.content.map((_, k) => TILE_IO.contentSum(k)) : [];
-      const out = await this.sumsLease.session.run(feeds, [...grams, ...content]);
+      const out = await this.sumsLease.session.run(feeds, [...grams, ...content, TILE_IO.variationSum]);
+      const scalar = (name: string) => (out[name]!.data as Float32Array)[0]!;
       return {
         grams: grams.map((name) => toTf(out[name]!) as tf.Tensor2D),
-        content: targets ? content.map((name) => (out[name]!.data as Float32Array)[0]!) : this.content.map(() => 0),
+        content: targets ? content.map(scalar) : this.content.map(() => 0),
+        variation: scalar(TILE_IO.variationSum),
       };
     });
   }
@@ -135,24 +137,23 @@ export class OnnxTileKernel implements TileKernel {
   async gradient(
     tile: tf.Tensor4D,
     weights: TileWeights,
-    gramGradients: readonly tf.Tensor2D[],
     targets: readonly tf.Tensor4D[],
-    contentWeights: readonly number[],
+    { gramGradients, contentWeights, variationWeight }: TileSeeds,
   ): Promise<tf.Tensor4D> {
     return this.guarded(async () => {
       const io = TILE_IO;
       checkCount('Gram gradients', gramGradients.length, this.style.length);
       checkCount('content weights', contentWeights.length, this.content.length);
-      const feeds = { ...(await this.imageFeeds(tile)), ...(await this.styleFeeds(weights)) };
+      const feeds = { ...(await this.imageFeeds(tile)), ...(await this.weightFeeds(weights)) };
       Object.assign(feeds, await this.contentFeeds(weights, targets));
       for (const [i, K] of gramGradients.entries()) {
         const c = this.style[i]!.channels;
         checkShape(`the Gram gradient ${i}`, K.shape, [this.rows(c), c]);
         feeds[io.gramGradient(i)] = await ortTensor(K);
       }
-      contentWeights.forEach(
-        (g, k) => (feeds[io.contentWeight(k)] = new ort.Tensor('float32', Float32Array.of(g), [])),
-      );
+      const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
+      contentWeights.forEach((g, k) => (feeds[io.contentWeight(k)] = scalar(g)));
+      feeds[io.variationWeight] = scalar(variationWeight);
       const out = await this.gradientLease.session.run(feeds, [io.gradient]);
       return tf.tensor4d(out[io.gradient]!.data as Float32Array, [1, this.height, this.width, 3]);
     });
@@ -186,8 +187,10 @@ export class OnnxTileKernel implements TileKernel {
     return { [TILE_IO.image]: await ortTensor(tile) };
   }
 
-  private async styleFeeds(weights: TileWeights): Promise<Record<string, Ort.Tensor>> {
-    const feeds: Record<string, Ort.Tensor> = {};
+  /** The weight maps of the pixels and of the style layers. */
+  private async weightFeeds(weights: TileWeights): Promise<Record<string, Ort.Tensor>> {
+    checkShape('the image weight map', weights.image.shape, [this.height, this.width]);
+    const feeds: Record<string, Ort.Tensor> = { [TILE_IO.imageWeights]: await ortTensor(weights.image) };
     checkCount('style weight maps', weights.style.length, this.style.length);
     for (const [i, { grid }] of this.style.entries()) {
       checkShape(`the style weight map ${i}`, weights.style[i]!.shape, grid);
@@ -213,17 +216,17 @@ export class OnnxTileKernel implements TileKernel {
   }
 
   /** Zero weight maps and content targets (made once: the tile size is fixed). */
-  private zeroFeeds(): { style: Record<string, Ort.Tensor>; content: Record<string, Ort.Tensor> } {
+  private zeroFeeds(): { weights: Record<string, Ort.Tensor>; content: Record<string, Ort.Tensor> } {
     if (this.zeros) return this.zeros;
     const zeros = (dims: Shape) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
-    const style: Record<string, Ort.Tensor> = {};
+    const weights: Record<string, Ort.Tensor> = { [TILE_IO.imageWeights]: zeros([this.height, this.width]) };
     const content: Record<string, Ort.Tensor> = {};
-    this.style.forEach(({ grid }, i) => (style[TILE_IO.styleWeights(i)] = zeros(grid)));
+    this.style.forEach(({ grid }, i) => (weights[TILE_IO.styleWeights(i)] = zeros(grid)));
     this.content.forEach(({ grid, channels }, k) => {
       content[TILE_IO.contentWeights(k)] = zeros(grid);
       content[TILE_IO.contentTarget(k)] = zeros([1, channels, ...grid]);
     });
-    return (this.zeros = { style, content });
+    return (this.zeros = { weights, content });
   }
 }
 
