@@ -15,22 +15,18 @@ import { buildTileCostsModel, TILE_COSTS_IO } from './objective/tile-costs.js';
 import { createSession, type CreatedSession } from './onnx/session.js';
 import { prepareStyleTargets } from './onnx/targets.js';
 import { pooledWindow, tileCount, tileLayout, type TileLayout } from './tiles.js';
-import { layersUpTo, modelOutputs, VGG19_CONV_SPECS } from './vgg19.js';
+import { layerGrid, modelOutputs, poolsBefore } from './vgg19.js';
 
-/** A layer's shape in the network: channels and poolings before it. */
+/** A layer's poolings, which its weight maps are pooled by. */
 interface LayerShape {
-  channels: number;
+  layer: string;
   pools: number;
 }
 
-function layerShape(name: string): LayerShape {
-  const spec = VGG19_CONV_SPECS.find((s) => s.name === name)!;
-  return { channels: spec.shape[3], pools: layersUpTo(name).filter((l) => l.kind === 'pool').length };
-}
+const layerShape = (layer: string): LayerShape => ({ layer, pools: poolsBefore(layer) });
 
 /** Positions of a layer over an image of h × w px. */
-const positions = (h: number, w: number, { pools }: LayerShape) =>
-  Math.floor(h / 2 ** pools) * Math.floor(w / 2 ** pools);
+const positions = (h: number, w: number, { layer }: LayerShape) => layerGrid(layer, h, w).reduce((a, b) => a * b);
 
 /** One tile of a layout: where it is, and the windows that make its weights. */
 interface Tile {
@@ -54,7 +50,7 @@ function tileWeights(tile: Tile, style: readonly LayerShape[], content: readonly
     const c = pooledWindow(tile.colWindow, pools);
     return tf.outerProduct(Float32Array.from(r), Float32Array.from(c)) as tf.Tensor2D;
   };
-  return { image: at({ channels: 3, pools: 0 }), style: style.map(at), content: content.map(at) };
+  return { image: at({ layer: 'image', pools: 0 }), style: style.map(at), content: content.map(at) };
 }
 
 const disposeWeights = (w: TileWeights) => tf.dispose([w.image, ...w.style, ...w.content]);

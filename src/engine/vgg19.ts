@@ -54,7 +54,17 @@ export function modelOutputs(styleLayers: readonly string[], contentLayers: read
   return VGG19_CONV_NAMES.filter((name) => styleLayers.includes(name) || contentLayers.includes(name));
 }
 
-/** The smallest image side that leaves at least one pixel at `deepest`: 2 to the number of poolings before it. */
-export function minSide(deepest: string): number {
-  return 2 ** layersUpTo(deepest).filter((l) => l.kind === 'pool').length;
+/** The 2×2 poolings before a conv layer. */
+export const poolsBefore = (layer: string): number => layersUpTo(layer).filter((l) => l.kind === 'pool').length;
+
+/** A conv layer's output channels. */
+export const channelsOf = (layer: string): number => (layersUpTo(layer).at(-1) as { spec: ConvSpec }).spec.shape[3];
+
+/** A conv layer's grid [h_l, w_l] over an image of h × w px: floor-halved at each pooling before it. */
+export function layerGrid(layer: string, h: number, w: number): [number, number] {
+  const scale = 2 ** poolsBefore(layer);
+  return [Math.floor(h / scale), Math.floor(w / scale)];
 }
+
+/** The smallest image side that leaves at least one pixel at `deepest`: 2 to the number of poolings before it. */
+export const minSide = (deepest: string): number => 2 ** poolsBefore(deepest);

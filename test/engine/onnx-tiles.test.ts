@@ -6,7 +6,7 @@ import { createOnnxEngine, DEFAULT_GRAPH, type OnnxEngine } from '../../src/engi
 import type { GraphSettings } from '../../src/engine/onnx/evaluator.js';
 import { SessionCache } from '../../src/engine/onnx/session.js';
 import { createOnnxTileKernel } from '../../src/engine/onnx/tiles.js';
-import { VGG19_CONV_SPECS } from '../../src/engine/vgg19.js';
+import { channelsOf, layerGrid as gridAt, VGG19_CONV_SPECS } from '../../src/engine/vgg19.js';
 import { readConvWeights, type ConvWeights } from '../../src/io/weights.js';
 import {
   features64,
@@ -33,14 +33,6 @@ function record(what: string, error: number, tolerance: number, label: string): 
 const random32 = (n: number, seed: number, lo: number, hi: number) =>
   Float64Array.from(randomArray(n, seed, lo, hi), Math.fround);
 const tensor = (data: Float64Array, shape: number[]) => tf.tensor(Float32Array.from(data), shape);
-
-const channelsOf = (layer: string) => VGG19_CONV_SPECS.find((s) => s.name === layer)!.shape[3];
-
-/** A conv layer's grid for an h × w tile: floor-halved at each pooling before it. */
-function gridAt(layer: string, h: number, w: number): [number, number] {
-  const pools = Number(layer.slice(5, 6)) - 1;
-  return [Math.floor(h / 2 ** pools), Math.floor(w / 2 ** pools)];
-}
 
 interface Case {
   name: string;

@@ -4,7 +4,7 @@
  * for a style loss that prepares its target, the graph that does so once the styles are blended.
  */
 import { GraphBuilder, ints } from '../graph/builder.js';
-import { VGG19_CONV_SPECS } from '../vgg19.js';
+import { channelsOf } from '../vgg19.js';
 import { flatten, positionsOf } from './costs.js';
 import { meansOf, styleLossOf, type StyleLossName } from './style.js';
 import { outputOf, vgg, type NetworkSpec } from './vgg.js';
@@ -16,8 +16,6 @@ export const FEATURES_IO = {
   features: (layer: string) => `features_${layer}`,
   target: (layer: string) => `target_${layer}`,
 } as const;
-
-const channelsOf = (layer: string) => VGG19_CONV_SPECS.find((s) => s.name === layer)!.shape[3];
 
 /**
  * The features graph: the image [1, h, w, 3] in [0, 1] → per style layer its statistics averaged

@@ -6,7 +6,7 @@
  */
 import { differentiate } from '../graph/autodiff.js';
 import { GraphBuilder, int } from '../graph/builder.js';
-import { layersUpTo, VGG19_CONV_SPECS } from '../vgg19.js';
+import { channelsOf, layerGrid } from '../vgg19.js';
 import { toDouble, toFloat } from './costs.js';
 import { meansOf, styleLossOf, type StyleLossName } from './style.js';
 
@@ -36,11 +36,10 @@ export interface TileCostsSpec {
 }
 
 /** A layer's channels and its positions over an image of h × w px. */
-export function layerSize(layer: string, h: number, w: number): { channels: number; positions: number } {
-  const scale = 2 ** layersUpTo(layer).filter((l) => l.kind === 'pool').length;
-  const channels = VGG19_CONV_SPECS.find((s) => s.name === layer)!.shape[3];
-  return { channels, positions: Math.floor(h / scale) * Math.floor(w / scale) };
-}
+const layerSize = (layer: string, h: number, w: number) => ({
+  channels: channelsOf(layer),
+  positions: layerGrid(layer, h, w).reduce((x, y) => x * y),
+});
 
 export function buildTileCostsModel(spec: TileCostsSpec): Uint8Array {
   const io = TILE_COSTS_IO;

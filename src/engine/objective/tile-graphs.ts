@@ -12,7 +12,7 @@
  */
 import { differentiate, type Tuning } from '../graph/autodiff.js';
 import { GraphBuilder, ints, type Dim } from '../graph/builder.js';
-import { layersUpTo } from '../vgg19.js';
+import { layerGrid } from '../vgg19.js';
 import { contentSquares, flatten, toDouble, toFloat, variationCost } from './costs.js';
 import { styleLossOf } from './style.js';
 import { outputOf, vgg, type NetworkSpec } from './vgg.js';
@@ -46,16 +46,10 @@ export const TILE_IO = {
   gradient: 'gradient',
 } as const;
 
-/** A conv layer's grid [h_l, w_l] on a tile of h × w px: floor-halved at each pooling before it. */
-export function gridAt(layer: string, h: number, w: number): [number, number] {
-  const scale = 2 ** layersUpTo(layer).filter((l) => l.kind === 'pool').length;
-  return [Math.floor(h / scale), Math.floor(w / scale)];
-}
-
 /** A conv layer's grid for the spec's size, as named dimensions where the size is given at run time. */
 function gridOf(g: GraphBuilder, spec: NetworkSpec, layer: string): [Dim, Dim] {
   const { height, width } = spec;
-  if (typeof height === 'number' && typeof width === 'number') return gridAt(layer, height, width);
+  if (typeof height === 'number' && typeof width === 'number') return layerGrid(layer, height, width);
   return [g.fresh(`h_${layer}`), g.fresh(`w_${layer}`)];
 }
 

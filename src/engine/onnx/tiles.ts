@@ -7,12 +7,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { ort, type Ort } from './runtime.js';
 import type { Objective, TileKernel, TileSeeds, TileSums, TileWeights } from '../evaluator.js';
-import { layersUpTo, minSide, modelOutputs, VGG19_LAYERS } from '../vgg19.js';
+import { channelsOf, layerGrid, layersUpTo, minSide, modelOutputs } from '../vgg19.js';
 import { graphObjective, graphSpec, type GraphSettings } from './evaluator.js';
 import { styleLossOf } from '../objective/style.js';
 import { readOnnxConvs, type OnnxConv } from './layout.js';
 import { createSession, type Lease, type SessionCache } from './session.js';
-import { buildTileGradientModel, buildTileSumsModel, gridAt, TILE_IO } from '../objective/tile-graphs.js';
+import { buildTileGradientModel, buildTileSumsModel, TILE_IO } from '../objective/tile-graphs.js';
 
 export type TileGraph = 'tile-sums' | 'tile-gradient';
 
@@ -49,10 +49,10 @@ async function tileSession(
 }
 
 /** A conv layer's grid [h_l, w_l] on a tile of [h, w] and its channels. */
-function layerShape(layer: string, h: number, w: number): { grid: [number, number]; channels: number } {
-  const conv = VGG19_LAYERS.find((l) => l.name === layer);
-  return { grid: gridAt(layer, h, w), channels: conv?.kind === 'conv' ? conv.spec.shape[3] : 0 };
-}
+const layerShape = (layer: string, h: number, w: number) => ({
+  grid: layerGrid(layer, h, w),
+  channels: channelsOf(layer),
+});
 
 function checkShape(what: string, got: Shape, want: Shape): void {
   if (got.length !== want.length || got.some((d, i) => d !== want[i]))
