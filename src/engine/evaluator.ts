@@ -10,6 +10,7 @@ import type { Evaluation } from '../optim/types.js';
 import type { MemoryModel } from './memory.js';
 import type { StyleLossName } from './objective/style.js';
 import type { OnnxTuning } from './onnx/tuning.js';
+import type { StyleRegions } from './regions.js';
 
 /** What the objective J = α·J_content + β·J_style + var·J_var is made of. */
 export interface Objective {
@@ -23,6 +24,11 @@ export interface Objective {
   pooling: 'avg' | 'max';
   /** How a style layer's features are compared with the style's (objective/style.ts); default 'gram'. */
   styleLoss?: StyleLossName;
+  /**
+   * Each style layer entry weighs its positions by a map given with its target: the slots of
+   * styles by region (regions.ts), which make the objective from `TargetImages.regions`.
+   */
+  styleMaps?: boolean;
 }
 
 /** The images the targets come from, scaled: [1, h, w, 3] in [0, 1]. */
@@ -31,6 +37,8 @@ export interface TargetImages {
   styles: readonly tf.Tensor4D[];
   /** One per style image, summing to 1: each style layer's target is Σ wᵢ·Gᵢ. */
   styleWeights: readonly number[];
+  /** Styles by region: where each goes (regions.ts); absent, the blend everywhere. */
+  regions?: StyleRegions;
 }
 
 /** The objective at one working size (the content image's), with its targets. */

@@ -14,13 +14,16 @@ import type { Engine, Evaluator, Objective, TargetImages, TileKernel, TileWeight
 import { buildTileCostsModel, TILE_COSTS_IO } from './objective/tile-costs.js';
 import { createSession, type CreatedSession } from './onnx/session.js';
 import { prepareStyleTargets } from './onnx/targets.js';
+import { slotsOf, type WeightMap } from './regions.js';
+import { addWeightedGrams } from './targets.js';
 import { pooledWindow, tileCount, tileLayout, type TileLayout } from './tiles.js';
 import { layerGrid, modelOutputs, poolsBefore } from './vgg19.js';
 
-/** A layer's poolings, which its weight maps are pooled by. */
+/** A layer's poolings, which its weight maps are pooled by, and a style slot's own map (regions.ts). */
 interface LayerShape {
   layer: string;
   pools: number;
+  map?: WeightMap;
 }
 
 const layerShape = (layer: string): LayerShape => ({ layer, pools: poolsBefore(layer) });
@@ -43,12 +46,24 @@ function tilesOf(layout: TileLayout): Tile[] {
   );
 }
 
-/** The weights of a tile at its pixels and at each style and content layer (tensors, the caller's). */
+/**
+ * The weights of a tile at its pixels and at each style and content layer (tensors, the
+ * caller's): its windows, times a style slot's map where the tile lies (origins are multiples of
+ * the network's stride, so they fall on the layer's grid).
+ */
 function tileWeights(tile: Tile, style: readonly LayerShape[], content: readonly LayerShape[]): TileWeights {
-  const at = ({ pools }: LayerShape) => {
+  const at = ({ pools, map }: LayerShape) => {
     const r = pooledWindow(tile.rowWindow, pools);
     const c = pooledWindow(tile.colWindow, pools);
-    return tf.outerProduct(Float32Array.from(r), Float32Array.from(c)) as tf.Tensor2D;
+    const window = new Float32Array(r.length * c.length);
+    const [y0, x0] = [tile.y / 2 ** pools, tile.x / 2 ** pools];
+    for (let y = 0; y < r.length; y++) {
+      for (let x = 0; x < c.length; x++) {
+        const m = map ? map.data[(y0 + y) * map.width + x0 + x]! : 1;
+        window[y * c.length + x] = r[y]! * c[x]! * m;
+      }
+    }
+    return tf.tensor2d(window, [r.length, c.length]);
   };
   return { image: at({ layer: 'image', pools: 0 }), style: style.map(at), content: content.map(at) };
 }
@@ -130,18 +145,23 @@ export class TiledEvaluator implements Evaluator {
     private readonly contentTargets: tf.Tensor4D[][],
     /** The tile costs graph (objective/tile-costs.ts): the costs and K, γ from the summed tiles. */
     private readonly costSession: CreatedSession,
+    /** Per style slot its map over the whole image (regions.ts). */
+    maps?: readonly WeightMap[],
   ) {
     this.tiles = tilesOf(layout);
-    this.shapes = shapesOf(objective);
+    this.shapes = shapesOf(objective, maps);
     this.gradientSum = new Float32Array(layout.height * layout.width * 3);
   }
 
   /** Tiles of at most `tileSize` px; the style targets are themselves computed in tiles of that size. */
-  static async create(engine: Engine, objective: Objective, images: TargetImages, tileSize: number) {
+  static async create(engine: Engine, given: Objective, images: TargetImages, tileSize: number) {
     const [, h, w] = images.content.shape;
-    const layout = layoutFor(objective, h, w, tileSize);
+    const layout = layoutFor(given, h, w, tileSize);
     // The style targets first, so that their kernel (of another size) is gone before this one is made.
-    const style = await styleTargets(engine, objective, images, tileSize);
+    const style = await styleTargets(engine, given, images, tileSize);
+    // With regions, the tiles run over their style slots, each with its map.
+    const slots = images.regions ? slotsOf(given, images.regions, [h, w]) : null;
+    const objective = slots?.objective ?? given;
     let kernel: TileKernel | null = null;
     let costSession: CreatedSession | null = null;
     const content: tf.Tensor4D[][] = [];
@@ -159,7 +179,7 @@ export class TiledEvaluator implements Evaluator {
           image.dispose();
         }
       }
-      return new TiledEvaluator(kernel, objective, layout, style, content, costSession);
+      return new TiledEvaluator(kernel, objective, layout, style, content, costSession, slots?.maps);
     } catch (error) {
       tf.dispose([...style, ...content.flat()]);
       kernel?.dispose();
@@ -248,13 +268,37 @@ export class TiledEvaluator implements Evaluator {
 export const layoutFor = (objective: Objective, h: number, w: number, tileSize: number) =>
   tileLayout(h, w, tileSize, modelOutputs(objective.styleLayers, objective.contentLayers).at(-1)!);
 
-function shapesOf(objective: Objective): { style: LayerShape[]; content: LayerShape[] } {
-  return { style: objective.styleLayers.map(layerShape), content: objective.contentLayers.map(layerShape) };
+function shapesOf(objective: Objective, maps?: readonly WeightMap[]): { style: LayerShape[]; content: LayerShape[] } {
+  const style = objective.styleLayers.map((layer, i) => ({ ...layerShape(layer), map: maps?.[i] }));
+  return { style, content: objective.contentLayers.map(layerShape) };
+}
+
+/** Per style layer a style image's statistics, summed over its own tiles and averaged over its positions. */
+async function styleStatistics(
+  engine: Engine,
+  objective: Objective,
+  style: tf.Tensor4D,
+  tileSize: number,
+): Promise<tf.Tensor3D[]> {
+  const shapes = shapesOf(objective);
+  const [, h, w] = style.shape;
+  const layout = layoutFor(objective, h, w, tileSize);
+  const kernel = await engine.createTileKernel(objective, [layout.rows.size, layout.cols.size]);
+  try {
+    const { grams } = await sumTiles(kernel, layout, (await style.data()) as Float32Array, shapes, null);
+    const stats = tf.tidy(() =>
+      grams.map((s, l) => tf.mul(s, 1 / positions(h, w, shapes.style[l]!)).expandDims(0) as tf.Tensor3D),
+    );
+    tf.dispose(grams);
+    return stats;
+  } finally {
+    kernel.dispose();
+  }
 }
 
 /**
- * Per style layer the style loss's target from Σ wᵢ·(the statistics of style image i), each
- * image's statistics summed over its own tiles and averaged over its positions.
+ * The style loss's targets from Σ wᵢ·(the statistics of style image i): per style layer, or with
+ * regions (regions.ts) per style slot, each region from its own style image or from the blend.
  */
 async function styleTargets(
   engine: Engine,
@@ -262,31 +306,22 @@ async function styleTargets(
   images: TargetImages,
   tileSize: number,
 ): Promise<tf.Tensor3D[]> {
-  const shapes = shapesOf(objective);
-  let blend: tf.Tensor2D[] = [];
-  for (const [i, style] of images.styles.entries()) {
-    const [, h, w] = style.shape;
-    const layout = layoutFor(objective, h, w, tileSize);
-    const kernel = await engine.createTileKernel(objective, [layout.rows.size, layout.cols.size]);
-    try {
-      const { grams } = await sumTiles(kernel, layout, (await style.data()) as Float32Array, shapes, null);
-      const weight = images.styleWeights[i]!;
-      const next = tf.tidy(() =>
-        grams.map((s, l) => {
-          const g = tf.mul(s, weight / positions(h, w, shapes.style[l]!)) as tf.Tensor2D;
-          return blend[l] ? (tf.add(blend[l]!, g) as tf.Tensor2D) : g;
-        }),
-      );
-      tf.dispose([...blend, ...grams]);
-      blend = next;
-    } catch (error) {
-      tf.dispose(blend);
-      throw error;
-    } finally {
-      kernel.dispose();
+  const perStyle: tf.Tensor3D[][] = [];
+  const targets: tf.Tensor3D[] = [];
+  try {
+    for (const style of images.styles) perStyle.push(await styleStatistics(engine, objective, style, tileSize));
+    for (const source of images.regions?.styles ?? [null]) {
+      const which = source === null ? perStyle.map((_, i) => i) : [source];
+      let stats: tf.Tensor3D[] = [];
+      for (const i of which)
+        stats = addWeightedGrams(stats, perStyle[i]!, which.length === 1 ? 1 : images.styleWeights[i]!);
+      targets.push(...(await prepareStyleTargets(objective, stats, { threads: 1 })));
     }
+    return targets;
+  } catch (error) {
+    tf.dispose(targets);
+    throw error;
+  } finally {
+    tf.dispose(perStyle.flat());
   }
-  const stats = blend.map((b) => b.expandDims(0) as tf.Tensor3D);
-  tf.dispose(blend);
-  return prepareStyleTargets(objective, stats, { threads: 1 });
 }

@@ -6,7 +6,7 @@ import { differentiate, type Tuning } from '../graph/autodiff.js';
 import { GraphBuilder, int } from '../graph/builder.js';
 import { contentCost, flatten, positionsOf, toDouble, toFloat, variationCost } from './costs.js';
 import { meansOf, styleLossOf } from './style.js';
-import { outputOf, vgg, type NetworkSpec } from './vgg.js';
+import { gridOf, outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 export type EvaluationSpec = NetworkSpec & Tuning;
 
@@ -18,6 +18,8 @@ export const EVALUATION_IO = {
   variation: 'variation_weight',
   styleLayerWeights: 'style_layer_weights',
   styleTarget: (i: number) => `style_target_${i}`,
+  /** Per style layer entry its weight map [h_l, w_l], where the spec has styleMaps. */
+  styleMap: (i: number) => `style_map_${i}`,
   contentTarget: (i: number) => `content_target_${i}`,
   total: 'J',
   content: 'J_content',
@@ -35,9 +37,11 @@ function styleCost(g: GraphBuilder, spec: NetworkSpec, steps: ReturnType<typeof 
     const flat = flatten(g, value, c);
     const rows = loss.rows(c);
     const target = g.op('Reshape', [g.input(io.styleTarget(i), [1, rows, c]), g.int64s([rows, c])]);
-    const cost = loss.direct
-      ? loss.direct(g, flat, target, c)
-      : loss.cost(g, meansOf(g, loss.sums(g, flat, c), positionsOf(g, flat, c)), target, c);
+    const map = spec.styleMaps ? g.input(io.styleMap(i), gridOf(g, spec, layer)) : undefined;
+    const cost =
+      loss.direct && !map
+        ? loss.direct(g, flat, target, c)
+        : loss.cost(g, meansOf(g, loss.sums(g, flat, c, map), positionsOf(g, flat, c)), target, c);
     const weight = g.op('Gather', [layerWeights, g.int64s([i], [])], { axis: int(0) }, 'layer_weight');
     return g.op('Mul', [cost, toDouble(g, weight)], {}, 'weighted_style');
   });
@@ -57,7 +61,8 @@ function contentCosts(g: GraphBuilder, spec: NetworkSpec, steps: ReturnType<type
 /**
  * The evaluation graph. Inputs: the image [1, h, w, 3] in [0, 1]; α, β, the variation weight
  * (scalars); the style layer weights [number of style layers] (normalised by the caller); per style
- * layer its prepared target [1, rows, c] (the Gram matrix for 'gram', see style.ts); per content layer its target features NCHW [1, c, h, w].
+ * layer its prepared target [1, rows, c] (the Gram matrix for 'gram', see style.ts) and, with
+ * styleMaps, its weight map [h_l, w_l]; per content layer its target features NCHW [1, c, h, w].
  * Outputs: J, J_content, J_style, J_var (scalars) and the gradient [1, h, w, 3].
  */
 export function buildEvaluationModel(spec: EvaluationSpec): Uint8Array {

@@ -11,11 +11,10 @@
  * [h, w]; content targets NCHW.
  */
 import { differentiate, type Tuning } from '../graph/autodiff.js';
-import { GraphBuilder, ints, type Dim } from '../graph/builder.js';
-import { layerGrid } from '../vgg19.js';
+import { GraphBuilder, ints } from '../graph/builder.js';
 import { contentSquares, flatten, toDouble, toFloat, variationCost } from './costs.js';
 import { styleLossOf } from './style.js';
-import { outputOf, vgg, type NetworkSpec } from './vgg.js';
+import { gridOf, outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 /** Names of the tile graphs' inputs and outputs. */
 export const TILE_IO = {
@@ -45,13 +44,6 @@ export const TILE_IO = {
   /** dL/dtile [1, h, w, 3] (gradient graph). */
   gradient: 'gradient',
 } as const;
-
-/** A conv layer's grid for the spec's size, as named dimensions where the size is given at run time. */
-function gridOf(g: GraphBuilder, spec: NetworkSpec, layer: string): [Dim, Dim] {
-  const { height, width } = spec;
-  if (typeof height === 'number' && typeof width === 'number') return layerGrid(layer, height, width);
-  return [g.fresh(`h_${layer}`), g.fresh(`w_${layer}`)];
-}
 
 /** The inputs both tile graphs take, the network on the tile, and the tile's weighted sums. */
 function tileSums(g: GraphBuilder, spec: NetworkSpec) {

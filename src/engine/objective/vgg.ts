@@ -6,7 +6,7 @@
 import { ints, type Dim, type GraphBuilder } from '../graph/builder.js';
 import type { OnnxConv } from '../onnx/layout.js';
 import type { StyleLossName } from './style.js';
-import { layersUpTo, modelOutputs, type Pooling, type Vgg19Layer } from '../vgg19.js';
+import { layerGrid, layersUpTo, modelOutputs, type Pooling, type Vgg19Layer } from '../vgg19.js';
 
 /** Keras' ImageNet channel means, B, G, R: what vgg19.preprocess_input subtracts. */
 export const VGG_MEANS_BGR: readonly number[] = [103.939, 116.779, 123.68];
@@ -20,6 +20,8 @@ export interface NetworkSpec {
   pooling: Pooling;
   /** How style layers are compared (default 'gram'). */
   styleLoss?: StyleLossName;
+  /** Each style layer entry weighs its positions by a weight map input (regions.ts). */
+  styleMaps?: boolean;
   /** The convolutions of `layersUpTo(styleLayers ∪ contentLayers)`, in order (see readOnnxConvs). */
   convs: readonly OnnxConv[];
 }
@@ -74,6 +76,13 @@ export function specLayers(spec: NetworkSpec): Vgg19Layer[] {
 /** Preprocessing and the network on an NHWC image value. */
 export const vgg = (g: GraphBuilder, image: string, spec: NetworkSpec) =>
   network(g, preprocess(g, image), specLayers(spec), spec.convs, spec.pooling);
+
+/** A conv layer's grid for the spec's size, as named dimensions where the size is given at run time. */
+export function gridOf(g: GraphBuilder, spec: NetworkSpec, layer: string): [Dim, Dim] {
+  const { height, width } = spec;
+  if (typeof height === 'number' && typeof width === 'number') return layerGrid(layer, height, width);
+  return [g.fresh(`h_${layer}`), g.fresh(`w_${layer}`)];
+}
 
 /** A conv layer's activations among the steps, and its channels. */
 export function outputOf(steps: readonly Step[], layer: string): { value: string; channels: number } {

@@ -18,6 +18,7 @@ import { defaultThreads } from '../evaluator.js';
 import { selectBackend } from '../tfjs/backend.js';
 import { createOnnxEvaluator, type GraphSettings } from './evaluator.js';
 import { loadRuntime, ort, RUNTIME_PACKAGES, runtimeBuild, type RuntimeBuild } from './runtime.js';
+import { slotsOf } from '../regions.js';
 import { onnxMemoryModel } from './memory.js';
 import { defaultProviders, SessionCache } from './session.js';
 import { computeOnnxTargets, featuresKey, featuresSession, type StyleCache } from './targets.js';
@@ -101,7 +102,11 @@ export class OnnxEngine implements Engine {
     }
     const [, h, w] = images.content.shape;
     try {
-      const evaluator = await createOnnxEvaluator(this.sessions, weights, objective, targets, [h, w], graph);
+      // With regions, the evaluation runs over their style slots, each with its weight map.
+      const slots = images.regions ? slotsOf(objective, images.regions, [h, w]) : null;
+      const evaluated = slots?.objective ?? objective;
+      const feeds = { ...targets, styleMaps: slots?.maps };
+      const evaluator = await createOnnxEvaluator(this.sessions, weights, evaluated, feeds, [h, w], graph);
       this.provider = evaluator.provider;
       return evaluator;
     } finally {

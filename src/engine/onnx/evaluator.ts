@@ -11,6 +11,7 @@ import type { OnnxTuning } from './tuning.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
 import { buildEvaluationModel, EVALUATION_IO, type EvaluationSpec } from '../objective/evaluation.js';
 import { readOnnxConvs, type OnnxConv } from './layout.js';
+import type { WeightMap } from '../regions.js';
 import { createSession, type Lease, type SessionCache, type SessionSettings } from './session.js';
 
 /** How the graph is written and run (see OnnxTuning), with the threads. */
@@ -20,6 +21,8 @@ export type GraphSettings = OnnxTuning & SessionSettings;
 export interface OnnxTargets {
   style: tf.Tensor3D[];
   content: tf.Tensor4D[];
+  /** Per style layer entry its weight map, for an objective with styleMaps (regions.ts). */
+  styleMaps?: readonly WeightMap[];
 }
 
 /** A tf tensor's values as a float32 ONNX Runtime tensor of `dims`. */
@@ -39,6 +42,9 @@ function targetFeeds(objective: Objective, targets: OnnxTargets): Record<string,
     [io.styleLayerWeights]: new ort.Tensor('float32', layerWeights, [layerWeights.length]),
   };
   targets.style.forEach((t, i) => (feeds[io.styleTarget(i)] = ortTensor(t, t.shape)));
+  targets.styleMaps?.forEach(
+    ({ data, height, width }, i) => (feeds[io.styleMap(i)] = new ort.Tensor('float32', data, [height, width])),
+  );
   targets.content.forEach((t, i) => {
     const [, h, w, c] = t.shape;
     const nchw = tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]));
@@ -49,8 +55,14 @@ function targetFeeds(objective: Objective, targets: OnnxTargets): Record<string,
 }
 
 /** What a graph is written from, beside the size: the layers, the pooling and the style loss. */
-export function graphObjective({ styleLayers, contentLayers, pooling, styleLoss = 'gram' }: Objective) {
-  return { styleLayers, contentLayers, pooling, styleLoss };
+export function graphObjective({
+  styleLayers,
+  contentLayers,
+  pooling,
+  styleLoss = 'gram',
+  styleMaps = false,
+}: Objective) {
+  return { styleLayers, contentLayers, pooling, styleLoss, styleMaps };
 }
 
 /** What identifies a session: the graph's size and layers, the weights, and the session settings. */
@@ -66,11 +78,10 @@ export function graphSpec(
   [h, w]: readonly [number, number],
   s: GraphSettings,
 ): EvaluationSpec {
-  const { styleLayers, contentLayers, pooling, styleLoss } = graphObjective(objective);
   const symbolic = s.dims === 'symbolic';
   const { backwardConv, reluMask } = s;
   const [height, width] = symbolic ? ['height', 'width'] : [h, w];
-  return { height, width, styleLayers, contentLayers, pooling, styleLoss, convs, backwardConv, reluMask };
+  return { height, width, ...graphObjective(objective), convs, backwardConv, reluMask };
 }
 
 /** Reads the weights, writes the evaluation graph and creates its session. */
