@@ -219,6 +219,16 @@ export interface BatchPlan {
   given: Partial<Settings>;
 }
 
+/** The image files of a manifest row's options (init, masks), like its images, relative to the manifest. */
+function filesFrom(base: string, options: Record<string, string>): Record<string, string> {
+  const out = { ...options };
+  const at = (file: string) => (file.trim() === '' ? file : path.resolve(base, file.trim()));
+  if (out['init'] && !['content', 'noise', 'style'].includes(out['init'].trim())) out['init'] = at(out['init']);
+  if (out['mask']) out['mask'] = at(out['mask']);
+  if (out['style-masks']) out['style-masks'] = out['style-masks'].split(',').map(at).join(',');
+  return out;
+}
+
 /**
  * The jobs of a batch: every content with every style (each style on its own), or the rows of the
  * manifest (with their own options over `flags`). Two jobs writing the same file is an InputError.
@@ -234,7 +244,7 @@ export function planJobs(plan: BatchPlan): Job[] {
       const styles = row.styles.map((s) => path.resolve(base, s));
       let flags: RunFlags;
       try {
-        flags = parseRunFlags(plan.given, row.options);
+        flags = parseRunFlags(plan.given, filesFrom(base, row.options));
       } catch (error) {
         throw new InputError(`manifest ${plan.manifest}: job ${i + 1}: ${(error as Error).message}`);
       }

@@ -41,6 +41,8 @@ const attribute = (flag: string) => flag.replace(/-([a-z0-9])/g, (_, c: string) 
 function optionOf(name: SettingName): Option {
   const spec = SETTINGS[name] as Setting<unknown>;
   const { flag } = spec;
+  // A switch (no argument): given, it is on.
+  if (flag.arg === '') return new Option(`--${flag.name}`, flag.help);
   const option = new Option(`--${flag.name} ${flag.arg}`, flag.help);
   if (flag.choices) option.choices([...flag.choices]);
   else {
@@ -124,7 +126,7 @@ export function addProcessOptions(command: Command): Command {
 export function parseRunFlags(given: Partial<Settings>, columns: Record<string, string>): RunFlags {
   const args = Object.entries(columns)
     .filter(([, value]) => value.trim() !== '')
-    .map(([name, value]) => `--${name}=${value}`); // '=': a value may start with a dash
+    .flatMap(([name, value]) => columnArgs(name, value));
   const command = addRunOptions(new Command('job'))
     .exitOverride()
     .configureOutput({ writeErr: () => {}, writeOut: () => {} })
@@ -135,6 +137,19 @@ export function parseRunFlags(given: Partial<Settings>, columns: Record<string, 
     throw new InputError((error as Error).message.replace(/^error: /, ''));
   }
   return runFlags({ ...given, ...givenFlags(command) });
+}
+
+const SWITCHES = new Map(
+  SETTING_NAMES.filter((n) => SETTINGS[n].flag.arg === '').map((n) => [SETTINGS[n].flag.name, SETTINGS[n]]),
+);
+
+/** A manifest cell as command-line arguments: `--name=value`, or a switch's `--name` when yes. */
+function columnArgs(name: string, value: string): string[] {
+  const spec = SWITCHES.get(name) as Setting<unknown> | undefined;
+  if (!spec) return [`--${name}=${value}`]; // '=': a value may start with a dash
+  const on = spec.parse(value);
+  if (on === undefined) throw new InputError(named(name, 'must be yes or no'));
+  return on ? [`--${name}`] : [];
 }
 
 /**
@@ -154,6 +169,12 @@ export function flagsFromCheckpoint<F extends RunFlags>(
     const value = checkpoint.settings[name as keyof Checkpoint['settings']];
     if (name === 'init' && value === 'image') {
       throw new InputError("the checkpoint's run started from an image file: give the same --init FILE");
+    }
+    if ((name === 'styleMasks' || name === 'mask') && value !== undefined && value !== null) {
+      const flag = SETTINGS[name].flag;
+      throw new InputError(
+        `the checkpoint's run had masks: give the same --${flag.name} ${flag.arg.replace(/[<>]/g, '')}`,
+      );
     }
     merged[name] = value ?? undefined;
   }

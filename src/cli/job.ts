@@ -89,7 +89,7 @@ export function snapshotPath(output: string, iteration: number): string {
 
 /** The library's options of a job's run (images, callbacks and the engine come separately). */
 function runOptions(flags: RunFlags): StylizeOptions {
-  const { reportEvery, maxInputPixels, init, ...run } = flags;
+  const { reportEvery, maxInputPixels, init, styleMasks, mask, ...run } = flags;
   return run;
 }
 
@@ -100,7 +100,9 @@ const isInitKeyword = (init: string): init is 'content' | 'noise' | 'style' =>
 export function checkRunFlags(flags: RunFlags, styleCount: number, resume?: Checkpoint): RunSettings {
   // An init file is recorded as 'image', as the library records an image given as `init`.
   const init = isInitKeyword(flags.init) ? flags.init : 'image';
-  const settings = checkStylizeOptions({ ...runOptions(flags), init, resume }, styleCount);
+  // The files are read later: as the library records images given as masks.
+  const masks = { styleMasks: flags.styleMasks?.map(() => 'image'), mask: flags.mask && 'image' };
+  const settings = checkStylizeOptions({ ...runOptions(flags), init, ...masks, resume }, styleCount);
   const every = flags.reportEvery;
   if (every !== undefined && every >= Math.max(...settings.iterations)) {
     throw settingError('reportEvery', 'must be positive and less than iterations');
@@ -134,6 +136,8 @@ export function jobFiles(
     ...job.styles.map((file, i) => ({ what: styleLabel(job, i), file })),
   ];
   if (!isInitKeyword(job.flags.init)) reads.push({ what: 'init image', file: job.flags.init });
+  job.flags.styleMasks?.forEach((file, i) => reads.push({ what: styleMaskLabel(job, i), file }));
+  if (job.flags.mask) reads.push({ what: 'mask', file: job.flags.mask });
   const writes: Role[] = [{ what: 'output image', file: job.output }];
   if (checkpoint.file) writes.push({ what: 'checkpoint', file: checkpoint.file });
   // The checkpoint resumed may be the one written: it is read whole before the run.
@@ -171,11 +175,14 @@ interface Inputs {
   content: tf.Tensor3D;
   styles: tf.Tensor3D[];
   init: 'content' | 'noise' | 'style' | tf.Tensor3D;
+  styleMasks?: tf.Tensor3D[];
+  mask?: tf.Tensor3D;
   /** Every tensor above, to release. */
   all: tf.Tensor3D[];
 }
 
 const styleLabel = (job: Job, i: number) => (job.styles.length > 1 ? `style image ${i + 1}` : 'style image');
+const styleMaskLabel = (job: Job, i: number) => (job.styles.length > 1 ? `style mask ${i + 1}` : 'style mask');
 
 /**
  * The images of a job, each shrunk as it is read to the largest size the run works at: the content
@@ -195,8 +202,15 @@ async function readInputs(job: Job, settings: RunSettings): Promise<Inputs> {
     const content = await read(job.content, 'content image', size);
     const styles: tf.Tensor3D[] = [];
     for (const [i, file] of job.styles.entries()) styles.push(await read(file, styleLabel(job, i), side));
-    const { init } = job.flags;
-    return { content, styles, init: isInitKeyword(init) ? init : await read(init, 'init image', size), all };
+    const { init, styleMasks, mask } = job.flags;
+    const masks: Pick<Inputs, 'styleMasks' | 'mask'> = {};
+    if (styleMasks) {
+      masks.styleMasks = [];
+      for (const [i, file] of styleMasks.entries())
+        masks.styleMasks.push(await read(file, styleMaskLabel(job, i), size));
+    }
+    if (mask) masks.mask = await read(mask, 'mask', size);
+    return { content, styles, init: isInitKeyword(init) ? init : await read(init, 'init image', size), ...masks, all };
   } catch (error) {
     tf.dispose(all);
     throw error;
@@ -238,6 +252,8 @@ async function run(
       ...runOptions(job.flags),
       engine: context.engine,
       init: inputs.init,
+      styleMasks: inputs.styleMasks,
+      mask: inputs.mask,
       signal: context.signal,
       imageNames: {
         content: `content image ${job.content}`,

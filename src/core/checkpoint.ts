@@ -12,7 +12,10 @@ import { readRegularFile } from '../io/files.js';
  * offset from the end of the header. Everything else that a run needs (the targets) is
  * recomputed from the images.
  */
-/** Format 2 adds the convergence window's costs (recentBest) and the convergence settings. */
+/**
+ * Format 2 adds the convergence window's costs (recentBest) and the convergence settings; a run
+ * with iterate averaging adds its sum (tensor `average`) and `averaged` (count and decay).
+ */
 const MAGIC = 'NSTCKPT2';
 
 interface TensorEntry {
@@ -31,6 +34,7 @@ interface Header {
   converged: boolean;
   recentBest: number[];
   optimizerValues: Record<string, number>;
+  averaged?: { count: number; decay: number };
   tensors: TensorEntry[];
 }
 
@@ -40,6 +44,7 @@ export async function saveCheckpoint(file: string, checkpoint: Checkpoint): Prom
   const named: [string, tf.Tensor][] = [
     ['image', state.image],
     ['bestImage', state.bestImage],
+    ...(state.average ? [['average', state.average.sum] as [string, tf.Tensor]] : []),
     ...Object.entries(state.optimizer.tensors).map(([name, t]): [string, tf.Tensor] => [`optimizer.${name}`, t]),
   ];
   const tensors: TensorEntry[] = [];
@@ -61,6 +66,7 @@ export async function saveCheckpoint(file: string, checkpoint: Checkpoint): Prom
     converged: state.converged,
     recentBest: state.recentBest,
     optimizerValues: state.optimizer.values,
+    ...(state.average ? { averaged: { count: state.average.count, decay: state.average.decay } } : {}),
     tensors,
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -96,10 +102,13 @@ function expect<T>(value: unknown, field: string, ok: (x: unknown) => x is T, ru
 function checkSettings(value: unknown): RunSettings {
   const settings = expect(value, 'settings', isObject, 'an object');
   for (const name of SHAPING_NAMES) {
-    // Checkpoints made before tiles have no tileSize: they ran whole (or tiled as needed).
-    if (name === 'tileSize' && settings[name] === undefined) settings[name] = null;
+    // Checkpoints made before tiles (or masks) have none: they ran whole (or tiled as needed), unmasked.
+    const optional = name === 'seed' || name === 'tileSize' || name === 'styleMasks' || name === 'mask';
+    if (optional && name !== 'seed' && settings[name] === undefined) settings[name] = null;
+    if (name === 'invertMask' && settings[name] === undefined) settings[name] = false;
+    if (name === 'average' && settings[name] === undefined) settings[name] = 0;
     const x = settings[name];
-    if ((name === 'seed' || name === 'tileSize') && x === null) continue;
+    if (optional && x === null) continue;
     const problem = x === undefined ? 'must be given' : (SETTINGS[name] as Setting<unknown>).check(x);
     if (problem !== null) throw new FieldError(`settings.${name}`, problem);
   }
@@ -164,6 +173,13 @@ function checkHeader(value: unknown, size: number): Header {
     if (t.shape.join(',') !== image)
       throw new FieldError('tensors', `must all have the image's shape (${t.name} has not)`);
   if (!shapeOf('bestImage')) throw new FieldError('tensors', 'must hold the best image');
+  const averaged = header['averaged'];
+  if (averaged !== undefined) {
+    const { count, decay } = expect(averaged, 'averaged', isObject, 'an object');
+    expect(count, 'averaged.count', isCount, 'a non-negative integer');
+    expect(decay, 'averaged.decay', (x): x is number => isNumber(x) && x > 0 && x < 1, 'in (0, 1)');
+    if (!shapeOf('average')) throw new FieldError('tensors', 'must hold the average it counts');
+  }
   // L-BFGS records how many correction pairs it had: each needs its two tensors and its rho.
   const pairs = expect(values['pairs'] ?? 0, 'optimizerValues.pairs', isCount, 'a non-negative integer');
   for (let i = 0; i < pairs; i++) {
@@ -225,6 +241,7 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
       converged: header.converged,
       recentBest: header.recentBest,
       optimizer: { tensors: optimizerTensors, values: header.optimizerValues },
+      average: header.averaged ? { sum: tensors['average'] as tf.Tensor4D, ...header.averaged } : null,
     },
   };
 }
@@ -233,4 +250,5 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
 export function disposeCheckpoint(checkpoint: Checkpoint): void {
   const { state } = checkpoint;
   tf.dispose([state.image, state.bestImage, ...Object.values(state.optimizer.tensors)]);
+  state.average?.sum.dispose();
 }

@@ -80,6 +80,12 @@ const weightList: Check<readonly number[] | undefined> = (x) =>
   x === undefined || (Array.isArray(x) && x.every((w) => isNum(w) && Number.isFinite(w) && w >= 0))
     ? null
     : 'must be a list of non-negative numbers';
+/** Image files: non-empty names (the command reads them; the library takes the images themselves). */
+const fileList: Check<readonly string[]> = (x) =>
+  Array.isArray(x) && x.length > 0 && x.every((f) => typeof f === 'string' && f.trim() !== '')
+    ? null
+    : 'must be a list of image files';
+const fileList1: Check<string> = (x) => (typeof x === 'string' && x.trim() !== '' ? null : 'must be an image file');
 const layerList: Check<readonly string[]> = (x) => {
   if (!Array.isArray(x) || x.length === 0) return 'must name at least one layer';
   const unknown = x.find((layer) => !VGG19_CONV_NAMES.includes(layer));
@@ -110,6 +116,11 @@ export function parseBytes(text: string): number | undefined {
   return Math.round(parseDecimal(m[1]!) * unit);
 }
 const parseNames = (text: string): string[] => text.split(',').map((part) => part.trim());
+/** A switch's text (a manifest's column): yes/true/1 or no/false/0. */
+const parseBoolean = (text: string): boolean | undefined => {
+  const t = text.trim().toLowerCase();
+  return ['yes', 'true', '1'].includes(t) ? true : ['no', 'false', '0'].includes(t) ? false : undefined;
+};
 const parseText = <T extends string>(text: string): T | undefined => text as T;
 
 /**
@@ -234,6 +245,17 @@ export const SETTINGS = {
     parse: parseNumber,
     shapes: true,
   }),
+  average: setting<number>()({
+    default: 0,
+    check: decay,
+    flag: {
+      name: 'average',
+      arg: '<decay>',
+      help: "iterate averaging: each scale's result is the moving average of its iterates with this decay (0.99: crowsonkb's); 0: off",
+    },
+    parse: parseNumber,
+    shapes: true,
+  }),
   history: setting<number>()({
     default: 100,
     check: positiveInt,
@@ -299,6 +321,36 @@ export const SETTINGS = {
       help: 'scale the style images to f × the output size (bigger strokes above 1)',
     },
     parse: parseNumber,
+    shapes: true,
+  }),
+  styleMasks: setting<readonly string[] | undefined>()({
+    default: undefined,
+    check: optional(fileList),
+    flag: {
+      name: 'style-masks',
+      arg: '<files>',
+      help: 'one mask per style image: where in the output that style goes (white: here; uncovered: no style)',
+      rule: 'must be a comma-separated list of image files',
+    },
+    parse: (text) => (text.trim() === '' ? undefined : parseNames(text)),
+    shapes: true,
+  }),
+  mask: setting<string | undefined>()({
+    default: undefined,
+    check: optional(fileList1),
+    flag: {
+      name: 'mask',
+      arg: '<file>',
+      help: 'stylise only where this mask is white: elsewhere the output is the photo',
+    },
+    parse: (text) => parseText(text),
+    shapes: true,
+  }),
+  invertMask: setting<boolean>()({
+    default: false,
+    check: (x) => (typeof x === 'boolean' ? null : 'must be true or false'),
+    flag: { name: 'invert-mask', arg: '', help: 'stylise where --mask is black instead' },
+    parse: parseBoolean,
     shapes: true,
   }),
   styleLayers: setting<readonly string[]>()({
@@ -465,6 +517,9 @@ export type RunSettings = Omit<Pick<Settings, ShapingName>, Resolved> & {
   seed: number | null;
   /** null: tiles only where a scale would not fit in memory. */
   tileSize: number | null;
+  /** Masks given: 'image' each (their pixels are in the inputs' fingerprint); null: none. */
+  styleMasks: string[] | null;
+  mask: string | null;
   styleWeights: number[];
   styleLayers: string[];
   contentLayers: string[];
@@ -476,6 +531,8 @@ type Resolved =
   | 'iterations'
   | 'seed'
   | 'tileSize'
+  | 'styleMasks'
+  | 'mask'
   | 'styleWeights'
   | 'styleLayers'
   | 'contentLayers'
@@ -497,14 +554,24 @@ export function normaliseWeights(
 
 /**
  * The library's options for `styleCount` style images checked and resolved against the table:
- * an InputError names the first bad setting. `init` may be an image (recorded as 'image').
+ * an InputError names the first bad setting. `init` may be an image (recorded as 'image'); the
+ * masks are images (each recorded as 'image'), one style mask per style image.
  */
 export function resolveRunSettings(
-  options: Omit<RunOptions, 'init'> & { init?: unknown },
+  options: Omit<RunOptions, 'init' | 'styleMasks' | 'mask'> & { init?: unknown; styleMasks?: unknown; mask?: unknown },
   styleCount: number,
 ): RunSettings {
   const image = options.init !== undefined && typeof options.init !== 'string';
-  const s = withDefaults({ ...options, init: image ? 'image' : (options.init as string | undefined) });
+  const { styleMasks, mask } = options;
+  if (styleMasks !== undefined && !(Array.isArray(styleMasks) && styleMasks.length === styleCount))
+    throw settingError('styleMasks', `must have one mask per style image (${styleCount})`);
+  const s = withDefaults({
+    ...options,
+    init: image ? 'image' : (options.init as string | undefined),
+    styleMasks: styleMasks === undefined ? undefined : styleMasks.map(() => 'image'),
+    mask: mask === undefined ? undefined : 'image',
+  });
+  if (s.invertMask && s.mask === undefined) throw settingError('invertMask', 'needs a mask');
   const { sizes: scales, counts } = schedule(s.size, s.scales, s.iterations);
   const shaping = Object.fromEntries(SHAPING_NAMES.map((name) => [name, s[name]])) as Pick<Settings, ShapingName>;
   return {
@@ -513,6 +580,8 @@ export function resolveRunSettings(
     iterations: counts,
     seed: s.seed ?? null,
     tileSize: s.tileSize ?? null,
+    styleMasks: s.styleMasks ? [...s.styleMasks] : null,
+    mask: s.mask ?? null,
     styleWeights: normaliseWeights(s.styleWeights, styleCount, 'styleWeights', 'style image'),
     styleLayers: [...s.styleLayers],
     contentLayers: [...s.contentLayers],

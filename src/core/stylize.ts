@@ -5,7 +5,7 @@
  * from the previous scale's best image (see nextScaleStart; the first scale starts from `init`).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Engine, EngineName, Evaluator, Objective } from '../engine/evaluator.js';
+import type { Engine, EngineName, Evaluator, Objective, TargetImages } from '../engine/evaluator.js';
 import { createEngine } from '../engine/factory.js';
 import { TiledEvaluator } from '../engine/tiled.js';
 import { minSide, modelOutputs } from '../engine/vgg19.js';
@@ -13,10 +13,11 @@ import { InputError, settingError } from '../errors.js';
 import { ensureWeights } from '../io/weights.js';
 import { Adam } from '../optim/adam.js';
 import { LBFGS } from '../optim/lbfgs.js';
-import { optimize } from '../optim/loop.js';
+import { averagedImage, optimize } from '../optim/loop.js';
 import type { LoopState, Optimizer, ProgressEvent, StopReason } from '../optim/types.js';
 import { memoryBudget, tileFor } from './memory.js';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
+import { composite, greyMask, regionsAt, softMask, type RunMasks } from './masks.js';
 import { fingerprint } from '../engine/targets.js';
 import { IMAGE_RULE, initialImage, nextScaleStart, toRawImage, type ImageInput, type InitImage } from './images.js';
 import { resizeBicubic, scaledSize, scaleImage, styleSide } from './resize.js';
@@ -51,9 +52,13 @@ export interface TileProgress {
   total: number;
 }
 
-export interface StylizeOptions extends Omit<RunOptions, 'init'> {
+export interface StylizeOptions extends Omit<RunOptions, 'init' | 'styleMasks' | 'mask'> {
   /** The initial image (default 'content'). */
   init?: InitImage;
+  /** One mask per style image (grey levels, any size): where in the output that style goes (masks.ts). */
+  styleMasks?: readonly ImageInput[];
+  /** Where the output is stylised (white); elsewhere it is the photo (`invertMask`: the reverse). */
+  mask?: ImageInput;
   /** The engine to run on, shared between runs (the caller disposes it); else one is made for this run. */
   engine?: Engine;
   /** Without `engine`: which engine to make (default 'auto'), its threads, and the weights file. */
@@ -90,7 +95,11 @@ export interface StylizeOptions extends Omit<RunOptions, 'init'> {
  * an InputError names the first bad setting. Returns the resolved settings.
  */
 export function checkStylizeOptions(
-  options: Omit<StylizeOptions, 'init'> & { init?: unknown },
+  options: Omit<StylizeOptions, 'init' | 'styleMasks' | 'mask'> & {
+    init?: unknown;
+    styleMasks?: unknown;
+    mask?: unknown;
+  },
   styleCount: number,
 ): RunSettings {
   const settings = resolveRunSettings(options, styleCount);
@@ -121,6 +130,8 @@ interface Prepared {
   content: tf.Tensor3D;
   styles: tf.Tensor3D[];
   init: 'content' | 'noise' | 'style' | tf.Tensor3D;
+  /** The masks, grey, at the size given. */
+  masks: RunMasks;
   /** SHA-256 of the inputs, for checkpoints ('' when none are taken). */
   inputs: string;
   names: { content: string; styles: readonly string[] };
@@ -153,13 +164,25 @@ function prepare(
     );
     const init = options.init ?? 'content';
     const initImage = typeof init === 'string' ? null : own(rawImage(init, 'init'));
+    const maskOf = (image: ImageInput, name: string) => {
+      const raw = rawImage(image, name);
+      const grey = own(greyMask(raw));
+      raw.dispose();
+      return grey;
+    };
+    const subject = options.mask === undefined ? null : maskOf(options.mask, 'mask');
+    const masks: RunMasks = {
+      style: options.styleMasks?.map((m, i) => maskOf(m, `style mask ${i + 1}`)) ?? null,
+      subject: subject && settings.invertMask ? own(tf.tidy(() => tf.sub(1, subject) as tf.Tensor2D)) : subject,
+    };
+    const maskImages = [...(masks.style ?? []), ...(subject ? [subject] : [])];
     if (typeof init === 'string' && !['content', 'noise', 'style'].includes(init)) {
       throw settingError('init', 'must be content, noise, style or an image');
     }
     // Hashing full-size images costs time: only checkpoints and resumes need it.
     const inputs =
       options.resume || options.onCheckpoint
-        ? fingerprint([content, ...styles, ...(initImage ? [initImage] : [])])
+        ? fingerprint([content, ...styles, ...(initImage ? [initImage] : []), ...maskImages])
         : '';
     if (options.resume && options.resume.inputs !== inputs) {
       throw new InputError('cannot resume: the checkpoint was made from other images');
@@ -167,12 +190,16 @@ function prepare(
     const colors = settings.preserveColors;
     const [h, w] = scaledSize(content.shape[0], content.shape[1], settings.size);
     const keepChroma = colors === 'luminance' || colors === 'swap';
-    const colorSource = keepChroma ? own(tf.tidy(() => tf.squeeze(scaleImage(content, settings.size), [0]))) : null;
+    const photo =
+      keepChroma || masks.subject ? own(tf.tidy(() => tf.squeeze(scaleImage(content, settings.size), [0]))) : null;
+    const soft = masks.subject ? own(softMask(masks.subject, h, w)) : null;
     const finish = (result: tf.Tensor3D): tf.Tensor3D =>
       tf.tidy(() => {
         const same = result.shape[0] === h && result.shape[1] === w;
         const full = same ? result.clone() : tf.clipByValue(resizeBicubic(result, h, w), 0, 1);
-        return colorSource ? withContentColors(full, colorSource as tf.Tensor3D) : full;
+        const colored = keepChroma ? withContentColors(full, photo as tf.Tensor3D) : full;
+        // Outside the subject mask the output is the photo, through a soft edge.
+        return soft ? composite(colored, photo as tf.Tensor3D, soft) : colored;
       });
     const prepareStyle = (s: tf.Tensor3D) =>
       colors === 'luminance'
@@ -185,6 +212,7 @@ function prepare(
       content: colors === 'luminance' ? own(luminance(content)) : content,
       styles: styles.map(prepareStyle),
       init: initImage ? (colors === 'luminance' ? own(luminance(initImage)) : initImage) : (init as 'content'),
+      masks,
       inputs,
       names: options.imageNames ?? {
         content: 'content image',
@@ -256,12 +284,30 @@ function scaleImages(run: Prepared, k: number): { content: tf.Tensor4D; styles: 
  */
 async function scaleEvaluator(
   engine: Engine,
-  settings: RunSettings,
+  run: Prepared,
   maxMemory: number | undefined,
   images: { content: tf.Tensor4D; styles: tf.Tensor4D[] },
 ): Promise<{ evaluator: Evaluator; tiles: number }> {
+  const { settings } = run;
   const objective = objectiveOf(settings);
-  const targets = { ...images, styleWeights: settings.styleWeights };
+  const [, height, width] = images.content.shape;
+  const regions = regionsAt(run.masks, height, width);
+  try {
+    const targets = { ...images, styleWeights: settings.styleWeights, ...(regions ? { regions } : {}) };
+    return await evaluatorOf(engine, settings, maxMemory, objective, targets);
+  } finally {
+    if (regions) tf.dispose([...regions.masks]);
+  }
+}
+
+async function evaluatorOf(
+  engine: Engine,
+  settings: RunSettings,
+  maxMemory: number | undefined,
+  objective: Objective,
+  targets: TargetImages,
+): Promise<{ evaluator: Evaluator; tiles: number }> {
+  const images = targets;
   const [, height, width] = images.content.shape;
   const run = {
     height,
@@ -314,7 +360,7 @@ async function runScale(
   let base: tf.Tensor4D | null = null;
   let first: tf.Tensor4D | null = null;
   try {
-    const made = await scaleEvaluator(engine, settings, options.maxMemory, images);
+    const made = await scaleEvaluator(engine, run, options.maxMemory, images);
     evaluator = made.evaluator;
     base =
       sizes.length === 1 || run.init === 'noise' ? null : initialImage(run.init, images.content, images.styles[0]!);
@@ -351,6 +397,7 @@ async function runScale(
       onState: (state, stopping) => saveState(run, options, k, before + state.iteration, state, stopping),
       resume,
       convergence: { window: settings.convergenceWindow, threshold: settings.convergence },
+      average: settings.average,
     });
     // optimize has copied the start (OptimizeOptions.initial): one image-sized tensor less during the run.
     first.dispose();
@@ -428,7 +475,10 @@ async function saveState(
 ): Promise<void> {
   const due = (every: number | undefined) => every !== undefined && iteration > 0 && iteration % every === 0;
   const show = async (to: (image: tf.Tensor3D, iteration: number) => void | Promise<void>) => {
-    const image = tf.tidy(() => run.finish(tf.squeeze(state.bestImage, [0]) as tf.Tensor3D));
+    // With iterate averaging the output is the average, as the scale's result will be.
+    const image = tf.tidy(() =>
+      run.finish(tf.squeeze(state.average ? averagedImage(state.average) : state.bestImage, [0]) as tf.Tensor3D),
+    );
     try {
       await to(image, iteration);
     } finally {

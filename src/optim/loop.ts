@@ -3,6 +3,7 @@ import {
   NonFiniteCostError,
   type Evaluate,
   type Evaluation,
+  type IterateAverage,
   type LoopState,
   type Optimizer,
   type OptimizeResult,
@@ -35,6 +36,12 @@ export interface OptimizeOptions {
   resume?: LoopState;
   /** Ends the run ('converged') once the best cost fell by less than this (see Convergence). */
   convergence?: Convergence;
+  /**
+   * Iterate averaging: the run's result is the exponential moving average of its images with
+   * this decay, bias-corrected (IterateAverage), evaluated once at the end; 0 or absent: the
+   * best image.
+   */
+  average?: number;
 }
 
 /**
@@ -55,6 +62,19 @@ export function hasConverged(recent: readonly number[], convergence: Convergence
   return then - recent[recent.length - 1]! < convergence.threshold * Math.abs(then);
 }
 
+/** The bias-corrected average ā of an IterateAverage (a new tensor). */
+export const averagedImage = ({ sum, count, decay }: IterateAverage): tf.Tensor4D =>
+  tf.tidy(() => tf.div(sum, 1 - decay ** count));
+
+/** The average with one more image (new; the old one is released). */
+function addToAverage(average: IterateAverage | null, image: tf.Tensor4D, decay: number): IterateAverage {
+  const sum = tf.tidy(() =>
+    average ? tf.add(tf.mul(average.sum, decay), tf.mul(image, 1 - decay)) : tf.mul(image, 1 - decay),
+  ) as tf.Tensor4D;
+  average?.sum.dispose();
+  return { sum, count: (average?.count ?? 0) + 1, decay };
+}
+
 /**
  * The loop of Gatys et al.'s Adam run (test/nst.test.ts pins it): iteration 0 is the initial image, then one optimizer step per iteration, at most
  * `iterations` of them; keeps the image with the lowest total cost and reports every iteration.
@@ -64,6 +84,8 @@ export function hasConverged(recent: readonly number[], convergence: Convergence
  */
 export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
   const { iterations, optimizer, onProgress, shouldStop, onState, resume, convergence } = opts;
+  const decay = opts.average ?? 0;
+  let average: IterateAverage | null = resume?.average ? { ...resume.average, sum: resume.average.sum.clone() } : null;
   const start = Date.now();
   let evaluations = resume?.evaluations ?? 0;
   const evaluate: Evaluate = (image) => {
@@ -87,6 +109,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
     converged,
     recentBest,
     optimizer: optimizer.getState(),
+    average,
   });
   /** Whether the loop ends after iteration i, and why: its budget, or converged (the optimizer's or the window's). */
   const ending = (): StopReason | null =>
@@ -106,6 +129,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
           best?.dispose();
           best = image.clone();
         }
+        if (decay > 0) average = addToAverage(average, image, decay);
         recentBest.push(bestCost);
         if (recentBest.length > (convergence?.window ?? 0) + 1) recentBest.shift();
         const elapsedMs = Date.now() - start;
@@ -135,12 +159,21 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
       await new Promise((resolve) => setImmediate(resolve));
       current ??= await evaluate(image);
     }
+    if (average) {
+      // The average is the result: its own cost, from one more evaluation.
+      const averaged = averagedImage(average);
+      const evaluation = await evaluate(averaged);
+      evaluation.gradient.dispose();
+      best?.dispose();
+      [best, bestCost] = [averaged, evaluation.costs.total];
+    }
   } catch (error) {
     if (!(error instanceof NonFiniteCostError)) best?.dispose();
     throw error;
   } finally {
     current?.gradient.dispose();
     image.dispose();
+    average?.sum.dispose();
     optimizer.dispose();
   }
   return { bestImage: best!, bestCost, evaluations, iterations: i, reason };

@@ -86,6 +86,18 @@ export interface LoopState {
   /** The best cost at each of the last reported iterations (oldest first), for the loop's convergence stop. */
   recentBest: number[];
   optimizer: OptimizerState;
+  /** With iterate averaging: the running average (see IterateAverage); null without. */
+  average: IterateAverage | null;
+}
+
+/**
+ * An exponential moving average of the images of the reported iterations, bias-corrected:
+ * ā = sum / (1 − decayᵏ) with sum ← decay·sum + (1 − decay)·image, k the images averaged.
+ */
+export interface IterateAverage {
+  sum: tf.Tensor4D;
+  count: number;
+  decay: number;
 }
 
 /**

@@ -131,6 +131,30 @@ describe('nst batch and --json', () => {
     assert.match(skip.stderr, /failed \[2\] .*b\.png × .*style\.png: content image .*b\.png: not an image/);
   });
 
+  it('takes masks from a manifest: files relative to it, a switch as yes or no', () => {
+    const out = path.join(dir, 'masks-out');
+    const manifest = path.join(dir, 'masks.csv');
+    fs.writeFileSync(
+      manifest,
+      'content,style,mask,invert-mask,style-masks\nphotos/a.png,style.png,photos/c.png,yes,\nphotos/c.png,style.png,,no,photos/a.png\n',
+    );
+    const args = ['batch', '--manifest', manifest, '--out-dir', out, '--size', '32', '--iterations', '2', '--json'];
+    const run = nst(args);
+    assert.equal(run.code, 0, run.stderr);
+    const starts = parseEvents(run.stdout).filter((e) => e['event'] === 'start');
+    assert.deepEqual(
+      starts.map((e) => [e['settings'].mask, e['settings'].invertMask, e['settings'].styleMasks]),
+      [
+        ['image', true, null],
+        [null, false, ['image']],
+      ],
+    );
+    fs.writeFileSync(manifest, 'content,style,mask,invert-mask\nphotos/a.png,style.png,photos/c.png,maybe\n');
+    const bad = nst(args);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^nst: manifest .*masks\.csv: job 1: invert-mask must be yes or no\n$/);
+  });
+
   it('follows a CSV manifest with per-job options and output names', () => {
     const out = path.join(dir, 'manifest-out');
     const manifest = path.join(dir, 'jobs.csv');

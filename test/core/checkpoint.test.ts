@@ -35,14 +35,21 @@ describe('checkpoints and resume', () => {
     tf.dispose([content, style]);
   });
 
-  for (const optimizer of ['adam', 'lbfgs'] as const) {
-    it(`${optimizer}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, async () => {
+  const variants: [string, Partial<StylizeOptions>][] = [
+    ['adam', { optimizer: 'adam' }],
+    ['lbfgs', { optimizer: 'lbfgs' }],
+    ['adam with iterate averaging and masks', { optimizer: 'adam', average: 0.9 }],
+  ];
+  for (const [label, variant] of variants) {
+    it(`${label}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, async () => {
+      const masks = variant.average ? { mask: content, styleMasks: [style] } : {};
       const options: StylizeOptions = {
         engine,
         size: 48,
         scales: [32, 48],
         iterations: [5, 5],
-        optimizer,
+        ...variant,
+        ...masks,
         // Each scale converges at iteration 3, a window after its start: the resumed run must
         // carry the window's best costs over from the checkpoint to stop where this one does.
         convergence: 0.9,

@@ -156,3 +156,42 @@ describe('the convergence stop', () => {
     tf.dispose([initial, result.bestImage]);
   });
 });
+
+describe('iterate averaging', () => {
+  before(useWasm);
+
+  it('returns the bias-corrected moving average of the iterates, with its own cost, and leaves no tensor', async () => {
+    // f(x) = Σ (x − t)² over a small image: Adam's iterates oscillate about t.
+    const target = Float64Array.from({ length: 2 * 3 * 3 }, (_, i) => Math.fround((i % 7) / 7));
+    const t = tf.tensor4d(Float32Array.from(target), [1, 2, 3, 3]);
+    const evaluate = async (x: tf.Tensor4D): Promise<Evaluation> => {
+      const total = tf.tidy(() => tf.sum(tf.square(tf.sub(x, t))).dataSync()[0]!);
+      const gradient = tf.tidy(() => tf.mul(tf.sub(x, t), 2) as tf.Tensor4D);
+      return { gradient, costs: { total, content: total, style: 0, variation: 0 } };
+    };
+    const initial = tf.fill([1, 2, 3, 3], 0.5) as tf.Tensor4D;
+    const decay = 0.9;
+    const iterates: Float64Array[] = [];
+    const before = tf.memory().numTensors;
+    const result = await optimize({
+      initial,
+      iterations: 12,
+      evaluate,
+      optimizer: new Adam(0.1, 0.9, 0.99),
+      average: decay,
+      onState: (state) => void iterates.push(Float64Array.from(state.image.dataSync())),
+    });
+    // In float64 from the reported iterates: s ← d·s + (1 − d)·x, ā = s / (1 − dᵏ).
+    const sum = new Float64Array(target.length);
+    for (const x of iterates) x.forEach((v, i) => (sum[i] = decay * sum[i]! + (1 - decay) * v));
+    const want = sum.map((v) => v / (1 - decay ** iterates.length));
+    const got = result.bestImage.dataSync();
+    assert.equal(iterates.length, 13, 'iteration 0 and 12 steps');
+    want.forEach((v, i) => assert.ok(Math.abs(got[i]! - v) < 1e-6, `${i}: ${got[i]} vs ${v}`));
+    const cost = want.reduce((a, v, i) => a + (v - target[i]!) ** 2, 0);
+    assert.ok(Math.abs(result.bestCost - cost) < 1e-5 * Math.max(1, cost), `${result.bestCost} vs ${cost}`);
+    assert.equal(result.evaluations, 14, 'one more evaluation: the average');
+    assert.equal(tf.memory().numTensors, before + 1, 'only the result is left');
+    tf.dispose([initial, t, result.bestImage]);
+  });
+});
