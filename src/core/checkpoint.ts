@@ -103,10 +103,11 @@ function checkSettings(value: unknown): RunSettings {
   const settings = expect(value, 'settings', isObject, 'an object');
   for (const name of SHAPING_NAMES) {
     // Checkpoints made before tiles (or masks) have none: they ran whole (or tiled as needed), unmasked.
-    const optional = name === 'seed' || name === 'tileSize' || name === 'styleMasks' || name === 'mask';
+    const optional = ['seed', 'tileSize', 'styleMasks', 'mask', 'minScale'].includes(name);
     if (optional && name !== 'seed' && settings[name] === undefined) settings[name] = null;
     if (name === 'invertMask' && settings[name] === undefined) settings[name] = false;
     if (name === 'average' && settings[name] === undefined) settings[name] = 0;
+    if (name === 'scaleRatio' && settings[name] === undefined) settings[name] = 2;
     const x = settings[name];
     if (optional && x === null) continue;
     const problem = x === undefined ? 'must be given' : (SETTINGS[name] as Setting<unknown>).check(x);

@@ -4,13 +4,15 @@
  * another run a user may want by name. Measured in bench/README.md ("Default run and presets").
  */
 
-export type PresetName = 'seed' | 'draft';
-export const PRESET_NAMES: readonly PresetName[] = ['seed', 'draft'];
+export type PresetName = 'seed' | 'draft' | 'painterly';
+export const PRESET_NAMES: readonly PresetName[] = ['seed', 'draft', 'painterly'];
 
 /** What each preset is for, as the help and the README say it. */
 export const PRESET_HELP: Readonly<Record<PresetName, string>> = {
   seed: "the exercise's run: Adam (lr 0.01, β₁ 0.9, β₂ 0.99), 1000 iterations at one scale, no early stop",
   draft: 'a first look: the default schedule with a few iterations per scale',
+  painterly:
+    "crowsonkb/style-transfer-pytorch's recipe: W2 style loss, max pooling, layer weights 256:64:16:4:1, content block4_conv2, Adam with averaged iterates, √2 scales from 128 px (slow: 1000 + 500 per scale)",
 };
 
 /**
@@ -30,5 +32,32 @@ export const PRESETS = {
   },
   draft: {
     iterations: [20, 20],
+  },
+  /**
+   * crowsonkb/style-transfer-pytorch's style_transfer.py: its objective, optimiser and schedule
+   * by their numbers. Its network is torchvision's VGG19 on normalised RGB, ours Keras' on
+   * mean-subtracted BGR ×255, so a weight balance does not carry over exactly; its total
+   * variation is a mean of squares where ours is a sum of absolute differences, so `var` is ours
+   * measured for W2 (README, "The W2 style loss"). Adam's moments are not carried to the next
+   * scale (it resizes them).
+   */
+  painterly: {
+    styleLoss: 'w2',
+    styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'],
+    styleLayerWeights: [256, 64, 16, 4, 1],
+    contentLayers: ['block4_conv2'],
+    alpha: 0.015,
+    var: 0.003,
+    pooling: 'max',
+    optimizer: 'adam',
+    lr: 0.02,
+    beta1: 0.9,
+    beta2: 0.99,
+    average: 0.99,
+    scales: 'auto',
+    minScale: 128,
+    scaleRatio: Math.SQRT2,
+    iterations: [1000, 500],
+    convergence: 0,
   },
 } as const;

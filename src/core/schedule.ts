@@ -41,10 +41,19 @@ export function schedule(
   size: number,
   scales: number | readonly number[] | 'auto',
   iterations: number | readonly number[],
+  steps: ScaleSteps = { ratio: 2 },
 ): { sizes: number[]; counts: number[] } {
   if (scales !== 'auto') {
-    const sizes = scaleSizes(size, scales);
+    const sizes = scaleSizes(size, scales, steps.ratio);
     return { sizes, counts: splitIterations(iterations, sizes.length) };
+  }
+  if (steps.from !== undefined) {
+    const sizes = scaleSizes(size, stepsFrom(size, steps.from, steps.ratio), steps.ratio);
+    const counts =
+      typeof iterations === 'number'
+        ? splitIterations(iterations, sizes.length)
+        : sizes.map((_, i) => iterations[Math.min(i, iterations.length - 1)]!);
+    return { sizes, counts: splitIterations(counts, sizes.length) };
   }
   const list = typeof iterations !== 'number';
   const count = autoCount(size, list ? iterations.length : Math.min(AUTO_SCALES, iterations));
@@ -55,14 +64,28 @@ export function schedule(
   };
 }
 
+/**
+ * How automatic scales step: each `ratio` times the one before, and with `from` starting at that
+ * size (crowsonkb/style-transfer-pytorch's √2 steps from 128 px) instead of the halvings of 'auto'.
+ */
+export interface ScaleSteps {
+  ratio: number;
+  from?: number;
+}
+
+/** How many scales from `from` px up to `size` px in steps of `ratio` (at least one: `size` itself). */
+function stepsFrom(size: number, from: number, ratio: number): number {
+  return size <= from ? 1 : 1 + Math.floor(Math.log(size / from) / Math.log(ratio) + 1e-9);
+}
+
 /** The sizes of the scales, ascending, the last one `size` (see StylizeOptions.scales). */
-export function scaleSizes(size: number, scales: number | readonly number[] = 1): number[] {
+export function scaleSizes(size: number, scales: number | readonly number[] = 1, ratio = 2): number[] {
   if (!Number.isInteger(size) || size <= 0) throw settingError('size', 'must be a positive integer');
   if (typeof scales === 'number') {
     if (!Number.isInteger(scales) || scales <= 0)
       throw settingError('scales', 'must be a positive integer or a list of sizes');
-    const sizes = Array.from({ length: scales }, (_, i) => Math.round(size / 2 ** (scales - 1 - i)));
-    if (sizes[0]! < 1) throw settingError('scales', `: ${scales} scales halve ${size} px below 1 px`);
+    const sizes = Array.from({ length: scales }, (_, i) => Math.round(size / ratio ** (scales - 1 - i)));
+    if (sizes[0]! < 1) throw settingError('scales', `: ${scales} scales shrink ${size} px below 1 px`);
     return sizes;
   }
   if (!Array.isArray(scales) || scales.length === 0 || !scales.every((s) => Number.isInteger(s) && s > 0)) {

@@ -193,10 +193,32 @@ export const SETTINGS = {
     flag: {
       name: 'scales',
       arg: '<n>',
-      help: `coarse-to-fine: n scales each twice the one before, or their sizes (128,256); the last is --size; auto: one per --iterations count (a total: up to ${AUTO_SCALES}), none below ${AUTO_MIN_SCALE} px but one halving (to ${AUTO_LOWEST_START} px at least) from a smaller --size`,
+      help: `coarse-to-fine: n scales each --scale-ratio (2) times the one before, or their sizes (128,256); the last is --size; auto (without --min-scale): one per --iterations count (a total: up to ${AUTO_SCALES}), none below ${AUTO_MIN_SCALE} px but one halving (to ${AUTO_LOWEST_START} px at least) from a smaller --size`,
       rule: 'must be auto, a positive integer or a comma-separated list of sizes',
     },
     parse: (text) => (text.trim() === 'auto' ? 'auto' : parseIntOrList(text)),
+    shapes: true,
+  }),
+  scaleRatio: setting<number>()({
+    default: 2,
+    check: (x) => (isNum(x) && x > 1 && x <= 4 ? null : 'must be more than 1 and at most 4'),
+    flag: {
+      name: 'scale-ratio',
+      arg: '<r>',
+      help: 'coarse-to-fine: each scale r times the one before (with --scales n, or auto with --min-scale)',
+    },
+    parse: parseNumber,
+    shapes: true,
+  }),
+  minScale: setting<number | undefined>()({
+    default: undefined,
+    check: optional(positiveInt),
+    flag: {
+      name: 'min-scale',
+      arg: '<px>',
+      help: 'with --scales auto: start at this size and step up by --scale-ratio to --size; a list of --iterations gives its counts to the scales in order, its last to every later one',
+    },
+    parse: parseNumber,
     shapes: true,
   }),
   convergence: setting<number>()({
@@ -520,6 +542,7 @@ export type RunSettings = Omit<Pick<Settings, ShapingName>, Resolved> & {
   /** Masks given: 'image' each (their pixels are in the inputs' fingerprint); null: none. */
   styleMasks: string[] | null;
   mask: string | null;
+  minScale: number | null;
   styleWeights: number[];
   styleLayers: string[];
   contentLayers: string[];
@@ -533,6 +556,7 @@ type Resolved =
   | 'tileSize'
   | 'styleMasks'
   | 'mask'
+  | 'minScale'
   | 'styleWeights'
   | 'styleLayers'
   | 'contentLayers'
@@ -572,7 +596,8 @@ export function resolveRunSettings(
     mask: mask === undefined ? undefined : 'image',
   });
   if (s.invertMask && s.mask === undefined) throw settingError('invertMask', 'needs a mask');
-  const { sizes: scales, counts } = schedule(s.size, s.scales, s.iterations);
+  const steps = { ratio: s.scaleRatio, ...(s.minScale === undefined ? {} : { from: s.minScale }) };
+  const { sizes: scales, counts } = schedule(s.size, s.scales, s.iterations, steps);
   const shaping = Object.fromEntries(SHAPING_NAMES.map((name) => [name, s[name]])) as Pick<Settings, ShapingName>;
   return {
     ...shaping,
@@ -582,6 +607,7 @@ export function resolveRunSettings(
     tileSize: s.tileSize ?? null,
     styleMasks: s.styleMasks ? [...s.styleMasks] : null,
     mask: s.mask ?? null,
+    minScale: s.minScale ?? null,
     styleWeights: normaliseWeights(s.styleWeights, styleCount, 'styleWeights', 'style image'),
     styleLayers: [...s.styleLayers],
     contentLayers: [...s.contentLayers],

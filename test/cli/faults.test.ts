@@ -160,7 +160,10 @@ describe('every numeric flag of nst stylize refuses what it cannot take', () => 
     ['--var', ['NaN', '-1', '1e999'], /var must be a non-negative number/],
     ['--iterations', ['NaN', '-1'], /iterations must be a positive integer or a comma-separated list of them/],
     ['--scales', ['NaN', '-1'], /scales must be auto, a positive integer or a comma-separated list of sizes/],
-    ['--scales', ['40'], /40 scales halve 32 px below 1 px/],
+    ['--scales', ['40'], /40 scales shrink 32 px below 1 px/],
+    ['--scale-ratio', ['NaN', '1', '0.5', '5'], /scale-ratio must be more than 1 and at most 4/],
+    ['--min-scale', ['NaN', '-1', '0', '1.5'], /min-scale must be a positive integer/],
+    ['--average', ['NaN', '-0.1', '1'], /average must be in the range \[0, 1\)/],
     ['--step', ['NaN', '-1', '0'], /step must be a positive integer/],
     ['--lr', ['-1', '0', '1e999'], /lr must be positive/],
     // At 1, Adam's bias correction divides by zero (beta1) or its steps are all 0 (beta2).

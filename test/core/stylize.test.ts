@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { costLines } from '../../src/cli/terminal.js';
 import { resizeBicubic, scaleImage } from '../../src/core/resize.js';
-import { scaleSizes, splitIterations } from '../../src/core/schedule.js';
+import { scaleSizes, schedule, splitIterations } from '../../src/core/schedule.js';
+import { resolveRunSettings } from '../../src/core/settings.js';
 import { stylize, type StylizeProgress } from '../../src/core/stylize.js';
 import type { Engine } from '../../src/engine/evaluator.js';
 import { createEngine } from '../../src/engine/factory.js';
@@ -33,6 +34,35 @@ describe('scales and iterations', () => {
     assert.deepEqual(splitIterations([5, 4], 2), [5, 4]);
     assert.throws(() => splitIterations([5], 2), /one entry per scale/);
     assert.throws(() => splitIterations(2, 3), /at least the number of scales/);
+  });
+
+  it("steps by another ratio, and from a first size up to size with a list's last count repeated", () => {
+    const r = Math.SQRT2;
+    assert.deepEqual(scaleSizes(512, 3, r), [256, 362, 512]);
+    assert.deepEqual(schedule(512, 'auto', [1000, 500], { ratio: r, from: 128 }), {
+      sizes: [128, 181, 256, 362, 512],
+      counts: [1000, 500, 500, 500, 500],
+    });
+    assert.deepEqual(schedule(100, 'auto', [1000, 500], { ratio: r, from: 128 }), { sizes: [100], counts: [1000] });
+    assert.deepEqual(schedule(300, 'auto', 70, { ratio: 2, from: 75 }), {
+      sizes: [75, 150, 300],
+      counts: [40, 20, 10],
+    });
+    // Without a first size, auto keeps its halvings whatever the ratio.
+    assert.deepEqual(schedule(512, 'auto', 700, { ratio: r }), schedule(512, 'auto', 700));
+    // The painterly preset is the recipe at every size: √2 steps from 128 px, 1000 then 500 iterations.
+    const painterly = resolveRunSettings({ preset: 'painterly', size: 1024 }, 1);
+    assert.deepEqual(painterly.scales, [128, 181, 256, 362, 512, 724, 1024]);
+    assert.deepEqual(painterly.iterations, [1000, 500, 500, 500, 500, 500, 500]);
+    assert.deepEqual(
+      [painterly.styleLoss, painterly.pooling, painterly.optimizer, painterly.lr, painterly.average],
+      ['w2', 'max', 'adam', 0.02, 0.99],
+    );
+    assert.deepEqual(
+      painterly.styleLayerWeights,
+      [256, 64, 16, 4, 1].map((w) => w / 341),
+    );
+    assert.deepEqual([painterly.contentLayers, painterly.alpha], [['block4_conv2'], 0.015]);
   });
 });
 
