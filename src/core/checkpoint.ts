@@ -108,6 +108,7 @@ function checkSettings(value: unknown): RunSettings {
     if (name === 'invertMask' && settings[name] === undefined) settings[name] = false;
     if (name === 'average' && settings[name] === undefined) settings[name] = 0;
     if (name === 'scaleRatio' && settings[name] === undefined) settings[name] = 2;
+    if (name === 'carryMoments' && settings[name] === undefined) settings[name] = false;
     const x = settings[name];
     if (optional && x === null) continue;
     const problem = x === undefined ? 'must be given' : (SETTINGS[name] as Setting<unknown>).check(x);

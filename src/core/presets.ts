@@ -38,8 +38,7 @@ export const PRESETS = {
    * by their numbers. Its network is torchvision's VGG19 on normalised RGB, ours Keras' on
    * mean-subtracted BGR ×255, so a weight balance does not carry over exactly; its total
    * variation is a mean of squares where ours is a sum of absolute differences, so `var` is ours
-   * measured for W2 (README, "The W2 style loss"). Adam's moments are not carried to the next
-   * scale (it resizes them).
+   * measured for W2 (README, "The W2 style loss").
    */
   painterly: {
     styleLoss: 'w2',
@@ -54,6 +53,7 @@ export const PRESETS = {
     beta1: 0.9,
     beta2: 0.99,
     average: 0.99,
+    carryMoments: true,
     scales: 'auto',
     minScale: 128,
     scaleRatio: Math.SQRT2,

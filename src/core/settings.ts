@@ -278,6 +278,17 @@ export const SETTINGS = {
     parse: parseNumber,
     shapes: true,
   }),
+  carryMoments: setting<boolean>()({
+    default: false,
+    check: (x) => (typeof x === 'boolean' ? null : 'must be true or false'),
+    flag: {
+      name: 'carry-moments',
+      arg: '',
+      help: "Adam: start each scale from the previous scale's moments, resized (crowsonkb's), not from zero",
+    },
+    parse: parseBoolean,
+    shapes: true,
+  }),
   history: setting<number>()({
     default: 100,
     check: positiveInt,
@@ -596,6 +607,7 @@ export function resolveRunSettings(
     mask: mask === undefined ? undefined : 'image',
   });
   if (s.invertMask && s.mask === undefined) throw settingError('invertMask', 'needs a mask');
+  if (s.carryMoments && s.optimizer !== 'adam') throw settingError('carryMoments', 'needs the adam optimizer');
   const steps = { ratio: s.scaleRatio, ...(s.minScale === undefined ? {} : { from: s.minScale }) };
   const { sizes: scales, counts } = schedule(s.size, s.scales, s.iterations, steps);
   const shaping = Object.fromEntries(SHAPING_NAMES.map((name) => [name, s[name]])) as Pick<Settings, ShapingName>;

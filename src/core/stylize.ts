@@ -13,8 +13,8 @@ import { InputError, settingError } from '../errors.js';
 import { ensureWeights } from '../io/weights.js';
 import { Adam } from '../optim/adam.js';
 import { LBFGS } from '../optim/lbfgs.js';
-import { averagedImage, optimize } from '../optim/loop.js';
-import type { LoopState, Optimizer, ProgressEvent, StopReason } from '../optim/types.js';
+import { averagedImage, optimize, resizeState } from '../optim/loop.js';
+import type { LoopState, Optimizer, OptimizerState, ProgressEvent, StopReason } from '../optim/types.js';
 import { memoryBudget, tileFor } from './memory.js';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
 import { composite, greyMask, regionsAt, softMask, type RunMasks } from './masks.js';
@@ -277,11 +277,7 @@ function scaleImages(run: Prepared, k: number): { content: tf.Tensor4D; styles: 
   }
 }
 
-/**
- * The evaluator of a scale: of the whole image, or tile by tile (engine/tiled.ts) when
- * `settings.tileSize` asks for it or when the whole would not fit in the memory budget
- * (`maxMemory`, else what the system has: see core/memory.ts tileFor).
- */
+/** The evaluator of a scale, with the masks' regions at its size (masks.ts). */
 async function scaleEvaluator(
   engine: Engine,
   run: Prepared,
@@ -296,10 +292,15 @@ async function scaleEvaluator(
     const targets = { ...images, styleWeights: settings.styleWeights, ...(regions ? { regions } : {}) };
     return await evaluatorOf(engine, settings, maxMemory, objective, targets);
   } finally {
-    if (regions) tf.dispose([...regions.masks]);
+    if (regions) tf.dispose([...regions.masks]); // the evaluator has copied them
   }
 }
 
+/**
+ * The evaluator of the targets' size: of the whole image, or tile by tile (engine/tiled.ts) when
+ * `settings.tileSize` asks for it or when the whole would not fit in the memory budget
+ * (`maxMemory`, else what the system has: see core/memory.ts tileFor).
+ */
 async function evaluatorOf(
   engine: Engine,
   settings: RunSettings,
@@ -307,12 +308,11 @@ async function evaluatorOf(
   objective: Objective,
   targets: TargetImages,
 ): Promise<{ evaluator: Evaluator; tiles: number }> {
-  const images = targets;
-  const [, height, width] = images.content.shape;
+  const [, height, width] = targets.content.shape;
   const run = {
     height,
     width,
-    styleSizes: images.styles.map((s) => [s.shape[1], s.shape[2]] as const),
+    styleSizes: targets.styles.map((s) => [s.shape[1], s.shape[2]] as const),
     deepestLayer: modelOutputs(settings.styleLayers, settings.contentLayers).at(-1),
     optimizer: settings.optimizer,
     history: settings.history,
@@ -342,6 +342,23 @@ interface ScaleResult {
   evaluations: number;
   iterations: number;
   reason: StopReason;
+  /** With carryMoments: the optimizer's final state, resized to start the next scale's. */
+  optimizerState: OptimizerState | null;
+}
+
+/** Releases what a scale hands on. */
+const disposeScaleResult = (r: ScaleResult) =>
+  tf.dispose([r.image, ...(r.base ? [r.base] : []), ...Object.values(r.optimizerState?.tensors ?? {})]);
+
+/** The optimizer of a scale: new, or with carryMoments starting from the previous scale's state resized. */
+function scaleOptimizer(settings: RunSettings, previous: ScaleResult | null, [h, w]: readonly [number, number]) {
+  const optimizer = optimizerOf(settings);
+  if (settings.carryMoments && previous?.optimizerState) {
+    const carried = resizeState(previous.optimizerState, h, w);
+    optimizer.setState(carried);
+    tf.dispose(Object.values(carried.tensors));
+  }
+  return optimizer;
 }
 
 /** Runs scale `k` from the previous scale's result (or the initial image). */
@@ -386,7 +403,8 @@ async function runScale(
     const running = optimize({
       initial: first,
       iterations: counts[k]!,
-      optimizer: optimizerOf(settings),
+      optimizer: scaleOptimizer(settings, previous, [height, width]),
+      keepState: settings.carryMoments && k < sizes.length - 1,
       evaluate: (image) => evaluator!.evaluate(image),
       shouldStop: () => options.signal?.aborted ?? false,
       onProgress: (event) => {
@@ -411,6 +429,7 @@ async function runScale(
       evaluations: earlier + result.evaluations,
       iterations: result.iterations,
       reason: result.reason,
+      optimizerState: result.optimizerState ?? null,
     };
     base = null; // handed on
     return out;
@@ -530,7 +549,7 @@ export async function stylize(
     const start = Date.now();
     for (let k = options.resume?.scale ?? 0; k < settings.scales.length; k++) {
       const next = await runScale(run, engine, k, result, options, start);
-      if (result) tf.dispose([result.image, ...(result.base ? [result.base] : [])]);
+      if (result) disposeScaleResult(result);
       result = next;
       scales.push({ size: settings.scales[k]!, iterations: next.iterations, reason: next.reason });
       if (options.signal?.aborted) break;
@@ -543,7 +562,7 @@ export async function stylize(
     };
     return [run.finish(result!.image), result!.cost, summary];
   } finally {
-    if (result) tf.dispose([result.image, ...(result.base ? [result.base] : [])]);
+    if (result) disposeScaleResult(result);
     run.dispose();
     if (engine && !options.engine) engine.dispose();
   }

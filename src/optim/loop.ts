@@ -6,6 +6,7 @@ import {
   type IterateAverage,
   type LoopState,
   type Optimizer,
+  type OptimizerState,
   type OptimizeResult,
   type ProgressEvent,
   type StopReason,
@@ -42,6 +43,27 @@ export interface OptimizeOptions {
    * best image.
    */
   average?: number;
+  /** Hand the optimizer's final state on in the result (to carry it to the next scale). */
+  keepState?: boolean;
+}
+
+/** A copy of an optimizer's state (new tensors). */
+const copyState = ({ tensors, values }: OptimizerState): OptimizerState => ({
+  tensors: Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.clone()])),
+  values: { ...values },
+});
+
+/**
+ * An optimizer's state carried to an image of [h, w]: each image-shaped tensor (Adam's moments)
+ * resized bilinearly, as crowsonkb/style-transfer-pytorch carries Adam's to the next scale; the
+ * numbers (the step count) kept. New tensors; `state` stays the caller's.
+ */
+export function resizeState({ tensors, values }: OptimizerState, h: number, w: number): OptimizerState {
+  const resized = Object.entries(tensors).map(([name, t]) => [
+    name,
+    tf.tidy(() => tf.image.resizeBilinear(t as tf.Tensor4D, [h, w])),
+  ]);
+  return { tensors: Object.fromEntries(resized), values: { ...values } };
 }
 
 /**
@@ -85,6 +107,7 @@ function addToAverage(average: IterateAverage | null, image: tf.Tensor4D, decay:
 export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
   const { iterations, optimizer, onProgress, shouldStop, onState, resume, convergence } = opts;
   const decay = opts.average ?? 0;
+  let kept: OptimizerState | null = null;
   let average: IterateAverage | null = resume?.average ? { ...resume.average, sum: resume.average.sum.clone() } : null;
   const start = Date.now();
   let evaluations = resume?.evaluations ?? 0;
@@ -167,6 +190,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
       best?.dispose();
       [best, bestCost] = [averaged, evaluation.costs.total];
     }
+    if (opts.keepState) kept = copyState(optimizer.getState());
   } catch (error) {
     if (!(error instanceof NonFiniteCostError)) best?.dispose();
     throw error;
@@ -176,5 +200,6 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
     average?.sum.dispose();
     optimizer.dispose();
   }
-  return { bestImage: best!, bestCost, evaluations, iterations: i, reason };
+  const result: OptimizeResult = { bestImage: best!, bestCost, evaluations, iterations: i, reason };
+  return kept ? { ...result, optimizerState: kept } : result;
 }

@@ -109,6 +109,8 @@ export type StopReason = 'iterations' | 'converged' | 'stalled' | 'interrupted';
 
 export interface OptimizeResult {
   bestImage: tf.Tensor4D;
+  /** With OptimizeOptions.keepState: the optimizer's state at the end (a copy, the caller's). */
+  optimizerState?: OptimizerState;
   bestCost: number;
   /** Evaluations done: iterations + 1 for a full Adam run, more for L-BFGS (line search). */
   evaluations: number;

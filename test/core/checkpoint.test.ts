@@ -38,7 +38,7 @@ describe('checkpoints and resume', () => {
   const variants: [string, Partial<StylizeOptions>][] = [
     ['adam', { optimizer: 'adam' }],
     ['lbfgs', { optimizer: 'lbfgs' }],
-    ['adam with iterate averaging and masks', { optimizer: 'adam', average: 0.9 }],
+    ['adam with iterate averaging, carried moments and masks', { optimizer: 'adam', average: 0.9, carryMoments: true }],
   ];
   for (const [label, variant] of variants) {
     it(`${label}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, async () => {

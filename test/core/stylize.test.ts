@@ -138,6 +138,37 @@ describe('coarse-to-fine stylize', () => {
     tf.dispose([a, b]);
   });
 
+  it("with carryMoments starts the next scale's Adam from the last scale's moments, resized, its step count kept", async () => {
+    const style = image(40, 40, 5);
+    const content = image(30, 40, 6);
+    const states: { scale: number; iteration: number; t: number; m?: Float32Array; shape?: number[] }[] = [];
+    const [result] = await stylize(style, content, {
+      engine,
+      size: 44,
+      scales: [22],
+      iterations: [3, 2],
+      optimizer: 'adam',
+      carryMoments: true,
+      checkpointEvery: 1,
+      onCheckpoint: ({ scale, state }) => {
+        const m = state.optimizer.tensors['m'];
+        const t = state.optimizer.values['t']!;
+        states.push({ scale, iteration: state.iteration, t, m: m?.dataSync() as Float32Array, shape: m?.shape });
+      },
+    });
+    result.dispose();
+    const last = states.find((s) => s.scale === 0 && s.iteration === 3)!;
+    const first = states.find((s) => s.scale === 1 && s.iteration === 0)!;
+    assert.equal(first.t, 3, 'the step count goes on');
+    assert.deepEqual(first.shape, [1, 33, 44, 3]);
+    const want = tf.tidy(() =>
+      tf.image
+        .resizeBilinear(tf.tensor4d(last.m!, last.shape as [number, number, number, number]), [33, 44])
+        .dataSync(),
+    );
+    assert.ok(first.m!.every((v, i) => Math.abs(v - want[i]!) <= 1e-6 * Math.max(1, Math.abs(want[i]!))));
+  });
+
   it('starts the next scale from the initial image there plus the upsampled change of the previous scale', async () => {
     const style = image(40, 40, 5);
     const content = image(30, 40, 6);

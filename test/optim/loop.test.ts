@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from '../../src/optim/adam.js';
 import { LBFGS } from '../../src/optim/lbfgs.js';
-import { hasConverged, optimize, type Convergence } from '../../src/optim/loop.js';
+import { hasConverged, optimize, resizeState, type Convergence } from '../../src/optim/loop.js';
 import type { Evaluation, Optimizer } from '../../src/optim/types.js';
 import { useWasm } from '../helpers.js';
 
@@ -193,5 +193,31 @@ describe('iterate averaging', () => {
     assert.equal(result.evaluations, 14, 'one more evaluation: the average');
     assert.equal(tf.memory().numTensors, before + 1, 'only the result is left');
     tf.dispose([initial, t, result.bestImage]);
+  });
+});
+
+describe('carrying the optimizer to the next scale', () => {
+  before(useWasm);
+
+  it("hands Adam's final state on, and resizes its moments bilinearly, the step count kept", async () => {
+    const evaluate = async (x: tf.Tensor4D): Promise<Evaluation> => {
+      const gradient = tf.tidy(() => tf.sub(x, 0.3)) as tf.Tensor4D;
+      return { gradient, costs: { total: 1, content: 1, style: 0, variation: 0 } };
+    };
+    const initial = tf.fill([1, 2, 2, 3], 0.5) as tf.Tensor4D;
+    const result = await optimize({ initial, iterations: 3, evaluate, optimizer: new Adam(), keepState: true });
+    const state = result.optimizerState!;
+    assert.equal(state.values['t'], 3);
+    assert.deepEqual(state.tensors['m']!.shape, [1, 2, 2, 3]);
+    const resized = resizeState(state, 4, 6);
+    assert.equal(resized.values['t'], 3);
+    for (const name of ['m', 'v']) {
+      const before = state.tensors[name]!.dataSync();
+      const after = resized.tensors[name]!.dataSync();
+      assert.deepEqual(resized.tensors[name]!.shape, [1, 4, 6, 3]);
+      // A constant field (every pixel moved alike) stays that constant.
+      assert.ok(after.every((v) => Math.abs(v - before[0]!) < 1e-7 * Math.max(1, Math.abs(before[0]!))));
+    }
+    tf.dispose([initial, result.bestImage, ...Object.values(state.tensors), ...Object.values(resized.tensors)]);
   });
 });
