@@ -2,9 +2,10 @@
 // (lr 0.01) reaches after 1000 iterations, at 256 px, tubingen × starry_night.
 //   node dist/bench/quality.js [--size 256] [--adam-iterations 1000] [--only lbfgs,adam] [--cap 1] [--backend onnx-wasm] [--out bench/results/quality.json]
 //   node dist/bench/quality.js --vs-seed [--sizes 256,512] [--pairs tubingen.jpg:starry_night.jpg,a.jpg:b.jpg@512,…] [--keep DIR]
-//     [--variants "--iterations 30,185;--scales 1"] [--out bench/results/vs-seed.json]
+//     [--variants "--iterations 30,185;--scales 1"] [--pictures-only] [--out bench/results/vs-seed.json]
 // (the default command against --preset seed, bench/vs-seed.ts; each variant is the default
-// command with those flags added, one more row per pair and size).
+// command with those flags added, one more row per pair and size; every row with the
+// readability of its output, bench/readability.ts; --pictures-only leaves the seed out).
 // --cap F stops a strategy that has not reached the target after F × PyTorch's time (its row then
 // says so, with the best cost it had), so that a slow strategy cannot hold the machine for an hour.
 // The target comes from PyTorch running the seed algorithm (the same function: its cost at
@@ -56,7 +57,8 @@ if (args.includes('--vs-seed')) {
     .split(';')
     .map((flags) => flags.trim().split(/\s+/).filter(Boolean))
     .filter((flags) => flags.length > 0);
-  await defaultVsSeed(pairs, variants, option('--keep', '') || null, option('--out', 'bench/results/vs-seed.json'));
+  const out = option('--out', 'bench/results/vs-seed.json');
+  await defaultVsSeed(pairs, variants, option('--keep', '') || null, out, !args.includes('--pictures-only'));
   process.exit(0);
 }
 const size = Number(option('--size', '256'));

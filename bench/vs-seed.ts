@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { IMAGES, machine, table, WEIGHTS } from './common.js';
+import { readabilityOfFiles } from './readability.js';
 
 const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/nst');
 
@@ -68,15 +69,20 @@ function runCommand(args: string[]): Promise<CommandRun> {
   });
 }
 
+/** A command's run and the readability of its output. */
+type Pictured = CommandRun & { readability: number };
+
 /**
- * Per pair and size: the seed preset, the default command, and the default command with each
- * variant's flags added, in that order, one after another.
+ * Per pair and size: the seed preset (unless `withSeed` is false: picture rows only), the default
+ * command, and the default command with each variant's flags added, in that order, one after
+ * another; each output's readability of the photo (readability.ts).
  */
 export async function defaultVsSeed(
   pairs: { content: string; style: string; sizes: number[] }[],
   variants: string[][],
   keep: string | null,
   outFile: string,
+  withSeed = true,
 ): Promise<void> {
   const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nst-vs-seed-'));
   fs.mkdirSync(dir, { recursive: true });
@@ -86,48 +92,54 @@ export async function defaultVsSeed(
   for (const { content, style, sizes } of pairs) {
     for (const size of sizes) {
       const name = `${path.parse(content).name}-${path.parse(style).name}-${size}`;
-      const inputs = [path.join(IMAGES, content), path.join(IMAGES, style), '--size', String(size)];
-      process.stderr.write(`${name}: seed preset…\n`);
-      const seed = await runCommand([...inputs, '-o', path.join(dir, `${name}-seed.png`), '--preset', 'seed']);
+      const photo = path.join(IMAGES, content);
+      const inputs = [photo, path.join(IMAGES, style), '--size', String(size)];
+      /** One command writing `file` in `dir`, and the readability of what it wrote. */
+      const picture = async (file: string, flags: string[]) => {
+        const out = path.join(dir, file);
+        const run = await runCommand([...inputs, '-o', out, ...flags]);
+        return { ...run, readability: await readabilityOfFiles(out, photo) };
+      };
+      process.stderr.write(withSeed ? `${name}: seed preset…\n` : '');
+      const seed = withSeed ? await picture(`${name}-seed.png`, ['--preset', 'seed']) : null;
       process.stderr.write(`${name}: default…\n`);
-      const plain = await runCommand([...inputs, '-o', path.join(dir, `${name}-default.png`)]);
+      const plain = await picture(`${name}-default.png`, []);
       backend = plain.backend;
-      const others: [string, CommandRun][] = [];
+      const others: [string, Pictured][] = [];
       for (const [k, flags] of variants.entries()) {
         process.stderr.write(`${name}: default ${flags.join(' ')}…\n`);
-        others.push([
-          flags.join(' '),
-          await runCommand([...inputs, '-o', path.join(dir, `${name}-variant${k + 1}.png`), ...flags]),
-        ]);
+        others.push([flags.join(' '), await picture(`${name}-variant${k + 1}.png`, flags)]);
       }
-      const runs: [string, CommandRun][] = [['--preset seed', seed], ['default', plain], ...others];
+      const runs: [string, Pictured][] = [...(seed ? [['--preset seed', seed] as [string, Pictured]] : [])];
+      runs.push(['default', plain], ...others);
       for (const [label, run] of runs) {
-        const reached = run === seed ? null : run.reachedAt(seed.bestCost);
+        const reached = !seed || run === seed ? null : run.reachedAt(seed.bestCost);
         rows.push([
           `${content} × ${style}`,
           String(size),
           label,
           run.seconds.toFixed(1),
-          (run.seconds / seed.seconds).toFixed(3),
+          seed ? (run.seconds / seed.seconds).toFixed(3) : '—',
           run.bestCost.toExponential(4),
           `${run.iterations} / ${run.evaluations}`,
           run.reason,
           run.lastScaleSecondsPerIteration.toFixed(3),
           reached
-            ? `${reached.seconds.toFixed(1)} (${(reached.seconds / seed.seconds).toFixed(3)}), it ${reached.iteration}`
+            ? `${reached.seconds.toFixed(1)} (${(reached.seconds / seed!.seconds).toFixed(3)}), it ${reached.iteration}`
             : '—',
+          run.readability.toFixed(3),
         ]);
       }
-      const record = (run: CommandRun) => ({
+      const record = (run: Pictured) => ({
         ...run,
         reachedAt: undefined,
-        reachedSeedCost: run.reachedAt(seed.bestCost),
+        reachedSeedCost: seed ? run.reachedAt(seed.bestCost) : null,
       });
       results.push({
         content,
         style,
         size,
-        seed: { ...seed, reachedAt: undefined },
+        seed: seed ? { ...seed, reachedAt: undefined } : null,
         default: record(plain),
         variants: others.map(([flags, run]) => ({ flags, ...record(run) })),
       });
@@ -147,6 +159,7 @@ export async function defaultVsSeed(
         'ended',
         's / it, last scale',
         "s to the seed's best (× seed), last scale's iteration",
+        'readability',
       ],
       rows,
     ),
