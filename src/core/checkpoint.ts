@@ -98,19 +98,31 @@ function expect<T>(value: unknown, field: string, ok: (x: unknown) => x is T, ru
   return value;
 }
 
+/**
+ * Settings added to the table after format 2 began, with what a checkpoint made before them ran
+ * with: whole (or tiled as needed), unmasked, no averaging, halving scales, fresh moments.
+ */
+const ADDED_LATER: Partial<Record<string, unknown>> = {
+  tileSize: null,
+  styleMasks: null,
+  mask: null,
+  invertMask: false,
+  average: 0,
+  carryMoments: false,
+  scaleRatio: 2,
+  minScale: null,
+};
+
+/** Resolved settings that may be null (none given). */
+const NULLABLE = ['seed', 'tileSize', 'styleMasks', 'mask', 'minScale'];
+
 /** The settings a checkpoint records, each checked by the settings table's own check. */
 function checkSettings(value: unknown): RunSettings {
   const settings = expect(value, 'settings', isObject, 'an object');
   for (const name of SHAPING_NAMES) {
-    // Checkpoints made before tiles (or masks) have none: they ran whole (or tiled as needed), unmasked.
-    const optional = ['seed', 'tileSize', 'styleMasks', 'mask', 'minScale'].includes(name);
-    if (optional && name !== 'seed' && settings[name] === undefined) settings[name] = null;
-    if (name === 'invertMask' && settings[name] === undefined) settings[name] = false;
-    if (name === 'average' && settings[name] === undefined) settings[name] = 0;
-    if (name === 'scaleRatio' && settings[name] === undefined) settings[name] = 2;
-    if (name === 'carryMoments' && settings[name] === undefined) settings[name] = false;
+    if (settings[name] === undefined && name in ADDED_LATER) settings[name] = ADDED_LATER[name];
     const x = settings[name];
-    if (optional && x === null) continue;
+    if (NULLABLE.includes(name) && x === null) continue;
     const problem = x === undefined ? 'must be given' : (SETTINGS[name] as Setting<unknown>).check(x);
     if (problem !== null) throw new FieldError(`settings.${name}`, problem);
   }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import type { Objective } from './evaluator.js';
+import type { Objective, TargetImages } from './evaluator.js';
 
 /**
  * Gram matrices of style images already computed, keyed by `styleKey`: a batch over many contents
@@ -37,4 +37,32 @@ export function addWeightedGrams(sum: tf.Tensor3D[], grams: readonly tf.Tensor3D
   );
   tf.dispose(sum);
   return next;
+}
+
+/**
+ * The style targets from each style image's statistics (per style layer, averaged over its
+ * positions; still the caller's): of the blend Σ wᵢ·Sᵢ, or with regions (regions.ts) of each
+ * region's own style or the blend, region by region in the order of its style slots. `prepare`
+ * makes a blend into the targets the loss takes (it takes the blend).
+ */
+export async function styleTargetsOf(
+  statistics: readonly (readonly tf.Tensor3D[])[],
+  images: TargetImages,
+  prepare: (blend: tf.Tensor3D[]) => Promise<tf.Tensor3D[]>,
+): Promise<tf.Tensor3D[]> {
+  const all = statistics.map((_, i) => i);
+  const targets: tf.Tensor3D[] = [];
+  try {
+    for (const source of images.regions?.styles ?? [null]) {
+      const which = source === null ? all : [source];
+      let blend: tf.Tensor3D[] = [];
+      for (const i of which)
+        blend = addWeightedGrams(blend, statistics[i]!, which.length === 1 ? 1 : images.styleWeights[i]!);
+      targets.push(...(await prepare(blend)));
+    }
+    return targets;
+  } catch (error) {
+    tf.dispose(targets);
+    throw error;
+  }
 }

@@ -15,7 +15,7 @@ import { buildTileCostsModel, TILE_COSTS_IO } from './objective/tile-costs.js';
 import { createSession, type CreatedSession } from './onnx/session.js';
 import { prepareStyleTargets } from './onnx/targets.js';
 import { slotsOf, type WeightMap } from './regions.js';
-import { addWeightedGrams } from './targets.js';
+import { styleTargetsOf } from './targets.js';
 import { pooledWindow, tileCount, tileLayout, type TileLayout } from './tiles.js';
 import { layerGrid, modelOutputs, poolsBefore } from './vgg19.js';
 
@@ -296,32 +296,18 @@ async function styleStatistics(
   }
 }
 
-/**
- * The style loss's targets from Σ wᵢ·(the statistics of style image i): per style layer, or with
- * regions (regions.ts) per style slot, each region from its own style image or from the blend.
- */
+/** The style loss's targets (engine/targets.ts styleTargetsOf), each style image's statistics summed over its tiles. */
 async function styleTargets(
   engine: Engine,
   objective: Objective,
   images: TargetImages,
   tileSize: number,
 ): Promise<tf.Tensor3D[]> {
-  const perStyle: tf.Tensor3D[][] = [];
-  const targets: tf.Tensor3D[] = [];
+  const statistics: tf.Tensor3D[][] = [];
   try {
-    for (const style of images.styles) perStyle.push(await styleStatistics(engine, objective, style, tileSize));
-    for (const source of images.regions?.styles ?? [null]) {
-      const which = source === null ? perStyle.map((_, i) => i) : [source];
-      let stats: tf.Tensor3D[] = [];
-      for (const i of which)
-        stats = addWeightedGrams(stats, perStyle[i]!, which.length === 1 ? 1 : images.styleWeights[i]!);
-      targets.push(...(await prepareStyleTargets(objective, stats, { threads: 1 })));
-    }
-    return targets;
-  } catch (error) {
-    tf.dispose(targets);
-    throw error;
+    for (const style of images.styles) statistics.push(await styleStatistics(engine, objective, style, tileSize));
+    return await styleTargetsOf(statistics, images, (blend) => prepareStyleTargets(objective, blend, { threads: 1 }));
   } finally {
-    tf.dispose(perStyle.flat());
+    tf.dispose(statistics.flat());
   }
 }

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ort, type Ort } from './runtime.js';
 import type { Objective, TargetImages } from '../evaluator.js';
-import { addWeightedGrams, styleKey, type StyleCache } from '../targets.js';
+import { styleKey, styleTargetsOf, type StyleCache } from '../targets.js';
 import { layersUpTo, modelOutputs } from '../vgg19.js';
 import { graphObjective, type OnnxTargets } from './evaluator.js';
 import { buildFeaturesModel, buildStyleTargetModel, FEATURES_IO } from '../objective/features.js';
@@ -81,53 +81,6 @@ export async function prepareStyleTargets(
   }
 }
 
-/** Per style layer Σ wᵢ·(statistics of style image i) over `which` (new tensors, the caller's). */
-async function blendedStatistics(
-  session: Ort.InferenceSession,
-  objective: Objective,
-  images: TargetImages,
-  cache: StyleCache,
-  which: readonly number[],
-): Promise<tf.Tensor3D[]> {
-  let blend: tf.Tensor3D[] = [];
-  try {
-    for (const i of which) {
-      const weight = which.length === 1 ? 1 : images.styleWeights[i]!;
-      blend = addWeightedGrams(blend, await styleGrams(session, objective, images.styles[i]!, cache), weight);
-    }
-    return blend;
-  } catch (error) {
-    tf.dispose(blend);
-    throw error;
-  }
-}
-
-/**
- * The style targets: of the blend of every style image, or with regions (regions.ts) of each
- * region's own style, region by region in the order of its style slots.
- */
-async function styleTargets(
-  session: Ort.InferenceSession,
-  objective: Objective,
-  images: TargetImages,
-  cache: StyleCache,
-  settings: SessionSettings,
-): Promise<tf.Tensor3D[]> {
-  const all = images.styles.map((_, i) => i);
-  const sources = images.regions?.styles ?? [null];
-  const targets: tf.Tensor3D[] = [];
-  try {
-    for (const source of sources) {
-      const stats = await blendedStatistics(session, objective, images, cache, source === null ? all : [source]);
-      targets.push(...(await prepareStyleTargets(objective, stats, settings)));
-    }
-    return targets;
-  } catch (error) {
-    tf.dispose(targets);
-    throw error;
-  }
-}
-
 /** The targets of the images' working size (new tensors, the caller's). */
 export async function computeOnnxTargets(
   session: Ort.InferenceSession,
@@ -138,7 +91,10 @@ export async function computeOnnxTargets(
 ): Promise<OnnxTargets> {
   let style: tf.Tensor3D[] = [];
   try {
-    style = await styleTargets(session, objective, images, cache, settings);
+    // Each style image's statistics are the cache's: computed once, left there.
+    const statistics: tf.Tensor3D[][] = [];
+    for (const image of images.styles) statistics.push(await styleGrams(session, objective, image, cache));
+    style = await styleTargetsOf(statistics, images, (blend) => prepareStyleTargets(objective, blend, settings));
     const out = await features(session, images.content);
     const content = objective.contentLayers.map((layer) => toTf(out[FEATURES_IO.features(layer)]!) as tf.Tensor4D);
     return { style, content };
