@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { IMAGES, machine, table, WEIGHTS } from './common.js';
+import { paintedOfFiles, type Painted } from './painted.js';
 import { readabilityOfFiles } from './readability.js';
 
 const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/nst');
@@ -69,13 +70,14 @@ function runCommand(args: string[]): Promise<CommandRun> {
   });
 }
 
-/** A command's run and the readability of its output. */
-type Pictured = CommandRun & { readability: number };
+/** A command's run, the readability of its output and how painted it is. */
+type Pictured = CommandRun & Painted & { readability: number };
 
 /**
  * Per pair and size: the seed preset (unless `withSeed` is false: picture rows only), the default
  * command, and the default command with each variant's flags added, in that order, one after
- * another; each output's readability of the photo (readability.ts).
+ * another; each output's readability of the photo (readability.ts) and how painted it is
+ * (painted.ts).
  */
 export async function defaultVsSeed(
   pairs: { content: string; style: string; sizes: number[] }[],
@@ -94,11 +96,12 @@ export async function defaultVsSeed(
       const name = `${path.parse(content).name}-${path.parse(style).name}-${size}`;
       const photo = path.join(IMAGES, content);
       const inputs = [photo, path.join(IMAGES, style), '--size', String(size)];
-      /** One command writing `file` in `dir`, and the readability of what it wrote. */
-      const picture = async (file: string, flags: string[]) => {
+      /** One command writing `file` in `dir`, and the readings of what it wrote. */
+      const picture = async (file: string, flags: string[]): Promise<Pictured> => {
         const out = path.join(dir, file);
         const run = await runCommand([...inputs, '-o', out, ...flags]);
-        return { ...run, readability: await readabilityOfFiles(out, photo) };
+        const readings = await paintedOfFiles(out, photo, path.join(IMAGES, style));
+        return { ...run, ...readings, readability: await readabilityOfFiles(out, photo) };
       };
       process.stderr.write(withSeed ? `${name}: seed preset…\n` : '');
       const seed = withSeed ? await picture(`${name}-seed.png`, ['--preset', 'seed']) : null;
@@ -128,6 +131,8 @@ export async function defaultVsSeed(
             ? `${reached.seconds.toFixed(1)} (${(reached.seconds / seed!.seconds).toFixed(3)}), it ${reached.iteration}`
             : '—',
           run.readability.toFixed(3),
+          run.palette.toFixed(3),
+          run.texture.toFixed(3),
         ]);
       }
       const record = (run: Pictured) => ({
@@ -160,6 +165,8 @@ export async function defaultVsSeed(
         's / it, last scale',
         "s to the seed's best (× seed), last scale's iteration",
         'readability',
+        'palette',
+        'texture',
       ],
       rows,
     ),
