@@ -281,3 +281,63 @@ export function planJobs(plan: BatchPlan): Job[] {
   }
   return jobs;
 }
+
+/** The part of a batch one run takes: shard `index` (1-based) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+const positiveInt = (text: string) => (/^\s*[1-9][0-9]*\s*$/.test(text) ? Number(text) : NaN);
+
+/**
+ * `--shard I/N`, or `--shard auto` with the job array's index from the environment: Kubernetes'
+ * JOB_COMPLETION_INDEX (0-based), or Slurm's SLURM_ARRAY_TASK_ID counted from SLURM_ARRAY_TASK_MIN;
+ * the count from `--shards N` (or Slurm's SLURM_ARRAY_TASK_COUNT). Null for no shard.
+ */
+export function resolveShard(
+  shard: string | undefined,
+  shards: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Shard | null {
+  if (shard === undefined) {
+    if (shards !== undefined) throw new InputError('--shards needs --shard auto');
+    return null;
+  }
+  if (shard.trim() !== 'auto') {
+    const [i, n] = shard.split('/').map(positiveInt);
+    if (i === undefined || n === undefined || shard.split('/').length !== 2 || !(i <= n))
+      throw new InputError(`--shard ${shard}: must be I/N with 1 ≤ I ≤ N (2/3: the second of three), or auto`);
+    if (shards !== undefined) throw new InputError('--shards goes with --shard auto (I/N names the count itself)');
+    return { index: i, count: n };
+  }
+  const count = positiveInt(shards ?? env['SLURM_ARRAY_TASK_COUNT'] ?? '');
+  if (Number.isNaN(count))
+    throw new InputError(
+      `--shard auto: give the number of shards with --shards N${shards === undefined ? '' : ` (not ${shards})`}`,
+    );
+  const from = (name: string, base: number) => {
+    const value = Number(env[name]);
+    if (!/^\s*[0-9]+\s*$/.test(env[name] ?? ''))
+      throw new InputError(`--shard auto: ${name} is ${env[name]}, not an index`);
+    const index = value - base + 1;
+    if (index < 1 || index > count)
+      throw new InputError(
+        `--shard auto: ${name} ${env[name]} is shard ${index}, outside 1…${count} (--shards ${count})`,
+      );
+    return { index, count };
+  };
+  if (env['JOB_COMPLETION_INDEX'] !== undefined) return from('JOB_COMPLETION_INDEX', 0);
+  if (env['SLURM_ARRAY_TASK_ID'] !== undefined)
+    return from('SLURM_ARRAY_TASK_ID', Number(env['SLURM_ARRAY_TASK_MIN'] ?? 0));
+  throw new InputError(
+    '--shard auto: neither JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) nor SLURM_ARRAY_TASK_ID (a Slurm array) is set',
+  );
+}
+
+/**
+ * The jobs of one shard: every N-th job of the plan from the I-th, by the plan's order alone, so
+ * the N shards together run each job exactly once, on any machines; each keeps its plan index.
+ */
+export const shardJobs = <T>(jobs: readonly T[], shard: Shard | null): T[] =>
+  shard ? jobs.filter((_, k) => k % shard.count === shard.index - 1) : [...jobs];

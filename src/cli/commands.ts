@@ -13,20 +13,23 @@ import { InputError } from '../errors.js';
 import { checkWritable } from '../io/images.js';
 import { cachedWeightsPath, ensureWeights, locateWeights } from '../io/weights.js';
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
-import { DEFAULT_NAME, planJobs } from './batch.js';
+import { outputTarget, STDOUT, type OutputTarget } from './stdout.js';
+import { DEFAULT_NAME, planJobs, resolveShard, shardJobs, type Shard } from './batch.js';
 import { formatSeconds, TimeLeft } from './eta.js';
 import { writeContactSheet, type SheetJob } from './view/sheet.js';
 import { checkViewFlags, RunView, type ViewFlags } from './view/watch.js';
 import { Events, type ErrorCode } from './events.js';
 import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
-import { checkJob, checkRunFlags, jobFiles, runJob, type Job, type JobContext } from './job.js';
+import { checkJob, checkRunFlags, jobFiles, readJobPipes, runJob, type Job, type JobContext } from './job.js';
 import { refuseOverwrites, type Role } from './overwrite.js';
 import { clearBar, costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
 
 export { DEFAULT_NAME };
 
 export interface StylizeFlags extends RunFlags, ProcessFlags, ViewFlags {
+  /** A file, or `-`: standard output, in `format`. */
   output: string;
+  format?: string;
   checkpoint?: string;
   resume?: string;
 }
@@ -41,6 +44,9 @@ export interface BatchFlags extends RunFlags, ProcessFlags, ViewFlags {
   skipExisting?: boolean;
   force?: boolean;
   failFast?: boolean;
+  /** `I/N` or `auto` (with `shards`): run only that shard of the planned jobs. */
+  shard?: string;
+  shards?: string;
   /** The run flags given on the command line (a manifest row's preset applies under them). */
   given: Partial<Settings>;
 }
@@ -110,14 +116,17 @@ export async function stylizeCommand(
   const signals = trapSignals(); // from the start: a signal before the run exits at once
   let engine: Engine | null = null;
   let view: RunView | null = null;
+  let target: OutputTarget | null = null;
   let ending = 'failed';
   try {
     checkViewFlags(cliFlags);
+    target = outputTarget(cliFlags);
+    await readJobPipes({ content, styles, output: target.file, flags: cliFlags }); // once, before any check
     // The engine first: a checkpoint's tensors are made on it.
     engine = await startEngine(cliFlags);
     const resume = cliFlags.resume ? await loadCheckpoint(cliFlags.resume) : undefined;
     try {
-      const flags = resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags;
+      const flags = { ...(resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags), output: target.file };
       const job: Job = { content, styles, output: flags.output, flags };
       const checkpoint = { file: flags.checkpoint, resume, resumeFile: cliFlags.resume };
       const settings = checkJob(job, checkpoint, weightsRead(flags)); // before any work
@@ -153,7 +162,8 @@ export async function stylizeCommand(
         });
         bar = stylizeBar(flags, counts);
       };
-      const lines = costLines(flags.reportEvery, costWriter(flags));
+      const toStdout = cliFlags.output === STDOUT;
+      const lines = costLines(flags.reportEvery, costWriter(flags, toStdout));
       let last: StylizeProgress | null = null;
       const onProgress = (e: StylizeProgress) => {
         lines(e);
@@ -174,7 +184,9 @@ export async function stylizeCommand(
           shown.endJob(1, content, fs.existsSync(flags.output) ? flags.output : null),
         );
         bar.stop();
-        const { output, width, height, iterations, evaluations, bestCost } = result;
+        await target.finish();
+        const { width, height, iterations, evaluations, bestCost } = result;
+        const output = toStdout ? 'standard output' : result.output;
         const counts = `${iterations} iterations (${evaluations} evaluations)`;
         ending = `${ENDINGS[result.reason]} after ${counts}, best cost ${bestCost}`;
         say(`wrote ${output} (${width}×${height}): ${ending}`);
@@ -196,6 +208,7 @@ export async function stylizeCommand(
     await view?.close(ending);
     signals.release();
     engine?.dispose();
+    target?.dispose();
   }
 }
 
@@ -213,11 +226,14 @@ interface Failure {
  * every job's settings and paths, and no output that is an input or another output of the batch.
  * A folder made for the outputs is removed again when the batch is refused.
  */
-function planBatch(flags: BatchFlags): Job[] {
+function planBatch(flags: BatchFlags): { jobs: Job[]; planned: number; shard: Shard | null } {
   checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
   checkViewFlags(flags);
+  const shard = resolveShard(flags.shard, flags.shards, process.env);
   if (flags.contactSheet !== undefined && !/\.(png|jpe?g)$/i.test(flags.contactSheet))
     throw new InputError(`--contact-sheet ${flags.contactSheet}: must end in .png or .jpg`);
+  if (flags.contactSheet !== undefined && shard)
+    throw new InputError('--contact-sheet needs the whole batch in one run, not a --shard');
   if (flags.styleWeights) {
     throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
   }
@@ -241,7 +257,7 @@ function planBatch(flags: BatchFlags): Job[] {
       [...files.flatMap((f) => f.writes), ...sheet],
       files.flatMap((f) => f.snapshots),
     );
-    return jobs;
+    return { jobs: shardJobs(jobs, shard), planned: jobs.length, shard };
   } catch (error) {
     if (created) fs.rmSync(created, { recursive: true, force: true });
     throw error;
@@ -264,9 +280,12 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
   const say = sayer(flags);
   const signals = trapSignals(); // from the start: a signal before the first job exits at once
   let jobs: Job[];
+  let planned: number;
+  let shard: Shard | null;
   let engine: Engine;
   try {
-    jobs = planBatch(flags);
+    ({ jobs, planned, shard } = planBatch(flags));
+    for (const job of jobs) await readJobPipes(job);
     await fetchWeights(flags, say);
     engine = await startEngine(flags);
   } catch (error) {
@@ -274,8 +293,9 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
     events.emit('error', { code: errorCode(error), message: message(error) });
     throw error;
   }
-  say(`${engine.info.description}; ${jobs.length} job${jobs.length === 1 ? '' : 's'}`);
-  events.emit('batch', { jobs: jobs.length, backend: engine.info.name, outDir: flags.outDir });
+  const count = `${jobs.length} job${jobs.length === 1 ? '' : 's'}`;
+  say(`${engine.info.description}; ${shard ? `shard ${shard.index}/${shard.count}: ${count} of ${planned}` : count}`);
+  events.emit('batch', { jobs: jobs.length, backend: engine.info.name, outDir: flags.outDir, planned, shard });
   signals.running(true); // from here the loop stops between jobs, and a job with its best image
   const context: JobContext = { engine, signal: signals.signal, events, memoryCheck: flags.memoryCheck };
   let view: RunView;
@@ -333,7 +353,13 @@ export async function batchCommand(flags: BatchFlags): Promise<number> {
         const settings = checkJob(job);
         let timeLeft: TimeLeft | null = null;
         const onStart = (work: number[]) => (timeLeft = new TimeLeft(work, settings.iterations));
+        const write = costWriter(flags);
+        const lines = costLines(
+          job.flags.reportEvery,
+          write && ((text) => write(`[${job.index}/${jobs.length}] ${text}`)),
+        );
         const onProgress = (e: StylizeProgress) => {
+          lines(e);
           bar.update(i, { job: job.index, iteration: `${e.iteration}/${e.iterations} at ${e.scale.size} px` });
           view.progress(e, timeLeft!.update(e));
         };

@@ -21,7 +21,7 @@ import {
 import type { Engine } from '../engine/evaluator.js';
 import { modelOutputs } from '../engine/vgg19.js';
 import { InputError, settingError } from '../errors.js';
-import { checkOutputPath, checkWritable, readImage, writeImage } from '../io/images.js';
+import { checkOutputPath, checkWritable, readImage, readImagePipe, writeImage } from '../io/images.js';
 import { fileIdentity } from '../io/files.js';
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import { isReported, type Events } from './events.js';
@@ -147,6 +147,21 @@ export function jobFiles(
   const every = job.flags.snapshotEvery;
   const total = settings.iterations.reduce((a, b) => a + b, 0);
   return { reads, writes, snapshots: every ? [{ output: job.output, every, total }] : [] };
+}
+
+/**
+ * Reads the job's inputs that are pipes (`-`, FIFOs, process substitutions) whole, before any
+ * check: a pipe can be read only once, and its bytes serve every later read.
+ */
+export async function readJobPipes(job: Job): Promise<void> {
+  const images: [string, string][] = [
+    ['content image', job.content],
+    ...job.styles.map((file, i): [string, string] => [styleLabel(job, i), file]),
+  ];
+  if (!isInitKeyword(job.flags.init)) images.push(['init image', job.flags.init]);
+  job.flags.styleMasks?.forEach((file, i) => images.push([styleMaskLabel(job, i), file]));
+  if (job.flags.mask) images.push(['mask', job.flags.mask]);
+  for (const [label, file] of images) await readImagePipe(file, label, job.flags.maxInputPixels);
 }
 
 /**

@@ -3,12 +3,13 @@
  * heavy: each action imports its own module (commands.ts, weights.ts) when it runs.
  */
 import * as fs from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { SETTINGS, type SettingName } from '../core/settings.js';
 import { InputError, named } from '../errors.js';
 import { removeTemporaryFiles } from '../io/atomic.js';
 import { IMAGE_EXTENSIONS } from '../io/header.js';
 import { DEFAULT_NAME } from './batch.js';
+import { STDOUT_FORMATS } from './stdout.js';
 import type { BatchFlags, StylizeFlags } from './commands.js';
 import { addProcessOptions, addRunOptions, DEFAULT_CHECKPOINT_EVERY, givenFlags, givenOn, runFlags } from './flags.js';
 
@@ -108,9 +109,17 @@ function buildProgram(result: { code: number }): Command {
   const stylize = program
     .command('stylize')
     .description('optimise an image that keeps the content of <content> and the style of <style>')
-    .argument('<content>', 'content image (the photo)')
-    .argument('<styles...>', 'style image(s) (the paintings); several are blended by --style-weights')
-    .requiredOption('-o, --output <file>', `output image (${IMAGE_EXTENSIONS.join(', ')})`);
+    .argument('<content>', 'content image (the photo); - reads standard input')
+    .argument(
+      '<styles...>',
+      'style image(s) (the paintings); several are blended by --style-weights; - reads standard input',
+    )
+    .requiredOption('-o, --output <file>', `output image (${IMAGE_EXTENSIONS.join(', ')}), or - for standard output`)
+    .addOption(
+      new Option('--format <kind>', 'with -o -: the format written to standard output (default png)').choices(
+        STDOUT_FORMATS,
+      ),
+    );
   addRunOptions(stylize)
     .option(
       '--checkpoint <file>',
@@ -141,7 +150,12 @@ function buildProgram(result: { code: number }): Command {
     .option('--skip-existing', 'skip jobs whose output exists')
     .option('--force', 'overwrite outputs that exist (otherwise such a job fails)')
     .option('--fail-fast', 'stop at the first failed job (default: go on and report at the end)')
-    .option('--continue-on-error', 'go on after a failed job (the default)');
+    .option('--continue-on-error', 'go on after a failed job (the default)')
+    .option(
+      '--shard <I/N|auto>',
+      "run only shard I of N of the planned jobs (every N-th from the I-th): one run per shard runs each job once; auto: the job array's index (JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID)",
+    )
+    .option('--shards <n>', 'with --shard auto: the number of shards');
   addRunOptions(batch).option(
     '--contact-sheet <file>',
     'after the batch, one image with every result in a grid of contents × styles, labelled',

@@ -27,12 +27,16 @@ export function sayer(flags: ProcessFlags): (line: string) => void {
   };
 }
 
-/** Where the `--step` lines go: stdout, unless it carries JSON events (then nowhere). */
-export function costWriter(flags: ProcessFlags): ((line: string) => void) | undefined {
+/**
+ * Where the `--step` lines go: stdout, unless it carries JSON events (then nowhere) or the image
+ * (`stdoutTaken`: then stderr).
+ */
+export function costWriter(flags: ProcessFlags, stdoutTaken = false): ((line: string) => void) | undefined {
   if (flags.json) return undefined;
+  const stream = stdoutTaken ? process.stderr : process.stdout;
   return (line) => {
     clearBar(flags); // over the progress bar
-    process.stdout.write(`${line}\n`);
+    stream.write(`${line}\n`);
   };
 }
 

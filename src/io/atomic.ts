@@ -13,7 +13,7 @@ let tempCounter = 0;
 /** The temporary files being written now: what an exit must not leave behind. */
 const pending = new Set<string>();
 
-/** Marks `file` as a temporary file being written (true) or done with (false). */
+/** Marks `file` as a temporary file (or folder) being written (true) or done with (false). */
 export function trackTemporary(file: string, active: boolean): void {
   if (active) pending.add(file);
   else pending.delete(file);
@@ -35,7 +35,7 @@ export function createTemporary(file: string): string {
  * then fails, leaving the old file.
  */
 export function removeTemporaryFiles(): void {
-  for (const file of pending) fs.rmSync(file, { force: true });
+  for (const file of pending) fs.rmSync(file, { force: true, recursive: true });
   pending.clear();
 }
 

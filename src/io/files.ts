@@ -1,8 +1,11 @@
 /**
- * Input files read whole, and which file a path names. Only regular files are read: a device
- * (/dev/zero, /dev/urandom) would fill the memory and a FIFO nobody writes would block for ever.
+ * Input files read whole, and which file a path names. Regular files are read when asked; a pipe
+ * (standard input as `-`, a FIFO, a process substitution's /dev/fd/N) is read once, up front, by
+ * `readPipes`, and its bytes stand in for the file after that. Devices are refused: /dev/zero or
+ * /dev/urandom would fill the memory.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { oneLine } from './atomic.js';
 
@@ -16,6 +19,69 @@ function kind(stat: fs.Stats): string {
   return 'not a plain file';
 }
 
+/** Why a file could not be opened, to follow its name. */
+function openProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'file not found';
+  if (code === 'ELOOP') return 'is a loop of symbolic links';
+  return `cannot read file (${oneLine(err)})`;
+}
+
+/** The bytes of the pipes read so far, by the name they were given as. */
+const piped = new Map<string, Buffer>();
+
+/** Standard input's name as an input. */
+export const STDIN = '-';
+
+/** Whether `file` is read as a pipe: `-`, or a FIFO (through links: /dev/fd/63 of a process substitution). */
+export function isPipe(file: string): boolean {
+  if (file === STDIN) return true;
+  try {
+    const stat = fs.statSync(file, { throwIfNoEntry: false });
+    return Boolean(stat?.isFIFO());
+  } catch {
+    return false; // a loop of links, say: reading it says why
+  }
+}
+
+/**
+ * Reads the pipe `file` whole (at most `maxBytes`; `limit` says what that is), once, so that
+ * readRegularFile gives its bytes from then on: a pipe can be read only once. A FIFO is opened
+ * without blocking and read through the event loop, which waits for its writer: a blocking open
+ * would hold a thread that even process.exit waits for, and Ctrl-C must end the command.
+ * Throws an Error whose message is the problem, to follow the file's name.
+ */
+export async function readPipe(file: string, maxBytes: number, limit: string): Promise<void> {
+  if (piped.has(file)) return;
+  let stream: NodeJS.ReadableStream;
+  if (file === STDIN) stream = process.stdin;
+  else {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    } catch (err) {
+      throw new Error(openProblem(err));
+    }
+    stream = new net.Socket({ fd, readable: true, writable: false });
+  }
+  piped.set(file, await readAll(stream, maxBytes, limit));
+}
+
+/** A stream's bytes to its end, refused past `maxBytes`. */
+async function readAll(stream: NodeJS.ReadableStream, maxBytes: number, limit: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of stream) {
+    length += (chunk as Buffer).length;
+    if (length > maxBytes) {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      throw new Error(`is more than ${limit}`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 /**
  * The bytes of the regular file `file`, at most `maxBytes` of them (`limit` says what that limit
  * is, for the message). Opened without blocking (a FIFO answers at once) and checked on the open
@@ -24,12 +90,16 @@ function kind(stat: fs.Stats): string {
  * "is a FIFO, not a regular file", "is 5000000000 bytes, more than …".
  */
 export function readRegularFile(file: string, maxBytes = Infinity, limit = `${maxBytes} bytes`): Buffer {
+  const bytes = piped.get(file);
+  if (bytes) {
+    if (bytes.length > maxBytes) throw new Error(`is ${bytes.length} bytes, more than ${limit}`);
+    return bytes;
+  }
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? 'file not found' : `cannot read file (${oneLine(err)})`);
+    throw new Error(openProblem(err));
   }
   try {
     const stat = fs.fstatSync(fd);
@@ -46,7 +116,13 @@ export function readRegularFile(file: string, maxBytes = Infinity, limit = `${ma
  * spelling leads to it), else its absolute path with the links in its directory resolved.
  */
 export function fileIdentity(file: string): string {
-  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  if (file === STDIN) return 'stdin';
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(file, { throwIfNoEntry: false });
+  } catch {
+    // A loop of links names no file: its spelling identifies it, and reading it is refused.
+  }
   if (stat) return `${stat.dev}:${stat.ino}`;
   const dir = path.dirname(path.resolve(file));
   let real = dir;

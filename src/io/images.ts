@@ -10,7 +10,7 @@ import { Jimp } from 'jimp';
 import { InputError } from '../errors.js';
 
 import { writeFileAtomic, oneLine } from './atomic.js';
-import { readRegularFile } from './files.js';
+import { isPipe, readPipe, readRegularFile } from './files.js';
 import { resizeRows, scaledSize } from './resample.js';
 import {
   FORMAT_LIST,
@@ -43,6 +43,23 @@ function unknownExtensionError(file: string): InputError {
  * compression takes 8) and room for metadata. A larger file cannot be an image within the limit.
  */
 const maxImageBytes = (maxPixels: number) => maxPixels * 16 + 64 * 2 ** 20;
+
+/**
+ * Reads an image arriving through a pipe (`-`, a FIFO, a process substitution) whole, under the
+ * same byte limit as a file, so that readImage takes it from memory later; nothing for a file.
+ */
+export async function readImagePipe(
+  file: string,
+  label: string,
+  maxInputPixels = DEFAULT_MAX_INPUT_PIXELS,
+): Promise<void> {
+  if (!isPipe(file)) return;
+  try {
+    await readPipe(file, maxImageBytes(maxInputPixels), 'any image within the pixel limit can be');
+  } catch (err) {
+    throw new InputError(`${label} ${file}: ${(err as Error).message}`, { file });
+  }
+}
 
 /** Options of readImage. */
 export interface ReadImageOptions {

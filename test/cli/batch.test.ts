@@ -200,6 +200,79 @@ describe('nst batch and --json', () => {
     );
   });
 
+  it('three shards run each job of a manifest once and write what one run writes', () => {
+    const manifest = path.join(dir, 'shards.csv');
+    const rows = [
+      'photos/a.png,style.png',
+      'photos/c.png,style.png',
+      'style.png,photos/a.png',
+      'photos/a.png,photos/c.png',
+    ];
+    const alphas = ['1', '10', '100', '1000'];
+    const lines = alphas.flatMap((alpha) => rows.map((row) => `${row},${alpha}`)).slice(0, 7);
+    fs.writeFileSync(manifest, ['content,style,alpha', ...lines].join('\n') + '\n');
+    const batch = (out: string, shard: string[], env: NodeJS.ProcessEnv = {}) => {
+      const args = ['batch', '--manifest', manifest, '--out-dir', out, '--name', '{index}-{content}-{style}.png'];
+      const run = nst([...args, '--size', '32', '--iterations', '2', '--json', ...shard], env);
+      assert.equal(run.code, 0, run.stderr);
+      return parseEvents(run.stdout);
+    };
+    const [single, sharded] = [path.join(dir, 'single'), path.join(dir, 'sharded')];
+    batch(single, []);
+    const runs = [
+      batch(sharded, ['--shard', '1/3']),
+      batch(sharded, ['--shard', '2/3']),
+      batch(sharded, ['--shard', 'auto', '--shards', '3'], { JOB_COMPLETION_INDEX: '2' }),
+    ];
+    const jobsOf = (events: Record<string, any>[]) => events.filter((e) => e['event'] === 'start').map((e) => e['job']);
+    assert.deepEqual(
+      runs.map(jobsOf),
+      [
+        [1, 4, 7],
+        [2, 5],
+        [3, 6],
+      ],
+      "every third job from the shard's own",
+    );
+    assert.deepEqual(
+      runs.map((events) => [events[0]!['jobs'], events[0]!['planned'], events[0]!['shard']]),
+      [
+        [3, 7, { index: 1, count: 3 }],
+        [2, 7, { index: 2, count: 3 }],
+        [2, 7, { index: 3, count: 3 }],
+      ],
+    );
+    const files = fs.readdirSync(single).sort();
+    assert.equal(files.length, 7);
+    assert.deepEqual(fs.readdirSync(sharded).sort(), files);
+    for (const file of files)
+      assert.ok(fs.readFileSync(path.join(sharded, file)).equals(fs.readFileSync(path.join(single, file))), file);
+
+    const refused = (shard: string[], env: NodeJS.ProcessEnv, message: RegExp) => {
+      const run = nst(['batch', '--manifest', manifest, '--out-dir', path.join(dir, 'none'), ...shard], env);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, message);
+      assert.ok(!fs.existsSync(path.join(dir, 'none')));
+    };
+    refused(['--shard', '4/3'], {}, /^nst: --shard 4\/3: must be I\/N with 1 ≤ I ≤ N/);
+    refused(
+      ['--shard', 'auto', '--shards', '3'],
+      {},
+      /^nst: --shard auto: neither JOB_COMPLETION_INDEX .* nor SLURM_ARRAY_TASK_ID/,
+    );
+    refused(
+      ['--shard', 'auto'],
+      { JOB_COMPLETION_INDEX: '0' },
+      /^nst: --shard auto: give the number of shards with --shards N\n$/,
+    );
+    const slurm = { SLURM_ARRAY_TASK_ID: '9', SLURM_ARRAY_TASK_MIN: '5' };
+    refused(
+      ['--shard', 'auto', '--shards', '3'],
+      slurm,
+      /^nst: --shard auto: SLURM_ARRAY_TASK_ID 9 is shard 5, outside 1…3/,
+    );
+  });
+
   it('stylize --json: start, progress every --step, done; an error event for bad input', () => {
     const out = path.join(dir, 'single.png');
     const run = nst([

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir, WEIGHTS } from '../helpers.js';
+import { BIN, tempDir, WEIGHTS } from '../helpers.js';
 
 const EXAMPLES = path.resolve('examples');
 const hasJq = spawnSync('jq', ['--version']).status === 0;
@@ -122,6 +122,39 @@ describe('examples/', () => {
     });
     assert.equal(events.code, 1);
     assert.match(events.stderr, /json-events\.sh: error \(input\): content image .*missing\.png: file not found/);
+  });
+
+  it('slurm-array.sh: three array tasks write every job of the manifest, each its own shard', () => {
+    const images = path.join(dir, 'images');
+    const rows = ['photos/landscape.png,paintings/swirls.png', 'photos/house.png,paintings/swirls.png'];
+    rows.push('photos/landscape.png,paintings/dots.png', 'photos/house.png,paintings/dots.png');
+    fs.writeFileSync(path.join(images, 'jobs.csv'), ['content,style', ...rows].join('\n') + '\n');
+    const shards = ['10', '11', '12'].map((task) => {
+      const env = { SLURM_ARRAY_TASK_ID: task, SLURM_ARRAY_TASK_MIN: '10', SLURM_ARRAY_TASK_COUNT: '3', THREADS: '1' };
+      const result = run('slurm-array.sh', [path.join(images, 'jobs.csv'), 'array-out'], { NST: BIN, ...env });
+      assert.equal(result.code, 0, result.stderr);
+      return /shard (\d)\/3: (\d) jobs? of 4/.exec(result.stderr)?.slice(1);
+    });
+    assert.deepEqual(shards, [
+      ['1', '2'],
+      ['2', '1'],
+      ['3', '1'],
+    ]);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'array-out')).sort(), [
+      'house-dots.png',
+      'house-swirls.png',
+      'landscape-dots.png',
+      'landscape-swirls.png',
+    ]);
+  });
+
+  it("k8s-indexed-job.yaml: as many completions as --shards, each pod's index read by --shard auto", () => {
+    const job = fs.readFileSync(path.join(EXAMPLES, 'k8s-indexed-job.yaml'), 'utf8');
+    assert.match(job, /^\s+completionMode: Indexed$/m);
+    const completions = /^\s+completions: (\d+)$/m.exec(job)?.[1];
+    const block = job.slice(job.indexOf('command:'), job.indexOf('env:'));
+    const command = [...block.matchAll(/^\s+- '?([^'\n]*)'?$/gm)].map((m) => m[1]).join(' ');
+    assert.match(command, new RegExp(`^nst batch .*--shard auto --shards ${completions} `));
   });
 
   it('stylize.sh writes one output per size', () => {
