@@ -2,7 +2,8 @@
 // each pair of images at each size runs `nst stylize` twice as a user types it, once plain and
 // once with --preset seed, and the table gives each one's wall time (the whole process: start-up,
 // model, targets, optimisation, writing) and best cost, and the default's time as a fraction of
-// the seed's. Outputs are kept in --keep DIR to be looked at side by side.
+// the seed's; a run's cost is compared with the seed's only where both optimise the same objective.
+// Outputs are kept in --keep DIR to be looked at side by side.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,6 +21,8 @@ interface CommandRun {
   evaluations: number;
   reason: string;
   backend: string;
+  /** The resolved settings of its `start` event. */
+  settings: Record<string, unknown>;
   /** Seconds per iteration at the last scale (the run's speed on the machine at that time). */
   lastScaleSecondsPerIteration: number;
   /** When the last scale's cost first reached `target`: seconds from the start of the process, and its iteration (null: never). */
@@ -59,6 +62,7 @@ function runCommand(args: string[]): Promise<CommandRun> {
         evaluations: done['evaluations'],
         reason: done['reason'],
         backend: of('start')[0]![1]['backend'],
+        settings: of('start')[0]![1]['settings'],
         lastScaleSecondsPerIteration:
           (last['elapsedMs'] - first['elapsedMs']) / 1000 / Math.max(1, last['iteration'] - first['iteration']),
         reachedAt: (target) => {
@@ -69,6 +73,11 @@ function runCommand(args: string[]): Promise<CommandRun> {
     });
   });
 }
+
+/** The settings that make the objective: costs compare only between runs that share them. */
+const OBJECTIVE = ['alpha', 'beta', 'var', 'styleLoss', 'styleLayers', 'contentLayers', 'styleLayerWeights', 'pooling'];
+const sameObjective = (a: CommandRun, b: CommandRun) =>
+  OBJECTIVE.every((key) => JSON.stringify(a.settings[key]) === JSON.stringify(b.settings[key]));
 
 /** A command's run, the readability of its output and how painted it is. */
 type Pictured = CommandRun & Painted & { readability: number };
@@ -116,7 +125,8 @@ export async function defaultVsSeed(
       const runs: [string, Pictured][] = [...(seed ? [['--preset seed', seed] as [string, Pictured]] : [])];
       runs.push(['default', plain], ...others);
       for (const [label, run] of runs) {
-        const reached = !seed || run === seed ? null : run.reachedAt(seed.bestCost);
+        const comparable = seed && run !== seed && sameObjective(run, seed);
+        const reached = comparable ? run.reachedAt(seed.bestCost) : null;
         rows.push([
           `${content} × ${style}`,
           String(size),
@@ -138,7 +148,7 @@ export async function defaultVsSeed(
       const record = (run: Pictured) => ({
         ...run,
         reachedAt: undefined,
-        reachedSeedCost: seed ? run.reachedAt(seed.bestCost) : null,
+        reachedSeedCost: seed && sameObjective(run, seed) ? run.reachedAt(seed.bestCost) : null,
       });
       results.push({
         content,

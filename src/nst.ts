@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_RULE, initialImage, toRawImage, type ImageInput, type InitImage } from './core/images.js';
 import { scaleImage, styleSide } from './core/resize.js';
-import {
-  DEFAULT_CONTENT_LAYERS,
-  DEFAULT_STYLE_LAYERS,
-  OPTIMIZER_NAMES,
-  normaliseWeights,
-  SETTINGS,
-  type OptimizerName,
-} from './core/settings.js';
+import { OPTIMIZER_NAMES, normaliseWeights, SETTINGS, type OptimizerName } from './core/settings.js';
 import { PRESETS } from './core/presets.js';
 import { InputError, named } from './errors.js';
 import * as costs from './engine/tfjs/costs.js';
@@ -126,7 +119,8 @@ function checkWeights(
   items: string,
 ): number[] {
   const label = setting === 'styleWeights' ? 'style weights' : 'style layer weights';
-  const problem = SETTINGS[setting].check(weights);
+  // A list or nothing (equal), as the seed has it: the table's named layer weightings are not offered here.
+  const problem = SETTINGS.styleWeights.check(weights);
   if (problem) throw new RangeError(named(label, problem));
   try {
     return normaliseWeights(weights, count, setting, items);
@@ -163,8 +157,8 @@ function checkDecay(value: unknown, name: 'beta1' | 'beta2'): number {
  * Call `dispose` when done to release its tensors.
  */
 export class NST {
-  static readonly styleLayers: readonly string[] = DEFAULT_STYLE_LAYERS;
-  static readonly contentLayer = DEFAULT_CONTENT_LAYERS[0]!;
+  static readonly styleLayers: readonly string[] = SEED.styleLayers;
+  static readonly contentLayer: string = SEED.contentLayers[0];
 
   /** Preprocessed images, [1, h, w, 3] in [0, 1]: the style images (each at styleScale × size) and the content. */
   readonly styleImages: tf.Tensor4D[];
@@ -190,12 +184,12 @@ export class NST {
   /** `styleImage` may be one image or a list of them (blended by `styleWeights`). */
   constructor(styleImage: ImageInput | readonly ImageInput[], contentImage: ImageInput, options: NSTOptions = {}) {
     const { size = SETTINGS.size.default, styleScale = SETTINGS.styleScale.default } = options;
-    const pooling = options.pooling ?? SETTINGS.pooling.default;
+    const pooling = options.pooling ?? SEED.pooling;
     const styleList = Array.isArray(styleImage) ? (styleImage as readonly ImageInput[]) : [styleImage as ImageInput];
     if (styleList.length === 0) throw new RangeError('at least one style image is needed');
-    this.alpha = checkWeight(options.alpha ?? SETTINGS.alpha.default, 'alpha');
-    this.beta = checkWeight(options.beta ?? SETTINGS.beta.default, 'beta');
-    this.var = checkWeight(options.var ?? SETTINGS.var.default, 'var');
+    this.alpha = checkWeight(options.alpha ?? SEED.alpha, 'alpha');
+    this.beta = checkWeight(options.beta ?? SEED.beta, 'beta');
+    this.var = checkWeight(options.var ?? SEED.var, 'var');
     if (SETTINGS.styleScale.check(styleScale)) throw new RangeError('style scale must be a positive number');
     if (SETTINGS.pooling.check(pooling)) throw new RangeError('pooling must be avg or max');
     this.pooling = pooling;

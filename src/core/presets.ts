@@ -17,11 +17,19 @@ export const PRESET_HELP: Readonly<Record<PresetName, string>> = {
 
 /**
  * The values of each preset, by setting name (checked against the table's types in settings.ts).
- * The seed preset is the whole of the exercise's optimisation, so that no later change of the
- * table's defaults can alter it; NST.generateImage takes its defaults from it too.
+ * The seed preset is the whole of the exercise's objective and optimisation, so that no change of
+ * the table's defaults can alter it; the NST class takes its defaults from it.
  */
 export const PRESETS = {
   seed: {
+    alpha: 1e4,
+    beta: 1,
+    var: 10,
+    styleLoss: 'gram',
+    styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'],
+    styleLayerWeights: 'equal',
+    contentLayers: ['block5_conv2'],
+    pooling: 'avg',
     optimizer: 'adam',
     lr: 0.01,
     beta1: 0.9,

@@ -21,7 +21,7 @@ export const PRESERVE_COLORS: readonly PreserveColors[] = ['none', 'luminance', 
 export type OptimizerName = 'adam' | 'lbfgs';
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'lbfgs'];
 
-/** The layers of Gatys et al. (and of test/nst.test.ts): five style layers, one content layer. */
+/** Gatys et al.'s five style layers; the content layer that keeps the photo at every size (bench/README.md). */
 export const DEFAULT_STYLE_LAYERS: readonly string[] = Object.freeze([
   'block1_conv1',
   'block2_conv1',
@@ -29,7 +29,13 @@ export const DEFAULT_STYLE_LAYERS: readonly string[] = Object.freeze([
   'block4_conv1',
   'block5_conv1',
 ]);
-export const DEFAULT_CONTENT_LAYERS: readonly string[] = Object.freeze(['block5_conv2']);
+export const DEFAULT_CONTENT_LAYERS: readonly string[] = Object.freeze(['block4_conv2']);
+
+/** How the style layers are weighted when no list is given: alike, or each 4× the next deeper one. */
+export type LayerWeighting = 'equal' | 'falling';
+export const LAYER_WEIGHTINGS: readonly LayerWeighting[] = ['equal', 'falling'];
+/** 'falling': each layer this many times the weight of the next (crowsonkb's 256:64:16:4:1). */
+const FALLING_RATIO = 4;
 
 /** What a value's check says: null when it is fine, else what it must be ("must be positive"). */
 type Check<T> = (value: T) => string | null;
@@ -80,6 +86,10 @@ const weightList: Check<readonly number[] | undefined> = (x) =>
   x === undefined || (Array.isArray(x) && x.every((w) => isNum(w) && Number.isFinite(w) && w >= 0))
     ? null
     : 'must be a list of non-negative numbers';
+const layerWeights: Check<readonly number[] | LayerWeighting> = (x) =>
+  (LAYER_WEIGHTINGS as readonly unknown[]).includes(x) || weightList(x as readonly number[]) === null
+    ? null
+    : `must be ${LAYER_WEIGHTINGS.join(', ')} or a list of non-negative numbers`;
 /** Image files: non-empty names (the command reads them; the library takes the images themselves). */
 const fileList: Check<readonly string[]> = (x) =>
   Array.isArray(x) && x.length > 0 && x.every((f) => typeof f === 'string' && f.trim() !== '')
@@ -155,7 +165,7 @@ export const SETTINGS = {
     shapes: true,
   }),
   alpha: setting<number>()({
-    default: 1e4,
+    default: 100,
     check: nonNegative,
     flag: { name: 'alpha', arg: '<n>', help: 'weight of the content cost' },
     parse: parseNumber,
@@ -400,16 +410,17 @@ export const SETTINGS = {
     parse: parseNames,
     shapes: true,
   }),
-  styleLayerWeights: setting<readonly number[] | undefined>()({
-    default: undefined,
-    check: weightList,
+  styleLayerWeights: setting<readonly number[] | LayerWeighting>()({
+    default: 'falling',
+    check: layerWeights,
     flag: {
       name: 'style-layer-weights',
       arg: '<list>',
-      help: 'weights of the style layers (normalised; default equal)',
-      rule: 'must be a comma-separated list of non-negative numbers',
+      help: `weights of the style layers (normalised), or falling (each ${FALLING_RATIO}× the next deeper one's: 256:64:16:4:1 for five) or equal`,
+      rule: 'must be falling, equal or a comma-separated list of non-negative numbers',
     },
-    parse: parseList,
+    parse: (text) =>
+      (LAYER_WEIGHTINGS as readonly string[]).includes(text.trim()) ? (text.trim() as LayerWeighting) : parseList(text),
     shapes: true,
   }),
   styleLoss: setting<StyleLossName>()({
@@ -425,7 +436,7 @@ export const SETTINGS = {
     shapes: true,
   }),
   pooling: setting<Pooling>()({
-    default: 'avg',
+    default: 'max',
     check: oneOf(POOLINGS),
     flag: { name: 'pooling', arg: '<kind>', help: 'pooling between the VGG19 blocks', choices: POOLINGS },
     parse: (text) => parseText(text),
@@ -587,6 +598,13 @@ export function normaliseWeights(
   return weights.map((w) => w / sum);
 }
 
+/** A weighting's list for `count` style layers (a given list as it is). */
+function layerWeightList(weights: readonly number[] | LayerWeighting, count: number): readonly number[] {
+  if (weights === 'equal') return Array<number>(count).fill(1);
+  if (weights === 'falling') return Array.from({ length: count }, (_, i) => FALLING_RATIO ** (count - 1 - i));
+  return weights;
+}
+
 /**
  * The library's options for `styleCount` style images checked and resolved against the table:
  * an InputError names the first bad setting. `init` may be an image (recorded as 'image'); the
@@ -623,6 +641,11 @@ export function resolveRunSettings(
     styleWeights: normaliseWeights(s.styleWeights, styleCount, 'styleWeights', 'style image'),
     styleLayers: [...s.styleLayers],
     contentLayers: [...s.contentLayers],
-    styleLayerWeights: normaliseWeights(s.styleLayerWeights, s.styleLayers.length, 'styleLayerWeights', 'style layer'),
+    styleLayerWeights: normaliseWeights(
+      layerWeightList(s.styleLayerWeights, s.styleLayers.length),
+      s.styleLayers.length,
+      'styleLayerWeights',
+      'style layer',
+    ),
   };
 }

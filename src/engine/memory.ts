@@ -14,7 +14,7 @@ export interface RunShape {
   width: number;
   /** Working sizes [h, w] of the style images (default: one the size of the generated image). */
   styleSizes?: readonly (readonly [number, number])[];
-  /** The deepest VGG19 layer used (default block5_conv2, the default content layer). */
+  /** The deepest VGG19 layer used (default block5_conv2, the seed's: as deep as the default run goes, or deeper). */
   deepestLayer?: string;
   /** Default 'adam'. */
   optimizer?: 'adam' | 'lbfgs';

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { scaledSize } from '../../src/core/resize.js';
+import { SETTINGS } from '../../src/core/settings.js';
+import { modelOutputs } from '../../src/engine/vgg19.js';
 import { onnxMemoryModel } from '../../src/engine/onnx/memory.js';
 import { readImage } from '../../src/io/images.js';
 import { IMAGES, nst, tempDir } from '../helpers.js';
@@ -71,6 +73,7 @@ describe('tiles through the command', () => {
       width: w,
       styleSizes: [scaledSize(styleShape[0], styleShape[1], 96)],
       optimizer: 'lbfgs' as const,
+      deepestLayer: modelOutputs(SETTINGS.styleLayers.default, SETTINGS.contentLayers.default).at(-1),
     };
     const whole = model.estimate(run).rss;
     const tiled = model.estimate({ ...run, tile: 80 }).rss;

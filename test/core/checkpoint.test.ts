@@ -156,7 +156,7 @@ describe('checkpoints and resume', () => {
     const base = { engine, size: 32, iterations: 2, resume: checkpoint };
     await assert.rejects(
       stylize(style, content, { ...base, alpha: 5 }),
-      /cannot resume: the checkpoint was made with alpha 10000, this run has 5/,
+      /cannot resume: the checkpoint was made with alpha 100, this run has 5/,
     );
     await assert.rejects(stylize(content, content, base), /cannot resume: the checkpoint was made from other images/);
     disposeCheckpoint(checkpoint);
@@ -213,7 +213,7 @@ describe('checkpoints and resume', () => {
       '3',
     ]);
     assert.equal(conflict.code, 2);
-    assert.match(conflict.stderr, /^nst: cannot resume: the checkpoint was made with alpha 10000, this run has 3\n$/);
+    assert.match(conflict.stderr, /^nst: cannot resume: the checkpoint was made with alpha 100, this run has 3\n$/);
     fs.writeFileSync(path.join(dir, 'bad.ckpt'), 'hello');
     const bad = nst([
       'stylize',

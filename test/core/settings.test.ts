@@ -41,6 +41,7 @@ describe('presets', () => {
   it("seed is exactly the exercise's run", () => {
     const s = resolveRunSettings({ preset: 'seed' }, 1);
     const { optimizer, lr, beta1, beta2, iterations, scales, convergence, size, alpha, beta } = s;
+    const { pooling, styleLoss, styleLayers, styleLayerWeights, contentLayers } = s;
     assert.deepEqual(
       { optimizer, lr, beta1, beta2, iterations, scales, convergence, size, alpha, beta, var: s.var },
       {
@@ -56,6 +57,41 @@ describe('presets', () => {
         beta: 1,
         var: 10,
       },
+    );
+    assert.deepEqual(
+      { pooling, styleLoss, styleLayers, styleLayerWeights, contentLayers },
+      {
+        pooling: 'avg',
+        styleLoss: 'gram',
+        styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'],
+        styleLayerWeights: [0.2, 0.2, 0.2, 0.2, 0.2],
+        contentLayers: ['block5_conv2'],
+      },
+      "the exercise's objective, whatever the defaults",
+    );
+  });
+
+  it('weight the style layers falling by 4 unless told equal or given a list', () => {
+    const weights = (options: Parameters<typeof resolveRunSettings>[0]) =>
+      resolveRunSettings(options, 1).styleLayerWeights;
+    const sum = 256 + 64 + 16 + 4 + 1;
+    assert.deepEqual(weights({}), [256 / sum, 64 / sum, 16 / sum, 4 / sum, 1 / sum]);
+    assert.deepEqual(weights({ styleLayers: ['block1_conv1', 'block3_conv1', 'block4_conv1'] }), [
+      16 / 21,
+      4 / 21,
+      1 / 21,
+    ]);
+    assert.deepEqual(
+      weights({ styleLayers: ['block1_conv1', 'block2_conv1'], styleLayerWeights: 'equal' }),
+      [0.5, 0.5],
+    );
+    assert.deepEqual(
+      weights({ styleLayers: ['block1_conv1', 'block2_conv1'], styleLayerWeights: [3, 1] }),
+      [0.75, 0.25],
+    );
+    assert.throws(
+      () => weights({ styleLayerWeights: 'steep' as never }),
+      (e: unknown) => e instanceof InputError && /styleLayerWeights must be equal, falling or a list/.test(e.message),
     );
   });
 

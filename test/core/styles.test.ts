@@ -148,7 +148,10 @@ describe('several styles, style scale, layers and pooling', () => {
     const cases: [string[], RegExp][] = [
       [['--style-layers', 'block1_conv1,block9_conv1'], /style-layers: unknown layer block9_conv1/],
       [['--style-weights', '1,2'], /style-weights must have one weight per style image \(1\)/],
-      [['--style-layer-weights', '1,-1'], /style-layer-weights must be a comma-separated list of non-negative numbers/],
+      [
+        ['--style-layer-weights', '1,-1'],
+        /style-layer-weights must be falling, equal or a comma-separated list of non-negative numbers/,
+      ],
       [['--style-scale', '-1'], /style-scale must be positive/],
       [['--pooling', 'min'], /pooling/],
       [['--preserve-colors', 'sepia'], /preserve-colors/],
