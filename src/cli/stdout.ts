@@ -11,7 +11,7 @@ import { trackTemporary } from '../io/atomic.js';
 
 export const STDOUT = '-';
 /** The formats `-o -` writes, by `--format`. */
-export const STDOUT_FORMATS = ['png', 'jpg', 'bmp', 'tif'] as const;
+export const STDOUT_FORMATS = ['png', 'jpg', 'bmp', 'tif', 'webp', 'avif'] as const;
 
 /** Where a job writes its output, and what happens to it after. */
 export interface OutputTarget {

@@ -2,7 +2,7 @@
  * Image file headers, read without decoding: format, size and the limits checked before any
  * decoding (no TensorFlow.js here, so the command can show its help without loading it).
  */
-/** Output formats by file extension (lower case, no dot); jimp 1.6 can write all of them. */
+/** Output formats by file extension (lower case, no dot): jimp writes the first six, codecs.ts WebP and AVIF. */
 export const MIME_BY_EXTENSION = {
   png: 'image/png',
   jpg: 'image/jpeg',
@@ -10,6 +10,8 @@ export const MIME_BY_EXTENSION = {
   bmp: 'image/bmp',
   tif: 'image/tiff',
   tiff: 'image/tiff',
+  webp: 'image/webp',
+  avif: 'image/avif',
 } as const;
 export type Extension = keyof typeof MIME_BY_EXTENSION;
 
@@ -24,7 +26,7 @@ export const IMAGE_EXTENSIONS: readonly string[] = Object.keys(MIME_BY_EXTENSION
  */
 export const DEFAULT_MAX_INPUT_PIXELS = 25_000_000;
 
-export type ImageFormat = 'PNG' | 'JPEG' | 'BMP' | 'GIF' | 'TIFF';
+export type ImageFormat = 'PNG' | 'JPEG' | 'BMP' | 'GIF' | 'TIFF' | 'WebP' | 'AVIF' | 'HEIC';
 
 /** What the first bytes of an image file say, read without decoding it. */
 export interface ImageHeader {
@@ -45,22 +47,46 @@ export interface ImageHeader {
   components?: number;
   /** JPEG only: whether it has an Adobe APP14 marker, which says how 4 components are stored. */
   adobe?: boolean;
+  /** WebP and AVIF: an animation (refused: which frame would be the photo?). */
+  animated?: boolean;
 }
 
 /** A format's header reader: null if the header is corrupt; RangeError if it is cut short. */
 type HeaderReader = (bytes: Buffer) => ImageHeader | null;
 
-/** Each format's signatures (first bytes) and header reader. */
-const HEADER_READERS: ReadonlyArray<[ImageFormat, string[], HeaderReader]> = [
-  ['PNG', ['89504e470d0a1a0a'], pngHeader],
-  ['JPEG', ['ffd8ff'], jpegHeader],
-  ['BMP', ['424d'], bmpHeader], // "BM"
-  ['GIF', ['47494638'], gifHeader], // "GIF8": GIF87a and GIF89a
-  ['TIFF', ['49492a00', '4d4d002a'], tiffHeader], // "II*\0" little-endian, "MM\0*" big-endian
+/** Whether the bytes start with one of these signatures (hex). */
+const starts =
+  (...signatures: string[]) =>
+  (bytes: Buffer) =>
+    signatures.some((hex) => bytes.subarray(0, hex.length / 2).equals(Buffer.from(hex, 'hex')));
+
+/** An ISO base media file (AVIF, HEIC) whose ftyp box names one of these brands (major or compatible). */
+const branded =
+  (...brands: string[]) =>
+  (bytes: Buffer) =>
+    bytes.length >= 12 &&
+    bytes.toString('latin1', 4, 8) === 'ftyp' &&
+    ftypBrands(bytes).some((b) => brands.includes(b));
+
+/** Each format's test of the first bytes and its header reader; AVIF before HEIC (an AVIF lists mif1 too). */
+const HEADER_READERS: ReadonlyArray<[ImageFormat, (bytes: Buffer) => boolean, HeaderReader]> = [
+  ['PNG', starts('89504e470d0a1a0a'), pngHeader],
+  ['JPEG', starts('ffd8ff'), jpegHeader],
+  ['BMP', starts('424d'), bmpHeader], // "BM"
+  ['GIF', starts('47494638'), gifHeader], // "GIF8": GIF87a and GIF89a
+  ['TIFF', starts('49492a00', '4d4d002a'), tiffHeader], // "II*\0" little-endian, "MM\0*" big-endian
+  ['WebP', (bytes) => starts('52494646')(bytes) && bytes.toString('latin1', 8, 12) === 'WEBP', webpHeader], // RIFF….WEBP
+  ['AVIF', branded('avif', 'avis'), (bytes) => isobmffHeader(bytes, 'AVIF')],
+  [
+    'HEIC',
+    branded('heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1'),
+    (bytes) => isobmffHeader(bytes, 'HEIC'),
+  ],
 ];
 
-/** "PNG, JPEG, BMP, GIF or TIFF", for messages. */
+/** "PNG, JPEG, BMP, GIF, TIFF, WebP or AVIF", for messages: what is read (HEIC is recognised, to be refused). */
 export const FORMAT_LIST = HEADER_READERS.map(([format]) => format)
+  .filter((format) => format !== 'HEIC')
   .join(', ')
   .replace(/, (\w+)$/, ' or $1');
 
@@ -69,8 +95,8 @@ export const FORMAT_LIST = HEADER_READERS.map(([format]) => format)
  * start with none of the known signatures. Throws an Error if the header is cut short or corrupt.
  */
 export function readImageHeader(bytes: Buffer): ImageHeader | null {
-  for (const [format, signatures, read] of HEADER_READERS) {
-    if (!signatures.some((hex) => bytes.subarray(0, hex.length / 2).equals(Buffer.from(hex, 'hex')))) continue;
+  for (const [format, matches, read] of HEADER_READERS) {
+    if (!matches(bytes)) continue;
     let header: ImageHeader | null;
     try {
       header = read(bytes);
@@ -237,3 +263,79 @@ function tiffHeader(bytes: Buffer): ImageHeader {
 }
 
 /** Why an image of this header is refused before decoding, or null if it may be decoded. */
+
+/**
+ * WebP: a RIFF file whose first chunk is VP8 (lossy: the frame's 14-bit sizes after its start
+ * code), VP8L (lossless: 14-bit sizes minus one after its signature byte) or VP8X (extended: a
+ * flags byte, animation among them, and the 24-bit canvas size minus one). Whole when the RIFF
+ * size the file declares is there.
+ */
+function webpHeader(bytes: Buffer): ImageHeader | null {
+  const complete = bytes.length >= 8 + bytes.readUInt32LE(4);
+  const chunk = bytes.toString('latin1', 12, 16);
+  const u24 = (at: number) => bytes.readUIntLE(at, 3);
+  if (chunk === 'VP8 ') {
+    if (!bytes.subarray(23, 26).equals(Buffer.from('9d012a', 'hex'))) return null;
+    return {
+      format: 'WebP',
+      width: bytes.readUInt16LE(26) & 0x3fff,
+      height: bytes.readUInt16LE(28) & 0x3fff,
+      complete,
+    };
+  }
+  if (chunk === 'VP8L') {
+    if (bytes.readUInt8(20) !== 0x2f) return null;
+    const bits = bytes.readUInt32LE(21);
+    return { format: 'WebP', width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1, complete };
+  }
+  if (chunk === 'VP8X') {
+    const animated = (bytes.readUInt8(20) & 0x02) !== 0;
+    return { format: 'WebP', width: u24(24) + 1, height: u24(27) + 1, complete, animated };
+  }
+  return null;
+}
+
+/** The brands of an ISO base media file's ftyp box: the major one and the compatible ones. */
+function ftypBrands(bytes: Buffer): string[] {
+  const size = Math.min(bytes.readUInt32BE(0), bytes.length);
+  const brands = [bytes.toString('latin1', 8, 12)];
+  for (let at = 16; at + 4 <= size; at += 4) brands.push(bytes.toString('latin1', at, at + 4));
+  return brands;
+}
+
+/** The boxes of an ISO base media file between `from` and `to`: type, start of contents, end. */
+function* boxes(bytes: Buffer, from: number, to: number): Generator<{ type: string; at: number; end: number }> {
+  for (let at = from; at + 8 <= to;) {
+    let size = bytes.readUInt32BE(at);
+    let header = 8;
+    if (size === 1) {
+      size = Number(bytes.readBigUInt64BE(at + 8)); // a 64-bit size follows the type
+      header = 16;
+    } else if (size === 0) size = to - at; // to the end
+    if (size < header) return; // not a box: what came before is all there is
+    yield { type: bytes.toString('latin1', at + 4, at + 8), at: at + header, end: at + size };
+    at += size;
+  }
+}
+
+/**
+ * AVIF and HEIC (HEIF): the image size from the largest `ispe` property (meta → iprp → ipco; the
+ * primary image's, thumbnails being smaller); whole when the top-level boxes run to the end of
+ * the file and the media data is among them. An image sequence (brand avis, or msf1) is animated.
+ */
+function isobmffHeader(bytes: Buffer, format: 'AVIF' | 'HEIC'): ImageHeader | null {
+  const top = [...boxes(bytes, 0, bytes.length)];
+  const inside = (box: { at: number; end: number } | undefined, type: string, skip = 0) =>
+    box ? [...boxes(bytes, box.at + skip, Math.min(box.end, bytes.length))].filter((b) => b.type === type) : [];
+  const meta = top.find((b) => b.type === 'meta'); // a full box: version and flags first
+  const ipco = inside(inside(meta, 'iprp', 4)[0], 'ipco')[0];
+  let [width, height] = [0, 0];
+  for (const ispe of inside(ipco, 'ispe')) {
+    const [w, h] = [bytes.readUInt32BE(ispe.at + 4), bytes.readUInt32BE(ispe.at + 8)];
+    if (w * h > width * height) [width, height] = [w, h];
+  }
+  if (!meta || width === 0) return null;
+  const complete = top.at(-1)!.end === bytes.length && top.some((b) => b.type === 'mdat');
+  const major = bytes.toString('latin1', 8, 12);
+  return { format, width, height, complete, animated: major === 'avis' || major === 'msf1' };
+}

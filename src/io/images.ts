@@ -11,6 +11,7 @@ import { InputError } from '../errors.js';
 
 import { writeFileAtomic, oneLine } from './atomic.js';
 import { isPipe, readPipe, readRegularFile } from './files.js';
+import { CODEC_MIMES, decodeCodec, encodeCodec, type CodecMime } from './codecs.js';
 import { resizeRows, scaledSize } from './resample.js';
 import {
   FORMAT_LIST,
@@ -20,6 +21,7 @@ import {
   readImageHeader,
   DEFAULT_MAX_INPUT_PIXELS,
   type Extension,
+  type ImageFormat,
   type ImageHeader,
 } from './header.js';
 
@@ -110,6 +112,9 @@ function inflatedLength(chunks: readonly Buffer[], limit: number): Promise<numbe
 function headerProblem(header: ImageHeader, maxPixels: number): string | null {
   const { width, height } = header;
   const size = `${width}×${height} px`;
+  if (header.format === 'HEIC')
+    return 'HEIC is not supported: convert it to JPEG first (heif-convert photo.heic photo.jpg, or export it as JPEG)';
+  if (header.animated) return `animated ${header.format} is not supported: save the frame you want as a still image`;
   if (width < 1 || height < 1) return `image has no pixels (${size} in its ${header.format} header)`;
   if (width * height > maxPixels) {
     const limit = maxPixels.toLocaleString('en-US');
@@ -132,7 +137,13 @@ const JPEG_BYTES_PER_PIXEL = 28;
  * Decodes with jimp. jpeg-js has limits of its own, 100 MP and 512 MB of work memory (which a
  * 30 MP JPEG without chroma subsampling exceeds): they are derived from ours instead.
  */
-async function decode(bytes: Buffer, maxPixels: number): Promise<{ data: Buffer; width: number; height: number }> {
+async function decode(
+  format: ImageFormat,
+  bytes: Buffer,
+  maxPixels: number,
+): Promise<{ data: Buffer; width: number; height: number }> {
+  if (format === 'WebP' || format === 'AVIF')
+    return decodeCodec(format === 'WebP' ? 'image/webp' : 'image/avif', bytes);
   const jpeg = {
     maxResolutionInMP: maxPixels / 1e6,
     maxMemoryUsageInMB: Math.ceil((maxPixels * JPEG_BYTES_PER_PIXEL) / 2 ** 20) + 64, // + tables, padding
@@ -186,7 +197,7 @@ export async function readImage(file: string, label = 'image', options: ReadImag
 
   let bitmap: { data: Buffer; width: number; height: number };
   try {
-    bitmap = await decode(bytes, maxPixels);
+    bitmap = await decode(header.format, bytes, maxPixels);
   } catch (err) {
     throw fail(`not a readable image (${oneLine(err)})`);
   }
@@ -293,5 +304,7 @@ export async function encodeImage(image: tf.Tensor3D | tf.Tensor4D, mime = 'imag
       rgba[4 * p + c] = v > 255 ? 255 : v > 0 ? v : 0; // NaN ends up 0
     }
   }
+  if (CODEC_MIMES.includes(mime))
+    return encodeCodec(mime as CodecMime, { data: Buffer.from(rgba.buffer), width, height });
   return Jimp.fromBitmap({ data: rgba, width, height }).getBuffer(mime as 'image/png');
 }

@@ -34,7 +34,7 @@ describe('pipes: - for standard input and output, FIFOs, link loops', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('reads the content from standard input and writes the image to standard output, messages on stderr', () => {
+  it('reads the content from standard input, writes the image to standard output (PNG, --format webp) and to .avif files', () => {
     const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
     const run = piped(['stylize', '-', styleFile, '-o', '-', ...quick, '--step', '1'], fs.readFileSync(contentFile), {
       TMPDIR: tmp,
@@ -45,9 +45,13 @@ describe('pipes: - for standard input and output, FIFOs, link loops', () => {
     assert.match(run.stderr, /^Cost at iteration 2: /m);
     assert.match(run.stderr, /wrote standard output \(32×24\)/);
     assert.deepEqual(ours(tmp), [], 'no temporary file left');
-    const jpeg = piped(['stylize', contentFile, styleFile, '-o', '-', '--format', 'jpg', ...quick, '-q']);
-    assert.equal(jpeg.code, 0, jpeg.stderr);
-    assert.deepEqual([...jpeg.stdout.subarray(0, 3)], [0xff, 0xd8, 0xff], '--format jpg');
+    const webp = piped(['stylize', contentFile, styleFile, '-o', '-', '--format', 'webp', ...quick, '-q']);
+    assert.equal(webp.code, 0, webp.stderr);
+    assert.deepEqual([webp.stdout.toString('latin1', 0, 4), webp.stdout.toString('latin1', 8, 12)], ['RIFF', 'WEBP']);
+    const avif = path.join(dir, 'out.avif');
+    const file = piped(['stylize', contentFile, styleFile, '-o', avif, ...quick, '-q']);
+    assert.equal(file.code, 0, file.stderr);
+    assert.equal(fs.readFileSync(avif).toString('latin1', 4, 12), 'ftypavif', '-o out.avif');
   });
 
   it('reads a FIFO (a process substitution) once its writer comes', async () => {

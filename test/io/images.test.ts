@@ -50,7 +50,7 @@ async function assertUnreadable(file: string, reason: RegExp, options?: ReadImag
 
 describe('readImage and writeImage', () => {
   it('IMAGE_EXTENSIONS lists the writable formats', () => {
-    assert.deepEqual([...IMAGE_EXTENSIONS].sort(), ['bmp', 'jpeg', 'jpg', 'png', 'tif', 'tiff']);
+    assert.deepEqual([...IMAGE_EXTENSIONS].sort(), ['avif', 'bmp', 'jpeg', 'jpg', 'png', 'tif', 'tiff', 'webp']);
   });
 
   it('reads a PNG exactly as [h, w, 3] 0..255', async () => {
@@ -81,22 +81,30 @@ describe('readImage and writeImage', () => {
     });
   }
 
-  it('writes JPEG approximately (a smooth image)', async () => {
-    const h = 16;
-    const w = 24;
-    const values = Array.from({ length: h * w * 3 }, (_, i) => {
-      const [y, x, c] = [Math.floor(i / (w * 3)), Math.floor(i / 3) % w, i % 3];
-      return (x / w + y / h + c) / 4;
+  for (const [ext, format] of [
+    ['jpg', 'JPEG'],
+    ['webp', 'WebP'],
+    ['avif', 'AVIF'],
+  ] as const)
+    it(`writes ${ext} approximately (a smooth image), and reads its header`, async () => {
+      const h = 16;
+      const w = 24;
+      const values = Array.from({ length: h * w * 3 }, (_, i) => {
+        const [y, x, c] = [Math.floor(i / (w * 3)), Math.floor(i / 3) % w, i % 3];
+        return (x / w + y / h + c) / 4;
+      });
+      const image = tf.tensor3d(values, [h, w, 3]);
+      const file = path.join(tmp, `smooth.${ext}`);
+      await writeImage(file, image);
+      const header = readImageHeader(await fs.promises.readFile(file));
+      assert.deepEqual(header && [header.format, header.width, header.height, header.complete], [format, w, h, true]);
+      const back = await readImage(file);
+      assert.deepEqual(back.shape, [h, w, 3]);
+      const diff =
+        Array.from(back.dataSync()).reduce((s, v, i) => s + Math.abs(v - values[i]! * 255), 0) / values.length;
+      assert.ok(diff < 3, `${ext}: mean abs error ${diff}`);
+      tf.dispose([image, back]);
     });
-    const image = tf.tensor3d(values, [h, w, 3]);
-    const file = path.join(tmp, 'smooth.jpg');
-    await writeImage(file, image);
-    const back = await readImage(file);
-    assert.deepEqual(back.shape, [h, w, 3]);
-    const diff = Array.from(back.dataSync()).reduce((s, v, i) => s + Math.abs(v - values[i] * 255), 0) / values.length;
-    assert.ok(diff < 2, `mean abs error ${diff}`);
-    tf.dispose([image, back]);
-  });
 
   it('rounds x * 255 and clips', async () => {
     const image = tf.tensor3d([-0.2, 1.5, 0.25, 0.1, 0.8, 1], [1, 2, 3]);
@@ -137,7 +145,7 @@ describe('readImage and writeImage', () => {
     await assertUnreadable(path.join(tmp, 'missing.jpg'), /not found/);
     const text = path.join(tmp, 'text.jpg');
     await fs.promises.writeFile(text, 'this is not a JPEG\n');
-    await assertUnreadable(text, /: not an image \(expected PNG, JPEG, BMP, GIF or TIFF\)$/);
+    await assertUnreadable(text, /: not an image \(expected PNG, JPEG, BMP, GIF, TIFF, WebP or AVIF\)$/);
     const empty = path.join(tmp, 'empty.png');
     await fs.promises.writeFile(empty, '');
     await assertUnreadable(empty, /: empty file$/);
@@ -286,7 +294,7 @@ function bmpStart(width: number, height: number): Buffer {
 }
 
 /** Headers of each format claiming width × height, followed by 1 kB of garbage. */
-function claimedSize(width: number, height: number): Record<ImageFormat, Buffer> {
+function claimedSize(width: number, height: number): Record<Exclude<ImageFormat, 'HEIC'>, Buffer> {
   const next = lcg(99);
   const garbage = Buffer.from(Array.from({ length: 1024 }, () => Math.floor(next() * 256)));
   const png = encodePng({ width, height, bitDepth: 8, colorType: 2, rows: [] }).subarray(0, 33); // signature, IHDR
@@ -305,7 +313,39 @@ function claimedSize(width: number, height: number): Record<ImageFormat, Buffer>
     BMP: withGarbage(bmpStart(width, height)),
     GIF: withGarbage(gif),
     TIFF: withGarbage(tiffStart([[width, height]])),
+    WebP: withGarbage(webpExtended(width, height)),
+    AVIF: withGarbage(isobmff('avif', width, height)),
   };
+}
+
+/** An ISO base media box: its size, type and contents. */
+const box = (type: string, ...contents: Buffer[]) => {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(8 + contents.reduce((n, c) => n + c.length, 0));
+  head.write(type, 4, 'latin1');
+  return Buffer.concat([head, ...contents]);
+};
+
+/** The start of an AVIF or HEIC file (`brand`): ftyp, and meta with one image of width × height. */
+function isobmff(brand: string, width: number, height: number): Buffer {
+  const ispe = Buffer.alloc(12);
+  ispe.writeUInt32BE(width, 4);
+  ispe.writeUInt32BE(height, 8);
+  const ftyp = box('ftyp', Buffer.from(`${brand}\0\0\0\0mif1${brand}`, 'latin1'));
+  return Buffer.concat([ftyp, box('meta', Buffer.alloc(4), box('iprp', box('ipco', box('ispe', ispe))))]);
+}
+
+/** The start of an extended WebP (VP8X) of width × height, animated or not. */
+function webpExtended(width: number, height: number, animated = false): Buffer {
+  const head = Buffer.alloc(30);
+  head.write('RIFF', 0, 'latin1');
+  head.writeUInt32LE(22 + 1024, 4);
+  head.write('WEBPVP8X', 8, 'latin1');
+  head.writeUInt32LE(10, 16);
+  head.writeUInt8(animated ? 0x02 : 0, 20);
+  head.writeUIntLE(width - 1, 24, 3);
+  head.writeUIntLE(height - 1, 27, 3);
+  return head;
 }
 
 /** Writes `bytes` to a new file in the temporary directory; returns its path. */
@@ -383,6 +423,43 @@ describe('readImage: unusual and hostile files', () => {
     }
     assert.equal(decoder.mock.callCount(), 0, 'jimp decoded nothing');
     assert.equal(DEFAULT_MAX_INPUT_PIXELS, 25_000_000);
+  });
+
+  it('WebP and AVIF: refuses a truncated file, an animation and HEIC, each in one line', async () => {
+    const image = tf.tensor3d(
+      Array.from({ length: 24 * 24 * 3 }, (_, i) => (i % 7) / 7),
+      [24, 24, 3],
+    );
+    for (const [ext, format] of [
+      ['webp', 'WebP'],
+      ['avif', 'AVIF'],
+    ] as const) {
+      const whole = path.join(tmp, `whole.${ext}`);
+      await writeImage(whole, image);
+      const bytes = await fs.promises.readFile(whole);
+      const cut = await writeTemp(`cut.${ext}`, bytes.subarray(0, bytes.length - 40));
+      await assertUnreadable(cut, new RegExp(`: truncated ${format} file \\(it ends before its image data does\\)$`));
+    }
+    tf.dispose(image);
+    const garbage = Buffer.alloc(1024, 7);
+    const animated = await writeTemp('animated.webp', Buffer.concat([webpExtended(20, 10, true), garbage]));
+    await assertUnreadable(animated, /: animated WebP is not supported: save the frame you want as a still image$/);
+    const sequence = await writeTemp('sequence.avif', Buffer.concat([isobmff('avis', 20, 10), box('mdat', garbage)]));
+    await assertUnreadable(sequence, /: animated AVIF is not supported/);
+    const heic = await writeTemp('photo.heic', Buffer.concat([isobmff('heic', 4032, 3024), box('mdat', garbage)]));
+    assert.deepEqual(readImageHeader(await fs.promises.readFile(heic)), {
+      format: 'HEIC',
+      width: 4032,
+      height: 3024,
+      complete: true,
+      animated: false,
+    });
+    await assertUnreadable(
+      heic,
+      /: HEIC is not supported: convert it to JPEG first \(heif-convert photo\.heic photo\.jpg/,
+    );
+    const riff = await writeTemp('sound.wav', Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVEfmt ', 'latin1'), garbage]));
+    await assertUnreadable(riff, /: not an image \(expected PNG, JPEG, BMP, GIF, TIFF, WebP or AVIF\)$/);
   });
 
   it('maxInputPixels is an inclusive limit that can be lowered and raised', async () => {
