@@ -74,7 +74,7 @@ describe('hostile inputs at the command line are refused with one line naming th
     [
       'a text file as the content image',
       stylize([], { content: files.text }),
-      () => literal(`content image ${files.text}: not an image (expected PNG, JPEG, BMP, GIF or TIFF)`),
+      () => literal(`content image ${files.text}: not an image (expected PNG, JPEG, BMP, GIF, TIFF, WebP or AVIF)`),
     ],
     [
       'an empty style image',
@@ -126,8 +126,8 @@ describe('hostile inputs at the command line are refused with one line naming th
     ],
     [
       'an output path with an unknown extension',
-      stylize([], { out: 'out.webp' }),
-      ({ output }) => literal(`output image ${output}: unknown extension .webp; use one of .png, .jpg`),
+      stylize([], { out: 'out.jxl' }),
+      ({ output }) => literal(`output image ${output}: unknown extension .jxl; use one of .png, .jpg`),
     ],
     // A missing weights file: cli.test.ts; the file's own checks: weights.test.ts.
     [

@@ -467,8 +467,8 @@ describe('a batch is planned and checked whole before its first job', () => {
   const refused: [string, (out: string) => string[], (out: string) => RegExp][] = [
     [
       '--name with an unknown extension',
-      (out) => batch(['--content', photos, '--style', style, '--out-dir', out, '--name', '{content}.webp']),
-      (out) => literal(`output image ${path.join(out, 'a.webp')}: unknown extension .webp`),
+      (out) => batch(['--content', photos, '--style', style, '--out-dir', out, '--name', '{content}.jxl']),
+      (out) => literal(`output image ${path.join(out, 'a.jxl')}: unknown extension .jxl`),
     ],
     [
       'a manifest output with an unknown extension in its second job',
