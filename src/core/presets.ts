@@ -9,7 +9,7 @@ export const PRESET_NAMES: readonly PresetName[] = ['seed', 'draft', 'painterly'
 
 /** What each preset is for, as the help and the README say it. */
 export const PRESET_HELP: Readonly<Record<PresetName, string>> = {
-  seed: "the exercise's run: Adam (lr 0.01, β₁ 0.9, β₂ 0.99), 1000 iterations at one scale, no early stop",
+  seed: "the exercise's run: its objective (α 1e4, content block5_conv2, average pooling, equal style-layer weights) and Adam (lr 0.01, β₁ 0.9, β₂ 0.99), 1000 iterations at one scale, no early stop",
   draft: 'a first look: the default schedule with a few iterations per scale',
   painterly:
     "crowsonkb/style-transfer-pytorch's recipe: W2 style loss, max pooling, layer weights 256:64:16:4:1, content block4_conv2, Adam with averaged iterates, √2 scales from 128 px (slow: 1000 + 500 per scale)",
