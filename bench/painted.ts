@@ -8,6 +8,7 @@
 //   node dist/bench/painted.js out.png photo.jpg painting.jpg
 import * as tf from '@tensorflow/tfjs';
 import { readImage, scaleImage } from '../src/index.js';
+import { gradientMagnitude, grey } from './readability.js';
 
 const QUANTILES = 256;
 
@@ -44,16 +45,8 @@ export interface Rgb {
 const channels = ({ h, w, data }: Rgb) =>
   [0, 1, 2].map((c) => Float64Array.from({ length: h * w }, (_, p) => data[3 * p + c]!));
 
-/** The grey image's gradient magnitudes by central differences over the interior. */
-function gradientMagnitudes({ h, w, data }: Rgb): Float64Array[] {
-  const grey = (y: number, x: number) =>
-    (data[3 * (y * w + x)]! + data[3 * (y * w + x) + 1]! + data[3 * (y * w + x) + 2]!) / 3;
-  const out = new Float64Array((h - 2) * (w - 2));
-  for (let y = 1; y < h - 1; y++)
-    for (let x = 1; x < w - 1; x++)
-      out[(y - 1) * (w - 2) + x - 1] = Math.hypot(grey(y, x + 1) - grey(y, x - 1), grey(y + 1, x) - grey(y - 1, x)) / 2;
-  return [out];
-}
+/** The grey image's gradient magnitudes by central differences over the interior (readability.ts's). */
+const gradientMagnitudes = ({ h, w, data }: Rgb) => [gradientMagnitude(grey(data, h, w))];
 
 /** 1 − d(output, painting) / d(photo, painting) for the samples `of` takes from each image. */
 function toward(of: (x: Rgb) => Float64Array[], output: Rgb, photo: Rgb, painting: Rgb): number {

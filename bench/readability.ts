@@ -6,14 +6,14 @@ import * as tf from '@tensorflow/tfjs';
 import { readImage, scaleImage } from '../src/index.js';
 
 /** A grey image [h][w] in float64. */
-interface Grey {
+export interface Grey {
   h: number;
   w: number;
   data: Float64Array;
 }
 
 /** RGB [h, w, 3] → the mean of the channels. */
-function grey(rgb: ArrayLike<number>, h: number, w: number): Grey {
+export function grey(rgb: ArrayLike<number>, h: number, w: number): Grey {
   const data = new Float64Array(h * w);
   for (let p = 0; p < h * w; p++) data[p] = (rgb[3 * p]! + rgb[3 * p + 1]! + rgb[3 * p + 2]!) / 3;
   return { h, w, data };
@@ -55,7 +55,7 @@ function blur({ h, w, data }: Grey, sigma: number): Grey {
 }
 
 /** |∇| by central differences over the interior. */
-function gradientMagnitude({ h, w, data }: Grey): Float64Array {
+export function gradientMagnitude({ h, w, data }: Grey): Float64Array {
   const out: number[] = [];
   for (let y = 1; y < h - 1; y++)
     for (let x = 1; x < w - 1; x++) {
