@@ -4,13 +4,10 @@ import { InputError } from '../errors.js';
 import { readRegularFile } from '../io/files.js';
 import { parseRunFlags, type RunFlags } from './flags.js';
 import type { Settings } from '../core/settings.js';
-import type { Job } from './job.js';
+import type { Job } from '../jobs/job.js';
 
 /** Files a directory given as an input contributes: the image formats `readImage` knows (HEIC: to say it is not read). */
 const INPUT_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.avif', '.heic']);
-
-/** The default output name of a batch job. */
-export const DEFAULT_NAME = '{content}-{style}.png';
 
 const isGlob = (text: string) => /[*?[]/.test(text);
 

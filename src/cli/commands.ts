@@ -14,17 +14,16 @@ import { checkWritable } from '../io/images.js';
 import { cachedWeightsPath, ensureWeights, locateWeights } from '../io/weights.js';
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import { outputTarget, STDOUT, type OutputTarget } from './stdout.js';
-import { DEFAULT_NAME, planJobs, resolveShard, shardJobs, type Shard } from './batch.js';
-import { formatSeconds, TimeLeft } from './eta.js';
+import { planChecked, type PlanFlags } from './plan.js';
+import { resolveShard, shardJobs, type Shard } from './batch.js';
+import { formatSeconds, TimeLeft } from '../jobs/eta.js';
 import { writeContactSheet, type SheetJob } from './view/sheet.js';
 import { checkViewFlags, RunView, type ViewFlags } from './view/watch.js';
-import { Events, type ErrorCode } from './events.js';
-import { flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
-import { checkJob, checkRunFlags, jobFiles, readJobPipes, runJob, type Job, type JobContext } from './job.js';
-import { refuseOverwrites, type Role } from './overwrite.js';
+import { Events, type ErrorCode } from '../jobs/events.js';
+import { DEFAULT_CHECKPOINT_EVERY, flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
+import { checkJob, checkRunFlags, jobFiles, readJobPipes, runJob, type Job, type JobContext } from '../jobs/job.js';
+import { refuseOverwrites, type Role } from '../jobs/overwrite.js';
 import { clearBar, costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
-
-export { DEFAULT_NAME };
 
 export interface StylizeFlags extends RunFlags, ProcessFlags, ViewFlags {
   /** A file, or `-`: standard output, in `format`. */
@@ -34,21 +33,14 @@ export interface StylizeFlags extends RunFlags, ProcessFlags, ViewFlags {
   resume?: string;
 }
 
-export interface BatchFlags extends RunFlags, ProcessFlags, ViewFlags {
+export interface BatchFlags extends PlanFlags, ProcessFlags, ViewFlags {
   contactSheet?: string;
-  content: string[];
-  style: string[];
-  manifest?: string;
-  outDir: string;
-  name: string;
   skipExisting?: boolean;
   force?: boolean;
   failFast?: boolean;
   /** `I/N` or `auto` (with `shards`): run only that shard of the planned jobs. */
   shard?: string;
   shards?: string;
-  /** The run flags given on the command line (a manifest row's preset applies under them). */
-  given: Partial<Settings>;
 }
 
 /** The `code` of an error event. */
@@ -56,6 +48,9 @@ export function errorCode(error: unknown): ErrorCode {
   if (error instanceof InputError) return 'input';
   return error instanceof NonFiniteCostError ? 'nonfinite' : 'failure';
 }
+
+/** The JSON events of --json go to stdout. */
+const toStdout = (line: string) => void process.stdout.write(line);
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -111,7 +106,7 @@ export async function stylizeCommand(
   cliFlags: StylizeFlags,
   given: (name: SettingName) => boolean,
 ): Promise<number> {
-  const events = new Events(Boolean(cliFlags.json));
+  const events = new Events(Boolean(cliFlags.json), toStdout);
   const say = sayer(cliFlags);
   const signals = trapSignals(); // from the start: a signal before the run exits at once
   let engine: Engine | null = null;
@@ -128,7 +123,8 @@ export async function stylizeCommand(
     try {
       const flags = { ...(resume ? flagsFromCheckpoint(cliFlags, resume, given) : cliFlags), output: target.file };
       const job: Job = { content, styles, output: flags.output, flags };
-      const checkpoint = { file: flags.checkpoint, resume, resumeFile: cliFlags.resume };
+      const every = flags.snapshotEvery ?? DEFAULT_CHECKPOINT_EVERY;
+      const checkpoint = { file: flags.checkpoint, every, resume, resumeFile: cliFlags.resume };
       const settings = checkJob(job, checkpoint, weightsRead(flags)); // before any work
       if (flags.plot) {
         checkWritable(flags.plot, 'plot');
@@ -237,46 +233,18 @@ function planBatch(flags: BatchFlags): { jobs: Job[]; planned: number; shard: Sh
   if (flags.styleWeights) {
     throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
   }
-  const created = makeOutDir(flags.outDir);
-  try {
-    const jobs = planJobs({
-      contents: flags.content,
-      styles: flags.style,
-      manifest: flags.manifest,
-      outDir: flags.outDir,
-      name: flags.name,
-      flags,
-      given: flags.given,
-    });
-    const reads = [...weightsRead(flags), ...(flags.manifest ? [{ what: 'manifest', file: flags.manifest }] : [])];
-    const files = jobs.map((job) => jobFiles(job, checkJob(job, {}, reads)));
-    if (flags.contactSheet !== undefined) checkWritable(flags.contactSheet, 'contact sheet'); // the folder exists now
-    const sheet = flags.contactSheet ? [{ what: 'contact sheet', file: flags.contactSheet }] : [];
-    refuseOverwrites(
-      [...reads, ...files.flatMap((f) => f.reads)],
-      [...files.flatMap((f) => f.writes), ...sheet],
-      files.flatMap((f) => f.snapshots),
-    );
-    return { jobs: shardJobs(jobs, shard), planned: jobs.length, shard };
-  } catch (error) {
-    if (created) fs.rmSync(created, { recursive: true, force: true });
-    throw error;
-  }
-}
-
-/** Makes the output folder (and those above it) if missing; returns the first one made, if any. */
-function makeOutDir(dir: string): string | undefined {
-  const stat = fs.statSync(dir, { throwIfNoEntry: false });
-  if (stat && !stat.isDirectory()) throw new InputError(`--out-dir ${dir}: is a file, not a directory`);
-  try {
-    return fs.mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new InputError(`--out-dir ${dir}: cannot make it (${(err as Error).message})`);
-  }
+  const reads = weightsRead(flags);
+  const sheet = (): Role[] => {
+    if (flags.contactSheet === undefined) return [];
+    checkWritable(flags.contactSheet, 'contact sheet'); // the folder exists now
+    return [{ what: 'contact sheet', file: flags.contactSheet }];
+  };
+  const jobs = planChecked(flags, reads, sheet);
+  return { jobs: shardJobs(jobs, shard), planned: jobs.length, shard };
 }
 
 export async function batchCommand(flags: BatchFlags): Promise<number> {
-  const events = new Events(Boolean(flags.json));
+  const events = new Events(Boolean(flags.json), toStdout);
   const say = sayer(flags);
   const signals = trapSignals(); // from the start: a signal before the first job exits at once
   let jobs: Job[];

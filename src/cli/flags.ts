@@ -58,6 +58,25 @@ function optionOf(name: SettingName): Option {
   return option;
 }
 
+/** The default output name of a batch job. */
+export const DEFAULT_NAME = '{content}-{style}.png';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Adds the flags that plan a batch's jobs (cli/plan.ts PlanFlags, but the run flags) to a command. */
+export function addPlanOptions(command: Command): Command {
+  return command
+    .option('--content <path>', 'content images: a file, a directory or a quoted glob (repeatable)', collect, [])
+    .option('--style <path>', 'style images: a file, a directory or a quoted glob (repeatable)', collect, [])
+    .option('--manifest <file>', 'the jobs as CSV or JSON: content, style, output and per-job options')
+    .option('--out-dir <dir>', 'where the outputs go (created if missing)', '.')
+    .option(
+      '--name <pattern>',
+      'output name: {content}, {style} (file names without extension), {index}',
+      DEFAULT_NAME,
+    );
+}
+
 /** Adds the run flags (RunFlags) to a command. */
 export function addRunOptions(command: Command): Command {
   for (const name of SETTING_NAMES) command.addOption(optionOf(name));

@@ -8,16 +8,25 @@ import { SETTINGS, type SettingName } from '../core/settings.js';
 import { InputError, named } from '../errors.js';
 import { removeTemporaryFiles } from '../io/atomic.js';
 import { IMAGE_EXTENSIONS } from '../io/header.js';
-import { DEFAULT_NAME } from './batch.js';
 import { STDOUT_FORMATS } from './stdout.js';
 import type { BatchFlags, StylizeFlags } from './commands.js';
-import { addProcessOptions, addRunOptions, DEFAULT_CHECKPOINT_EVERY, givenFlags, givenOn, runFlags } from './flags.js';
+import {
+  addPlanOptions,
+  addProcessOptions,
+  addRunOptions,
+  DEFAULT_CHECKPOINT_EVERY,
+  givenFlags,
+  givenOn,
+  runFlags,
+} from './flags.js';
+import { addQueueCommand } from './queue-options.js';
 
 const EXAMPLES = `
 Examples:
   $ nst stylize photo.jpg painting.jpg -o out.png
   $ nst stylize photo.jpg painting.jpg -o out.jpg --size 256 --iterations 300 --step 50
   $ nst batch --content photos/ --style paintings/ --out-dir out/
+  $ nst queue submit --content photos/ --style paintings/ --out-dir /shared/out --redis redis://host:6379
   $ nst weights fetch            # download the VGG19 weights once, into the cache
   $ nst weights verify vgg19.h5  # check a weights file`;
 
@@ -136,17 +145,13 @@ function buildProgram(result: { code: number }): Command {
       result.code = await stylizeCommand(content, styles, flags, givenOn(command));
     });
 
-  const collect = (value: string, previous: string[]) => [...previous, value];
-  const batch = program
-    .command('batch')
-    .description(
-      'stylize many images: every content with every style, or the jobs of a manifest; the model is loaded once',
-    )
-    .option('--content <path>', 'content images: a file, a directory or a quoted glob (repeatable)', collect, [])
-    .option('--style <path>', 'style images: a file, a directory or a quoted glob (repeatable)', collect, [])
-    .option('--manifest <file>', 'the jobs as CSV or JSON: content, style, output and per-job options')
-    .option('--out-dir <dir>', 'where the outputs go (created if missing)', '.')
-    .option('--name <pattern>', 'output name: {content}, {style} (file names without extension), {index}', DEFAULT_NAME)
+  const batch = addPlanOptions(
+    program
+      .command('batch')
+      .description(
+        'stylize many images: every content with every style, or the jobs of a manifest; the model is loaded once',
+      ),
+  )
     .option('--skip-existing', 'skip jobs whose output exists')
     .option('--force', 'overwrite outputs that exist (otherwise such a job fails)')
     .option('--fail-fast', 'stop at the first failed job (default: go on and report at the end)')
@@ -168,6 +173,8 @@ function buildProgram(result: { code: number }): Command {
       const given = givenFlags(command);
       result.code = await batchCommand({ ...opts, ...runFlags(given), given } as BatchFlags);
     });
+
+  addQueueCommand(program, result);
 
   const weights = program.command('weights').description('find, download or check the VGG19 weights');
   weights

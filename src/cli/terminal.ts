@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import type { StylizeProgress } from '../core/stylize.js';
 import { removeTemporaryFiles } from '../io/atomic.js';
 import { costLine } from '../nst.js';
-import { isReported } from './events.js';
+import { isReported } from '../jobs/events.js';
 import type { ProcessFlags } from './flags.js';
 
 /**
@@ -21,7 +21,7 @@ export function clearBar(flags: ProcessFlags): void {
 }
 
 /** Lines on stderr for a person: none with --quiet or --json. */
-export function sayer(flags: ProcessFlags): (line: string) => void {
+export function sayer(flags: Pick<ProcessFlags, 'quiet' | 'json'>): (line: string) => void {
   return (line) => {
     if (!flags.quiet && !flags.json) process.stderr.write(`${line}\n`);
   };

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatSeconds, TimeLeft } from '../../src/cli/eta.js';
+import { formatSeconds, TimeLeft } from '../../src/jobs/eta.js';
 import type { StylizeProgress } from '../../src/core/stylize.js';
 
 /** A progress event at scale `index` of `sizes`, iteration `iteration` of `iterations`. */

@@ -7,7 +7,7 @@ import { Jimp } from 'jimp';
 import type { StylizeProgress, TileProgress } from '../../core/stylize.js';
 import { InputError } from '../../errors.js';
 import { encodeImage } from '../../io/images.js';
-import type { Events } from '../events.js';
+import type { Events } from '../../jobs/events.js';
 import { isLoopback, parseAddress } from './address.js';
 import { CostHistory } from './history.js';
 import { checkPlotPath, writePlot } from './plot.js';

@@ -1,6 +1,6 @@
 /**
- * Newline-delimited JSON events on stdout (`--json`), one object per line, each with `event` and
- * `time` (ISO 8601), and `job` (1-based) inside `nst batch`. The schema is in the README.
+ * Newline-delimited JSON events (the command's `--json` on stdout), one object per line, each with
+ * `event` and `time` (ISO 8601), and `job` (1-based) inside `nst batch`. The schema is in the README.
  */
 export type EventName =
   | 'start'
@@ -18,7 +18,8 @@ export type EventName =
 export class Events {
   constructor(
     readonly enabled: boolean,
-    private readonly write: (line: string) => void = (line) => process.stdout.write(line),
+    /** Where each line goes (the library prints nothing itself). */
+    private readonly write: (line: string) => void = () => {},
   ) {}
 
   emit(event: EventName, fields: Record<string, unknown> = {}): void {

@@ -1,14 +1,14 @@
 /**
- * One job of the command: a content image, its style images, where the result goes. Read the
- * inputs, guard the memory, run, write: snapshots, checkpoints and the output atomically, with
- * the JSON events of each step.
+ * One job, from files to files (of `nst stylize`, `nst batch` and a queue worker): a content image,
+ * its style images, where the result goes. Read the inputs, guard the memory, run, write:
+ * snapshots, checkpoints and the output atomically, with the JSON events of each step.
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveCheckpoint } from '../core/checkpoint.js';
 import { checkMemory, memoryBudget, scaleWork, type RunPlan } from '../core/memory.js';
 import { styleSide } from '../core/resize.js';
-import { type RunSettings } from '../core/settings.js';
+import type { RunSettings, Settings } from '../core/settings.js';
 import {
   checkStylizeOptions,
   stylize,
@@ -26,13 +26,12 @@ import { fileIdentity } from '../io/files.js';
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import { isReported, type Events } from './events.js';
 import { refuseOverwrites, type Role, type Snapshots } from './overwrite.js';
-import { DEFAULT_CHECKPOINT_EVERY, type RunFlags } from './flags.js';
 
 export interface Job {
   content: string;
   styles: string[];
   output: string;
-  flags: RunFlags;
+  flags: Settings;
   /** 1-based number within a batch (in its events); absent for `nst stylize`. */
   index?: number;
 }
@@ -44,6 +43,12 @@ export interface JobContext {
   signal: AbortSignal;
   events: Events;
   memoryCheck: boolean;
+  /**
+   * Whether an interrupted run writes its best image so far as the output (the command's Ctrl-C,
+   * default), or leaves the output unwritten and its state in the checkpoint only (a queue's job,
+   * which another worker finishes).
+   */
+  writeInterrupted?: boolean;
 }
 
 /** What the caller of one job hears of it. */
@@ -62,6 +67,8 @@ export interface JobHooks {
 /** Where a job's run state is saved, or which saved state it continues (read from `resumeFile`). */
 export interface JobCheckpoint {
   file?: string;
+  /** Iterations between checkpoints (counted over all scales); one is also written when the run is interrupted. */
+  every?: number;
   resume?: Checkpoint;
   resumeFile?: string;
 }
@@ -74,7 +81,7 @@ export interface JobResult {
   iterations: number;
   evaluations: number;
   elapsedMs: number;
-  /** Why the run ended (see StopReason); 'interrupted': the output holds the best image so far. */
+  /** Why the run ended (see StopReason); 'interrupted': the output holds the best image so far (unless JobContext.writeInterrupted is false). */
   reason: StopReason;
   /** The signal stopped the run early: the output holds the best image so far. */
   interrupted: boolean;
@@ -88,7 +95,7 @@ export function snapshotPath(output: string, iteration: number): string {
 }
 
 /** The library's options of a job's run (images, callbacks and the engine come separately). */
-function runOptions(flags: RunFlags): StylizeOptions {
+function runOptions(flags: Settings): StylizeOptions {
   const { reportEvery, maxInputPixels, init, styleMasks, mask, ...run } = flags;
   return run;
 }
@@ -97,7 +104,7 @@ const isInitKeyword = (init: string): init is 'content' | 'noise' | 'style' =>
   init === 'content' || init === 'noise' || init === 'style';
 
 /** Checks run flags for `styleCount` style images (and a checkpoint to resume): an InputError names the first problem. */
-export function checkRunFlags(flags: RunFlags, styleCount: number, resume?: Checkpoint): RunSettings {
+export function checkRunFlags(flags: Settings, styleCount: number, resume?: Checkpoint): RunSettings {
   // An init file is recorded as 'image', as the library records an image given as `init`.
   const init = isInitKeyword(flags.init) ? flags.init : 'image';
   // The files are read later: as the library records images given as masks.
@@ -169,7 +176,7 @@ export async function readJobPipes(job: Job): Promise<void> {
  * their area must be within maxInputPixels too, so that a mistyped size is refused at once
  * rather than filling the memory.
  */
-function checkWorkingSize(flags: RunFlags): void {
+function checkWorkingSize(flags: Settings): void {
   const side = styleSide(flags.size, flags.styleScale);
   const sides: [string, number][] = [
     [`--size ${flags.size}: working images`, flags.size],
@@ -275,7 +282,7 @@ async function run(
         styles: job.styles.map((file, i) => `${styleLabel(job, i)} ${file}`),
       },
       resume: checkpoint.resume,
-      checkpointEvery: checkpoint.file ? (job.flags.snapshotEvery ?? DEFAULT_CHECKPOINT_EVERY) : undefined,
+      checkpointEvery: checkpoint.file ? checkpoint.every : undefined,
       onCheckpoint: checkpoint.file
         ? async (state) => {
             await saveCheckpoint(checkpoint.file!, state);
@@ -355,8 +362,9 @@ export async function runJob(
     const outcome = await run(job, context, hooks, inputs, checkpoint);
     const { image, bestCost } = outcome;
     const [height, width] = image.shape;
+    const unfinished = outcome.summary?.reason === 'interrupted' && context.writeInterrupted === false;
     try {
-      await writeImage(job.output, image);
+      if (!unfinished) await writeImage(job.output, image);
     } finally {
       image.dispose();
     }

@@ -1,0 +1,16 @@
+/** What a worker tells the child processes that run its jobs (through their environment). */
+import type { EngineName } from '../engine/evaluator.js';
+
+/** The environment variable that carries ChildOptions as JSON. */
+export const WORKER_ENV = 'NST_QUEUE_WORKER';
+
+export interface ChildOptions {
+  backend: EngineName;
+  /** Threads of each child's engine. */
+  threads: number;
+  /** The weights file (found or downloaded by the worker before it starts). */
+  weights: string;
+  memoryCheck: boolean;
+  /** Iterations between a job's checkpoints: what a lost worker's job loses at most. */
+  checkpointEvery: number;
+}

@@ -1,0 +1,67 @@
+/**
+ * A queue worker: takes jobs from the queue and runs each in a child process (processor.ts),
+ * `concurrency` at a time. A job whose worker stops renewing its lock (killed, its machine lost)
+ * is taken up by another worker after `lockSeconds`, and resumes from its checkpoint.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker, type Job } from 'bullmq';
+import { connectionOf, type QueueAddress } from './address.js';
+import type { QueueJobData, QueueProgress, QueueResult } from './jobs.js';
+import { WORKER_ENV, type ChildOptions } from './worker-options.js';
+
+export interface WorkerOptions extends ChildOptions {
+  /** Jobs run at once, each in its own child process. */
+  concurrency: number;
+  /** How long a job's lock lasts unrenewed before the job counts as stalled and goes to another worker. */
+  lockSeconds: number;
+}
+
+/** What the worker's owner hears: each job as it starts, reports, ends. */
+export interface WorkerListener {
+  onActive?: (job: QueueJobData, id: string, attempt: number) => void;
+  onProgress?: (job: QueueJobData, id: string, progress: QueueProgress) => void;
+  onCompleted?: (job: QueueJobData, id: string, result: QueueResult) => void;
+  /** `final`: no attempt is left (or the failure is one a retry would repeat). */
+  onFailed?: (job: QueueJobData, id: string, reason: string, final: boolean) => void;
+  /** A problem of the worker itself (Redis gone: it reconnects). */
+  onError?: (message: string) => void;
+}
+
+/** A stalled job is taken up again this many times before it fails (a machine may be lost more than once). */
+const MAX_STALLED = 3;
+
+/** Starts a worker; `close()` lets running jobs checkpoint and go back to the queue, then stops. */
+export function startWorker(address: QueueAddress, options: WorkerOptions, listener: WorkerListener = {}) {
+  const { concurrency, lockSeconds, ...child } = options;
+  const processor = fileURLToPath(new URL('./processor.js', import.meta.url));
+  const worker = new Worker<QueueJobData, QueueResult>(address.queue, processor, {
+    connection: connectionOf(address),
+    concurrency,
+    lockDuration: lockSeconds * 1000,
+    stalledInterval: lockSeconds * 1000,
+    maxStalledCount: MAX_STALLED,
+    useWorkerThreads: false,
+    workerForkOptions: { env: { ...process.env, [WORKER_ENV]: JSON.stringify(child) } },
+  });
+  const id = (job: Job) => job.id ?? '?';
+  worker.on('active', (job) => listener.onActive?.(job.data, id(job), job.attemptsMade + 1));
+  worker.on('progress', (job, progress) => listener.onProgress?.(job.data, id(job), progress as QueueProgress));
+  worker.on('completed', (job, result) => listener.onCompleted?.(job.data, id(job), result));
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    listener.onFailed?.(job.data, id(job), error.message, final);
+  });
+  worker.on('error', (error) => listener.onError?.(error.message));
+  return {
+    /** Resolves when the worker is connected and waiting for jobs. */
+    ready: () => worker.waitUntilReady().then(() => undefined),
+    /**
+     * Stops taking jobs and stops the children (SIGTERM): each running job saves its checkpoint and
+     * goes back to the queue for the next worker, without waiting for the job to end.
+     */
+    close: () => worker.close(true),
+  };
+}
+
+export type QueueWorker = ReturnType<typeof startWorker>;
