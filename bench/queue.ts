@@ -1,6 +1,6 @@
 /**
  * The queue's throughput: the same small jobs through `nst batch` (one process, the reference) and
- * through `nst queue` with one worker, one worker running two jobs at a time, and two workers, on a
+ * through `nst queue` with one worker (one thread, then two), one worker running two jobs at a time, and two workers, on a
  * real Redis started here. Prints, per setup, the wall time, jobs a minute, the jobs' own seconds
  * and the overhead per job: wall × slots / jobs − own seconds per job (start-up, the queue's round
  * trips, reading the inputs), with the workers already started.
@@ -123,6 +123,7 @@ try {
   const file = manifest(dir);
   const rows = [
     batchRow(dir, file),
+    await queueRow(redis.url, dir, file, '1 worker, 1 thread', [['--threads', '1', '--concurrency', '1']]),
     await queueRow(redis.url, dir, file, '1 worker, 2 threads', [['--threads', '2', '--concurrency', '1']]),
     await queueRow(redis.url, dir, file, '1 worker, --concurrency 2, 1 thread each', [
       ['--threads', '1', '--concurrency', '2'],

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { ensureWeights, locateWeights } from '../io/weights.js';
 import { formatSeconds } from '../jobs/eta.js';
+import { Events, type EventName } from '../jobs/events.js';
 import type { Job } from '../jobs/job.js';
 import { checkAddress, probeRedis, shownUrl, type QueueAddress } from '../queue/address.js';
 import { queueStatus, submitJobs, waitForJobs, type JobOutcome, type QueueStatus } from '../queue/client.js';
@@ -51,6 +52,10 @@ async function reach(flags: QueueFlags, say: (line: string) => void): Promise<Qu
   return address;
 }
 
+/** With --json: one event a line on stdout, as `stylize` and `batch` write theirs (jobs/events.ts). */
+const emit = (flags: QueueFlags, event: EventName, fields: object) =>
+  new Events(Boolean(flags.json), (line) => void process.stdout.write(line)).emit(event, { ...fields });
+
 const jobTitle = (job: { content: string; styles: string[]; output: string }) =>
   `${job.content} × ${job.styles.join(' + ')} → ${job.output}`;
 
@@ -82,12 +87,12 @@ export async function submitCommand(flags: SubmitFlags): Promise<number> {
   say(
     `submitted ${ids.length} job${ids.length === 1 ? '' : 's'} to ${where}${skipped ? ` (${skipped} skipped: exist)` : ''}`,
   );
-  if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'submitted', queue: address.queue, ids })}\n`);
+  emit(flags, 'submitted', { queue: address.queue, ids });
   if (!flags.wait) return 0;
   const byId = new Map(ids.map((id, i) => [id, jobs[i]!]));
   const outcomes = await waitForJobs(address, ids, (outcome) => {
     const job = byId.get(outcome.id)!;
-    if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'ended', ...outcome })}\n`);
+    emit(flags, 'ended', outcome);
     say(`[${outcome.id}] ${jobTitle(job)}: ${ending(outcome)}`);
   });
   const failed = outcomes.filter((o) => !o.ok).length;
@@ -112,8 +117,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<number> {
   const { concurrency, backend, memoryCheck, checkpointEvery, stallSeconds } = flags;
   const options = { concurrency, backend, threads, weights, memoryCheck, checkpointEvery, lockSeconds: stallSeconds };
   const line = (id: string, job: QueueJobData, text: string) => say(`[${id}] ${jobTitle(job)}: ${text}`);
-  const json = (event: string, fields: object) =>
-    flags.json && process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...fields })}\n`);
+  const json = (event: EventName, fields: object) => emit(flags, event, fields);
   const worker = startWorker(address, options, {
     onActive: (job, id, attempt) => {
       line(id, job, attempt > 1 ? `started (attempt ${attempt})` : 'started');

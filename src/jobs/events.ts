@@ -13,7 +13,14 @@ export type EventName =
   | 'error'
   | 'batch'
   | 'summary'
-  | 'preview';
+  | 'preview'
+  // nst queue: submit's, then the worker's.
+  | 'submitted'
+  | 'ended'
+  | 'ready'
+  | 'active'
+  | 'completed'
+  | 'failed';
 
 export class Events {
   constructor(

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BIN, IMAGES, nst, nstAsync, tempDir, WEIGHTS } from '../helpers.js';
@@ -227,5 +227,30 @@ describe('nst queue', { timeout: 300_000 }, () => {
     assert.match(skipped.stderr, /submitted 0 jobs to queue refusals .*\(1 skipped: exist\)/);
     const status = JSON.parse(nst(['queue', 'status', '--redis', redis.url, '--queue', 'refusals', '--json']).stdout);
     assert.equal(status.counts.waiting, 0);
+  });
+
+  it('nst stylize and nst batch never load the Redis client (BullMQ, ioredis); nst queue does', () => {
+    // A module hook that refuses the queue's packages: the control shows that it bites.
+    const hooks = `export async function resolve(s, c, next) {
+      if (s === 'bullmq' || s === 'ioredis') throw new Error('loaded ' + s);
+      return next(s, c);
+    }`;
+    const preload = `import { register } from 'node:module';
+      register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}));`;
+    const guarded = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, BIN, ...args], {
+        env: { ...process.env, NST_WEIGHTS: WEIGHTS },
+        encoding: 'utf8',
+      });
+    const dir = newDir();
+    const run = ['--size', '32', '--iterations', '2', '-q'];
+    const photo = image('tubingen.jpg');
+    const stylize = guarded(['stylize', photo, image('the_scream.jpg'), '-o', path.join(dir, 'a.png'), ...run]);
+    assert.equal(stylize.status, 0, stylize.stderr);
+    const batch = guarded(['batch', '--content', photo, '--style', image('the_scream.jpg'), '--out-dir', dir, ...run]);
+    assert.equal(batch.status, 0, batch.stderr);
+    const queue = guarded(['queue', 'status', '--redis', redis.url]);
+    assert.notEqual(queue.status, 0);
+    assert.match(queue.stderr, /loaded (bullmq|ioredis)/);
   });
 });
