@@ -73,6 +73,7 @@ export async function submitCommand(flags: SubmitFlags): Promise<number> {
   const say = sayer(flags);
   checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
   if (flags.skipExisting && flags.force) throw new InputError('give --skip-existing or --force, not both');
+  const address = await reach(flags, say); // first: an unreachable server leaves no output folder made
   const planned = planChecked(flags, []);
   const existing = planned.filter((job) => fs.existsSync(job.output));
   if (existing.length > 0 && !flags.skipExisting && !flags.force)
@@ -80,7 +81,6 @@ export async function submitCommand(flags: SubmitFlags): Promise<number> {
       `output ${existing[0]!.output} exists${existing.length > 1 ? ` (and ${existing.length - 1} more)` : ''} (use --force to overwrite or --skip-existing)`,
     );
   const jobs = flags.skipExisting ? planned.filter((job) => !existing.includes(job)) : planned;
-  const address = await reach(flags, say);
   const ids = jobs.length > 0 ? await submitJobs(address, jobs.map(queueData)) : [];
   const skipped = planned.length - jobs.length;
   const where = `queue ${address.queue} at ${shownUrl(address.redis)}`;
@@ -139,9 +139,15 @@ export async function workerCommand(flags: WorkerFlags): Promise<number> {
   say(
     `worker on queue ${address.queue} at ${shownUrl(address.redis)}: ${concurrency} job${concurrency === 1 ? '' : 's'} at a time, ${threads} thread${threads === 1 ? '' : 's'} each; Ctrl-C returns running jobs to the queue`,
   );
+  // The first Ctrl-C or SIGTERM hands the running jobs back; a second stops at once.
+  let stops = 0;
   await new Promise<void>((resolve) => {
     const stop = () => {
-      for (const name of ['SIGINT', 'SIGTERM'] as const) process.off(name, stop);
+      if (stops++ > 0) {
+        // The children exit with their worker; the jobs' locks run out and another worker resumes them.
+        say('stopping now: the running jobs resume from their last checkpoints on another worker');
+        process.exit(130);
+      }
       say('stopping: running jobs save their checkpoints and go back to the queue');
       resolve();
     };

@@ -34,7 +34,7 @@ export function checkAddress(redis: string, queue: string = DEFAULT_QUEUE_NAME):
   return { redis, queue };
 }
 
-/** BullMQ's connection options: a worker's blocking connection must retry its commands forever. */
+/** BullMQ's connection options for a worker or a QueueEvents: their blocking reads retry forever (BullMQ requires it). */
 export const connectionOf = (address: QueueAddress) => ({ url: address.redis, maxRetriesPerRequest: null });
 
 /** What a Redis server says of itself. */

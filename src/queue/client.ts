@@ -24,14 +24,17 @@ export interface QueueStatus {
   failed: { id: string; data: QueueJobData; reason: string }[];
 }
 
+// Commands that are not blocking keep ioredis's retries: a lost server fails them instead of hanging.
 const open = (address: QueueAddress) =>
-  new Queue<QueueJobData, QueueResult>(address.queue, { connection: connectionOf(address) });
+  new Queue<QueueJobData, QueueResult>(address.queue, { connection: { url: address.redis } });
 
-/** Adds the jobs (in one round trip) and returns their ids, in order. */
+/** Adds the jobs (in one round trip) and returns their ids, in order (a job already queued for the same output: its id). */
 export async function submitJobs(address: QueueAddress, jobs: readonly QueueJobData[]): Promise<string[]> {
   const queue = open(address);
   try {
-    const added = await queue.addBulk(jobs.map((data) => ({ name: 'stylize', data, opts: { ...JOB_OPTIONS } })));
+    // One job per output while it waits or runs: submitting a batch again does not run it twice.
+    const opts = (data: QueueJobData) => ({ ...JOB_OPTIONS, deduplication: { id: data.output } });
+    const added = await queue.addBulk(jobs.map((data) => ({ name: 'stylize', data, opts: opts(data) })));
     return added.map((job) => job.id!);
   } finally {
     await queue.close();

@@ -7,11 +7,12 @@
 import * as fs from 'node:fs';
 import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import { disposeCheckpoint, loadCheckpoint } from '../core/checkpoint.js';
+import { MemoryError } from '../core/memory.js';
 import type { Checkpoint, StylizeProgress } from '../core/stylize.js';
 import type { Engine } from '../engine/evaluator.js';
 import { createEngine } from '../engine/factory.js';
 import { InputError } from '../errors.js';
-import { removeTemporaryFiles } from '../io/atomic.js';
+import { oneLine, removeTemporaryFiles } from '../io/atomic.js';
 import { TimeLeft } from '../jobs/eta.js';
 import { Events } from '../jobs/events.js';
 import { checkJob, runJob, type JobCheckpoint, type JobContext, type JobResult } from '../jobs/job.js';
@@ -23,7 +24,7 @@ import {
   type QueueProgress,
   type QueueResult,
 } from './jobs.js';
-import { WORKER_ENV, type ChildOptions } from './worker-options.js';
+import { STOPPING, WORKER_ENV, type ChildOptions } from './worker-options.js';
 
 // A child whose worker is gone (killed, its machine lost) stops at once: its jobs are taken up
 // elsewhere from their checkpoints, and nothing it was writing is left behind.
@@ -32,7 +33,7 @@ process.on('exit', removeTemporaryFiles);
 
 /** SIGTERM or SIGINT: the worker is stopping; a running job saves its state and goes back to the queue. */
 const stopping = new AbortController();
-for (const name of ['SIGTERM', 'SIGINT'] as const) process.on(name, () => stopping.abort());
+for (const name of ['SIGTERM', 'SIGINT'] as const) process.on(name, () => stopping.abort(STOPPING));
 
 const options: ChildOptions = JSON.parse(process.env[WORKER_ENV] ?? '{}') as ChildOptions;
 let engine: Promise<Engine> | null = null;
@@ -40,15 +41,17 @@ let engine: Promise<Engine> | null = null;
 /** The child's engine, made at its first job and kept for the next (its style targets with it). */
 function childEngine(): Promise<Engine> {
   engine ??= createEngine({ engine: options.backend, threads: options.threads, weights: options.weights });
+  engine.catch(() => (engine = null)); // an engine that failed to start is tried again by the next job
   return engine;
 }
 
-/** The checkpoint of an earlier attempt, if it is there and whole; one that cannot be read is removed. */
+/** The checkpoint of an earlier attempt, if it is there; one that is not a whole checkpoint is removed. */
 async function earlierState(file: string): Promise<Checkpoint | undefined> {
   if (!fs.existsSync(file)) return undefined;
   try {
     return await loadCheckpoint(file);
-  } catch {
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error; // unreadable now (storage): the retry reads it again
     fs.rmSync(file, { force: true });
     return undefined;
   }
@@ -58,6 +61,16 @@ async function earlierState(file: string): Promise<Checkpoint | undefined> {
 const iterationOf = (resume: Checkpoint) =>
   resume.settings.iterations.slice(0, resume.scale).reduce((a, b) => a + b, 0) + resume.state.iteration;
 
+/** Aborted by the worker's cancellation (its reason: STOPPING or LOCK_LOST) or by a signal to this child. */
+function runSignal(cancel: AbortSignal | undefined): AbortSignal {
+  const both = new AbortController();
+  for (const signal of [cancel, stopping.signal]) {
+    if (signal?.aborted) both.abort(signal.reason);
+    signal?.addEventListener('abort', () => both.abort(signal.reason), { once: true });
+  }
+  return both.signal;
+}
+
 export default async function processJob(
   job: SandboxedJob<QueueJobData, QueueResult>,
   token?: string,
@@ -66,7 +79,7 @@ export default async function processJob(
   const data = job.data;
   const file = checkpointPath(data.output);
   removeStaleTemporaries(data.output);
-  const signal = cancel ? AbortSignal.any([cancel, stopping.signal]) : stopping.signal;
+  const signal = runSignal(cancel);
   const context: JobContext = {
     engine: await childEngine(),
     signal,
@@ -80,18 +93,20 @@ export default async function processJob(
     result = await attempt(job, context, { file, every: options.checkpointEvery, resume });
   } catch (error) {
     // A checkpoint of other settings or images (the output's name reused): start afresh.
-    if (!(resume && error instanceof InputError && error.message.startsWith('cannot resume'))) throw failure(error);
+    if (!(resume && error instanceof InputError && error.message.startsWith('cannot resume')))
+      throw failure(error, file);
     disposeCheckpoint(resume);
     resume = undefined;
     fs.rmSync(file, { force: true });
     result = await attempt(job, context, { file, every: options.checkpointEvery }).catch((e) => {
-      throw failure(e);
+      throw failure(e, file);
     });
   } finally {
     if (resume) disposeCheckpoint(resume);
   }
   if (result.interrupted) {
-    if (cancel?.aborted) throw new UnrecoverableError('cancelled');
+    // The worker lost the job's lock: another worker has it now, and this one stops.
+    if (signal.reason !== STOPPING) throw new Error(`stopped: ${String(signal.reason)}`);
     // The worker is stopping: the job waits for the next worker, which resumes the checkpoint.
     await job.moveToWait(token);
     throw new WaitingError();
@@ -133,8 +148,15 @@ async function attempt(
   return runJob(job.data, settings, context, { onStart, onProgress }, checkpoint);
 }
 
-/** A failure as the queue keeps it: bad input or a non-finite cost fails at once (a retry would do the same), anything else is retried. */
-function failure(error: unknown): Error {
-  if (error instanceof InputError || error instanceof NonFiniteCostError) return new UnrecoverableError(error.message);
-  return error instanceof Error ? error : new Error(String(error));
+/**
+ * A failure as the queue keeps it, on one line: bad input or a non-finite cost fails at once (a
+ * retry would do the same, so its checkpoint goes too); anything else is retried, a run too big
+ * for the memory free now included (the machine may have more later, or another worker).
+ */
+function failure(error: unknown, checkpoint: string): Error {
+  const message = oneLine(error);
+  const final = (error instanceof InputError && !(error instanceof MemoryError)) || error instanceof NonFiniteCostError;
+  if (!final) return new Error(message);
+  fs.rmSync(checkpoint, { force: true });
+  return new UnrecoverableError(message);
 }

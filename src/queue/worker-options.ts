@@ -1,6 +1,12 @@
 /** What a worker tells the child processes that run its jobs (through their environment). */
 import type { EngineName } from '../engine/evaluator.js';
 
+/** Why a worker cancels its running jobs when it stops: they checkpoint and go back to wait. */
+export const STOPPING = 'the worker is stopping';
+
+/** Why a worker cancels a job whose lock it could not renew: another worker may have it now. */
+export const LOCK_LOST = "the worker lost the job's lock";
+
 /** The environment variable that carries ChildOptions as JSON. */
 export const WORKER_ENV = 'NST_QUEUE_WORKER';
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import { connectionOf, type QueueAddress } from './address.js';
 import type { QueueJobData, QueueProgress, QueueResult } from './jobs.js';
-import { WORKER_ENV, type ChildOptions } from './worker-options.js';
+import { LOCK_LOST, STOPPING, WORKER_ENV, type ChildOptions } from './worker-options.js';
 
 export interface WorkerOptions extends ChildOptions {
   /** Jobs run at once, each in its own child process. */
@@ -53,14 +53,19 @@ export function startWorker(address: QueueAddress, options: WorkerOptions, liste
     listener.onFailed?.(job.data, id(job), error.message, final);
   });
   worker.on('error', (error) => listener.onError?.(error.message));
+  // Renewal failed (Redis unreachable for longer than the lock): stop the run, it is not ours.
+  worker.on('lockRenewalFailed', (ids) => ids.forEach((jobId) => worker.cancelJob(jobId, LOCK_LOST)));
   return {
     /** Resolves when the worker is connected and waiting for jobs. */
     ready: () => worker.waitUntilReady().then(() => undefined),
     /**
-     * Stops taking jobs and stops the children (SIGTERM): each running job saves its checkpoint and
-     * goes back to the queue for the next worker, without waiting for the job to end.
+     * Stops taking jobs; each running job is cancelled, saves its checkpoint at the end of its
+     * iteration and goes back to the queue for the next worker (its lock renewed until then).
      */
-    close: () => worker.close(true),
+    close: () => {
+      worker.cancelAllJobs(STOPPING);
+      return worker.close();
+    },
   };
 }
 

@@ -45,10 +45,33 @@ class Worker {
     return until(() => this.events().some((e) => e['event'] === 'ready'), `a worker to start: ${this.stderr}`);
   }
 
-  /** Ctrl-C as a person or a scheduler stops it; SIGKILL to the group as a lost machine. */
+  /** SIGTERM as a scheduler stops it, SIGKILL as a lost machine: to the worker alone (not its children). */
   stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(-this.child.pid!, signal);
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
+  }
+
+  /** Whether a process of its group (the worker's children) still runs (Linux: /proc/PID/stat's state and group). */
+  childrenRunning(): boolean {
+    return fs.readdirSync('/proc').some((pid) => {
+      if (!/^\d+$/.test(pid)) return false;
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(group) === this.child.pid && state !== 'Z';
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** The worker and its children, gone (after the tests). */
+  kill(): void {
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch {
+      // gone already
+    }
   }
 }
 
@@ -67,7 +90,7 @@ before(async () => {
   redis = await startRedis();
 });
 after(async () => {
-  await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+  for (const worker of workers) worker.kill();
   await redis?.stop();
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -117,6 +140,8 @@ describe('nst queue', { timeout: 300_000 }, () => {
     await until(() => pool.some(runsFirst) && fs.existsSync(checkpoint), 'job 1 to checkpoint');
     const victim = pool.find(runsFirst)!;
     assert.equal(await victim.stop('SIGKILL'), null);
+    // Its child, whose worker is gone, stops too rather than race the job's next owner.
+    await until(() => !victim.childrenRunning(), "the killed worker's child to exit", 10_000);
     assert.ok(
       !victim.events().some((e) => e['event'] === 'completed' && e['output'] === first),
       'killed before the end',
@@ -159,6 +184,41 @@ describe('nst queue', { timeout: 300_000 }, () => {
       assert.ok(fs.readFileSync(path.join(reference, file)).equals(fs.readFileSync(path.join(out, file))), file);
 
     await Promise.all(pool.map((w) => w.stop('SIGTERM')));
+  });
+
+  it('a worker stopped by SIGTERM hands its job back with a checkpoint; status shows the next one running it', async () => {
+    const dir = newDir();
+    const out = path.join(dir, 'out');
+    const queue = ['--redis', redis.url, '--queue', 'handback'];
+    const first = new Worker(redis.url, 'handback');
+    workers.push(first);
+    await first.ready();
+    const plan = ['--content', image('golden_gate.jpg'), '--style', image('the_scream.jpg'), '--out-dir', out];
+    const run = ['--size', '64', '--iterations', '150', '--converge', '0'];
+    const submitted = nst(['queue', 'submit', ...plan, ...run, ...queue, '--json']);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const checkpoint = path.join(out, '.golden_gate-the_scream.png.nst-checkpoint');
+    await until(() => fs.existsSync(checkpoint), 'a checkpoint');
+    assert.equal(await first.stop('SIGTERM'), 0, first.stderr);
+    assert.ok(!first.events().some((e) => e['event'] === 'completed' || e['event'] === 'failed'));
+    const waiting = JSON.parse(nst(['queue', 'status', ...queue, '--json']).stdout) as Event;
+    assert.deepEqual(waiting['counts'], { waiting: 1, active: 0, delayed: 0, completed: 0, failed: 0 });
+    assert.ok(fs.existsSync(checkpoint), 'the checkpoint stays for the next worker');
+
+    const second = new Worker(redis.url, 'handback');
+    workers.push(second);
+    await second.ready();
+    await until(() => second.events().some((e) => e['event'] === 'progress'), 'progress');
+    const status = nst(['queue', 'status', ...queue]);
+    assert.match(
+      status.stdout,
+      /: 0 waiting, 1 running, .*\n  running \[1\] .*golden_gate\.jpg × .*the_scream\.jpg → .*golden_gate-the_scream\.png: iteration \d+\/150, best cost \d\.\d{3}e\+\d+, .* left, resumed at \d+\n$/,
+    );
+    await until(() => second.events().some((e) => e['event'] === 'completed'), 'the job to complete');
+    const done = second.events().find((e) => e['event'] === 'completed')!;
+    assert.ok(done['resumedFrom'] > 0 && done['iterations'] === 150, JSON.stringify(done));
+    assert.deepEqual(fs.readdirSync(out), ['golden_gate-the_scream.png']);
+    await second.stop('SIGTERM');
   });
 
   it('a job that cannot run fails at once with its reason; --wait exits 1; status shows it', async () => {
@@ -227,6 +287,19 @@ describe('nst queue', { timeout: 300_000 }, () => {
     assert.match(skipped.stderr, /submitted 0 jobs to queue refusals .*\(1 skipped: exist\)/);
     const status = JSON.parse(nst(['queue', 'status', '--redis', redis.url, '--queue', 'refusals', '--json']).stdout);
     assert.equal(status.counts.waiting, 0);
+  });
+
+  it('a batch submitted again while its jobs wait is not queued twice', () => {
+    const dir = newDir();
+    const plan = ['--content', image('tubingen.jpg'), '--style', image('shipwreck.jpg'), '--out-dir', dir];
+    const submit = () => nst(['queue', 'submit', ...plan, '--redis', redis.url, '--queue', 'twice', '--json']);
+    const [once, again] = [submit(), submit()];
+    assert.equal(once.code, 0, once.stderr);
+    assert.equal(again.code, 0, again.stderr);
+    const ids = (run: { stdout: string }) => events(run.stdout).find((e) => e['event'] === 'submitted')!['ids'];
+    assert.deepEqual(ids(again), ids(once));
+    const status = JSON.parse(nst(['queue', 'status', '--redis', redis.url, '--queue', 'twice', '--json']).stdout);
+    assert.equal(status.counts.waiting, 1);
   });
 
   it('nst stylize and nst batch never load the Redis client (BullMQ, ioredis); nst queue does', () => {
