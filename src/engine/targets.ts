@@ -10,7 +10,63 @@ import type { Objective, TargetImages } from './evaluator.js';
  * Gram matrices of style images already computed, keyed by `styleKey`: a batch over many contents
  * with one style computes them once. The cache owns its tensors.
  */
-export type StyleCache = Map<string, tf.Tensor3D[]>;
+export interface StyleCache {
+  get(key: string): tf.Tensor3D[] | undefined;
+  set(key: string, grams: tf.Tensor3D[]): unknown;
+  readonly size: number;
+  values(): IterableIterator<tf.Tensor3D[]>;
+  clear(): void;
+}
+
+/** Style images whose statistics an engine keeps: a few MB each, at each working size. */
+export const STYLE_CACHE_ENTRIES = 32;
+
+/**
+ * A StyleCache that keeps the `limit` most recently used entries: a long-lived process (a queue
+ * worker, a batch over many paintings) does not grow with every style it has seen. `trim` releases
+ * the others; it is called before targets are computed, never while a computation holds entries.
+ */
+export class RecentStyles implements StyleCache {
+  private readonly entries = new Map<string, tf.Tensor3D[]>();
+
+  constructor(private readonly limit = STYLE_CACHE_ENTRIES) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(key: string): tf.Tensor3D[] | undefined {
+    const grams = this.entries.get(key);
+    if (grams) {
+      this.entries.delete(key); // most recent last
+      this.entries.set(key, grams);
+    }
+    return grams;
+  }
+
+  set(key: string, grams: tf.Tensor3D[]): this {
+    this.entries.set(key, grams);
+    return this;
+  }
+
+  values(): IterableIterator<tf.Tensor3D[]> {
+    return this.entries.values();
+  }
+
+  /** Releases the least recently used entries beyond the limit. */
+  trim(): void {
+    for (const [key, grams] of this.entries) {
+      if (this.entries.size <= this.limit) break;
+      this.entries.delete(key);
+      tf.dispose(grams);
+    }
+  }
+
+  clear(): void {
+    for (const grams of this.entries.values()) tf.dispose(grams);
+    this.entries.clear();
+  }
+}
 
 /** SHA-256 of tensors' shapes and values: equal for equal images. */
 export function fingerprint(images: readonly tf.Tensor[]): string {

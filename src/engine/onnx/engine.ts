@@ -21,7 +21,8 @@ import { loadRuntime, ort, RUNTIME_PACKAGES, runtimeBuild, type RuntimeBuild } f
 import { slotsOf } from '../regions.js';
 import { onnxMemoryModel } from './memory.js';
 import { defaultProviders, SessionCache } from './session.js';
-import { computeOnnxTargets, featuresKey, featuresSession, type StyleCache } from './targets.js';
+import { RecentStyles } from '../targets.js';
+import { computeOnnxTargets, featuresKey, featuresSession } from './targets.js';
 import { createOnnxTileKernel } from './tiles.js';
 
 /** The graph and session settings that measured fastest on the CPU (bench/README.md, "ONNX engine"). */
@@ -55,7 +56,7 @@ export class OnnxEngine implements Engine {
   private readonly sessions = new SessionCache(IDLE_SESSIONS);
   private readonly featureSessions = new SessionCache(0);
   private readonly tileSessions = new SessionCache(IDLE_TILE_SESSIONS);
-  private readonly styleCache: StyleCache = new Map();
+  private readonly styleCache = new RecentStyles();
   /** The provider the sessions run on: the first one asked for until a session says otherwise. */
   private provider: string;
 
@@ -95,6 +96,7 @@ export class OnnxEngine implements Engine {
       featuresSession(weights, objective, FEATURES(graph)),
     );
     let targets;
+    this.styleCache.trim();
     try {
       targets = await computeOnnxTargets(features.session, objective, images, this.styleCache, FEATURES(graph));
     } finally {
@@ -126,7 +128,6 @@ export class OnnxEngine implements Engine {
     void this.sessions.clear();
     void this.tileSessions.clear();
     void this.featureSessions.clear();
-    for (const grams of this.styleCache.values()) tf.dispose(grams);
     this.styleCache.clear();
   }
 }
