@@ -157,6 +157,20 @@ describe('examples/', () => {
     assert.match(command, new RegExp(`^nst batch .*--shard auto --shards ${completions} `));
   });
 
+  it('k8s-queue-workers.yaml: workers reach the Redis Service it defines, which never evicts jobs', () => {
+    const file = fs.readFileSync(path.join(EXAMPLES, 'k8s-queue-workers.yaml'), 'utf8');
+    const [service, redis, workers] = file.split(/^---$/m);
+    const name = /^  name: (\S+)$/m.exec(service!)?.[1];
+    const port = /^\s+- port: (\d+)$/m.exec(service!)?.[1];
+    assert.match(redis!, /- --maxmemory-policy\n\s+- noeviction\n/);
+    const block = workers!.slice(workers!.indexOf('command:'), workers!.indexOf('env:'));
+    const command = [...block.matchAll(/^\s+- '?([^'\n]*)'?$/gm)].map((m) => m[1]).join(' ');
+    assert.match(command, /^nst queue worker /);
+    assert.match(workers!, new RegExp(`- name: NST_REDIS\n\\s+value: redis://${name}:${port}\n`));
+    // The grace period covers a job's hand-back: its iteration ends, its checkpoint is written.
+    assert.ok(Number(/terminationGracePeriodSeconds: (\d+)/.exec(workers!)?.[1]) >= 60);
+  });
+
   it('stylize.sh writes one output per size', () => {
     const stylized = run('stylize.sh', [photo, painting], { SIZES: '32' });
     assert.equal(stylized.code, 0, stylized.stderr);
