@@ -11,6 +11,11 @@ export interface InputErrorDetail {
   problem?: string;
   /** The file at fault. */
   file?: string;
+  /**
+   * Settings the message names, spelled as the library spells them (`size`, `styleScale`), each
+   * once: a caller may respell them in its own terms (the command: as its flags).
+   */
+  names?: string[];
 }
 
 export class InputError extends Error {

@@ -85,7 +85,16 @@ export function wordError(error: unknown): string {
     return named(flag, problem);
   }
   const hint = setting ? HINTS[setting] : undefined;
-  return hint ? `${error.message} (${hint})` : error.message;
+  const text = asFlags(error.message, error.detail.names ?? []);
+  return hint ? `${text} (${hint})` : text;
+}
+
+/** The settings a library message names (`styleScale 2 × size 512`), respelled as flags (`--style-scale 2 × --size 512`). */
+function asFlags(message: string, names: readonly string[]): string {
+  return names.reduce((text, name) => {
+    const flag = name in SETTINGS ? `--${SETTINGS[name as SettingName].flag.name}` : name;
+    return text.replace(new RegExp(`(?<![\\w-])${name}(?![\\w-])`), flag);
+  }, message);
 }
 
 /** The package's version, from its package.json (dist/src/cli/ is three folders below it). */

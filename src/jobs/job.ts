@@ -178,15 +178,16 @@ export async function readJobPipes(job: Job): Promise<void> {
  */
 function checkWorkingSize(flags: Settings): void {
   const side = styleSide(flags.size, flags.styleScale);
-  const sides: [string, number][] = [
-    [`--size ${flags.size}: working images`, flags.size],
-    [`--style-scale ${flags.styleScale} × --size ${flags.size}: style images`, side],
+  const sides: [string, number, string[]][] = [
+    [`size ${flags.size}: working images`, flags.size, ['size']],
+    [`styleScale ${flags.styleScale} × size ${flags.size}: style images`, side, ['styleScale', 'size']],
   ];
-  for (const [what, side] of sides) {
+  for (const [what, side, names] of sides) {
     if (side * side > flags.maxInputPixels) {
       const limit = flags.maxInputPixels.toLocaleString('en-US');
       throw new InputError(`${what} of up to ${side}×${side} px are more than the limit of ${limit} pixels`, {
         setting: 'maxInputPixels',
+        names,
       });
     }
   }
@@ -208,7 +209,7 @@ const styleMaskLabel = (job: Job, i: number) => (job.styles.length > 1 ? `style 
 
 /**
  * The images of a job, each shrunk as it is read to the largest size the run works at: the content
- * and an init image to --size, the styles to --style-scale × --size. A photo of tens of megapixels
+ * and an init image to `size`, the styles to `styleScale` × `size`. A photo of tens of megapixels
  * never becomes a tensor, and the last scale sees exactly what it would from the full image.
  */
 async function readInputs(job: Job, settings: RunSettings): Promise<Inputs> {
@@ -325,7 +326,8 @@ async function run(
     // Before any step, only the settings can be at fault: weights so large that the cost overflows.
     if (!error.bestImage) {
       throw new InputError(
-        `${error.message}, before any step: lower --alpha, --beta or --var (the cost must fit in float32)`,
+        `${error.message}, before any step: lower alpha, beta or var (the cost must fit in float32)`,
+        { names: ['alpha', 'beta', 'var'] },
       );
     }
     const image = tf.squeeze(error.bestImage, [0]) as tf.Tensor3D;
@@ -351,7 +353,7 @@ export async function runJob(
   try {
     const plan = planOf(settings, inputs);
     const budget = memoryBudget(context.engine.memory, job.flags.maxMemory);
-    if (context.memoryCheck) checkMemory(plan, context.engine.memory, budget); // skipped with --no-memory-check
+    if (context.memoryCheck) checkMemory(plan, context.engine.memory, budget); // the caller may skip the guard
     hooks.onStart?.(scaleWork(plan, settings.scales, context.engine.memory, budget));
     const jobField = job.index === undefined ? {} : { job: job.index };
     const { content, styles, output } = job;

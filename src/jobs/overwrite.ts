@@ -1,7 +1,7 @@
 /**
  * No output may overwrite an input, nor another output of the same run: files are compared by
  * what they are (device and inode, through links), not by how their paths are spelled. The
- * snapshots of --save-every count as outputs, by their names.
+ * snapshots a run saves along the way count as outputs, by their names.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,9 +54,13 @@ function existingSnapshots(rule: Snapshots): Role[] {
   } catch {
     return [];
   }
-  const what = 'snapshot (--save-every)';
+  const what = 'snapshot (snapshotEvery)';
   return names.map((name) => path.join(dir, name)).flatMap((file) => (isSnapshot(rule, file) ? [{ what, file }] : []));
 }
+
+/** The refusal, naming the snapshots' setting where it speaks of them. */
+const overwriteError = (message: string) =>
+  new InputError(message, message.includes('(snapshotEvery)') ? { names: ['snapshotEvery'] } : {});
 
 /**
  * Throws an InputError, one line naming both paths, if a file written would be a file read or
@@ -71,18 +75,18 @@ export function refuseOverwrites(
   for (const role of [...writes, ...snapshots.flatMap(existingSnapshots)]) {
     const id = fileIdentity(role.file);
     const other = written.get(id);
-    if (other) throw new InputError(`${role.what} ${role.file} is the same file as the ${other.what} ${other.file}`);
+    if (other) throw overwriteError(`${role.what} ${role.file} is the same file as the ${other.what} ${other.file}`);
     written.set(id, role);
   }
   for (const read of reads) {
     const write = written.get(fileIdentity(read.file));
-    if (write) throw new InputError(`${write.what} ${write.file} would overwrite the ${read.what} ${read.file}`);
+    if (write) throw overwriteError(`${write.what} ${write.file} would overwrite the ${read.what} ${read.file}`);
   }
   for (const rule of snapshots) {
-    const what = `snapshots (--save-every) of ${rule.output}`;
+    const what = `snapshots (snapshotEvery) of ${rule.output}`;
     const read = reads.find((r) => isSnapshot(rule, r.file));
-    if (read) throw new InputError(`${what} would overwrite the ${read.what} ${read.file}`);
+    if (read) throw overwriteError(`${what} would overwrite the ${read.what} ${read.file}`);
     const write = writes.find((w) => isSnapshot(rule, w.file));
-    if (write) throw new InputError(`${what} would overwrite the ${write.what} ${write.file}`);
+    if (write) throw overwriteError(`${what} would overwrite the ${write.what} ${write.file}`);
   }
 }

@@ -2,6 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { wordError } from '../../src/cli/main.js';
+import { InputError } from '../../src/errors.js';
 import { readImage } from '../../src/io/images.js';
 import { BIN, IMAGES, nst, tempDir, useWasm } from '../helpers.js';
 
@@ -293,5 +295,27 @@ describe('nst weights', () => {
       server.close();
       fs.rmSync(cache, { recursive: true });
     }
+  });
+});
+
+describe('errors worded for people', () => {
+  it("the settings a library message names become the command's flags, each where it stands", () => {
+    const working = new InputError('styleScale 2 × size 512: style images of up to 1024×1024 px are too many', {
+      setting: 'maxInputPixels',
+      names: ['styleScale', 'size'],
+    });
+    assert.equal(
+      wordError(working),
+      '--style-scale 2 × --size 512: style images of up to 1024×1024 px are too many (raise it with --max-input-pixels)',
+    );
+    const overflow = new InputError('the cost is not finite, before any step: lower alpha, beta or var', {
+      names: ['alpha', 'beta', 'var'],
+    });
+    assert.equal(wordError(overflow), 'the cost is not finite, before any step: lower --alpha, --beta or --var');
+    // A word that only contains a name is left alone.
+    assert.equal(
+      wordError(new InputError('sizes of varied images', { names: ['size', 'var'] })),
+      'sizes of varied images',
+    );
   });
 });
