@@ -3,7 +3,7 @@
  */
 import { Queue, QueueEvents } from 'bullmq';
 import { connectionOf, type QueueAddress } from './address.js';
-import { JOB_OPTIONS, type QueueJobData, type QueueProgress, type QueueResult } from './jobs.js';
+import { failureReason, JOB_OPTIONS, type QueueJobData, type QueueProgress, type QueueResult } from './jobs.js';
 
 /** How a job ended, as `waitForJobs` reports it. */
 export type JobOutcome = { id: string; ok: true; result: QueueResult } | { id: string; ok: false; reason: string };
@@ -56,7 +56,7 @@ export async function waitForJobs(
         if (!job) return { id, ok: false, reason: 'not in the queue (removed?)' };
         const outcome: JobOutcome = await job.waitUntilFinished(events).then(
           (result: QueueResult) => ({ id, ok: true, result }),
-          (error: Error) => ({ id, ok: false, reason: error.message }),
+          (error: Error) => ({ id, ok: false, reason: failureReason(error.message) }),
         );
         onEnd(outcome);
         return outcome;
@@ -89,7 +89,7 @@ export async function queueStatus(address: QueueAddress): Promise<QueueStatus> {
     const failed = (await queue.getJobs(['failed'], 0, 9)).map((job) => ({
       id: job.id!,
       data: job.data,
-      reason: job.failedReason,
+      reason: failureReason(job.failedReason),
     }));
     return { counts, running, failed };
   } finally {

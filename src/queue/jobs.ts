@@ -33,6 +33,23 @@ export interface QueueResult extends Omit<JobResult, 'elapsedMs' | 'interrupted'
   seconds: number;
 }
 
+/** A job whose worker is lost is taken up again this many times before it fails (a machine may be lost more than once). */
+export const MAX_STALLED = 3;
+
+/**
+ * A failure's reason as the queue keeps it, in our words where BullMQ's own are cryptic: a child
+ * process that died (killed for memory, most often) or a job whose workers kept being lost.
+ */
+export function failureReason(text: string): string {
+  const exit = /^Unexpected exit code: (\S+) signal: (\S+)/.exec(text);
+  if (exit) {
+    const how = exit[2] !== 'null' ? `was killed (${exit[2]})` : `exited with code ${exit[1]}`;
+    return `the process running the job ${how}: out of memory? (${text})`;
+  }
+  if (/stalled more than allowable limit/.test(text)) return `its worker was lost ${MAX_STALLED + 1} times (${text})`;
+  return text;
+}
+
 /** How jobs are kept and retried: failures of the machine get three tries, 10 s, 20 s apart. */
 export const JOB_OPTIONS = {
   attempts: 3,

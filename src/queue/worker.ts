@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import { connectionOf, type QueueAddress } from './address.js';
-import type { QueueJobData, QueueProgress, QueueResult } from './jobs.js';
+import { failureReason, MAX_STALLED, type QueueJobData, type QueueProgress, type QueueResult } from './jobs.js';
 import { LOCK_LOST, STOPPING, WORKER_ENV, type ChildOptions } from './worker-options.js';
 
 export interface WorkerOptions extends ChildOptions {
@@ -26,9 +26,6 @@ export interface WorkerListener {
   /** A problem of the worker itself (Redis gone: it reconnects). */
   onError?: (message: string) => void;
 }
-
-/** A stalled job is taken up again this many times before it fails (a machine may be lost more than once). */
-const MAX_STALLED = 3;
 
 /** Starts a worker; `close()` lets running jobs checkpoint and go back to the queue, then stops. */
 export function startWorker(address: QueueAddress, options: WorkerOptions, listener: WorkerListener = {}) {
@@ -50,7 +47,7 @@ export function startWorker(address: QueueAddress, options: WorkerOptions, liste
   worker.on('failed', (job, error) => {
     if (!job) return;
     const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    listener.onFailed?.(job.data, id(job), error.message, final);
+    listener.onFailed?.(job.data, id(job), failureReason(error.message), final);
   });
   worker.on('error', (error) => listener.onError?.(error.message));
   // Renewal failed (Redis unreachable for longer than the lock): stop the run, it is not ours.
