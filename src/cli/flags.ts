@@ -116,20 +116,23 @@ function threadCount(text: string): number {
   return x;
 }
 
-/** Adds the process flags (ProcessFlags) to a command. */
-export function addProcessOptions(command: Command): Command {
+/**
+ * Adds the process flags (ProcessFlags) to a command; `threads` replaces the --threads flag where
+ * its default is not all cores (a queue worker shares them among its jobs).
+ */
+export function addProcessOptions(
+  command: Command,
+  threads = new Option('--threads <n>', `threads of the engine, at most ${MAX_THREADS}`)
+    .argParser(threadCount)
+    .default(defaultThreads(), `all cores, at most 8: ${defaultThreads()}`),
+): Command {
   return command
     .addOption(
       new Option('--backend <name>', "compute engine: ONNX Runtime's native (onnx) or WebAssembly (onnx-wasm) build")
         .choices([...ENGINE_NAMES])
         .default('auto'),
     )
-    .option(
-      '--threads <n>',
-      `threads of the engine, at most ${MAX_THREADS} (default: all cores, at most 8)`,
-      threadCount,
-      defaultThreads(),
-    )
+    .addOption(threads)
     .option('--weights <file>', 'VGG19 weights (Keras HDF5); default: $NST_WEIGHTS, the cache, or a download')
     .option('--json', 'newline-delimited JSON events on stdout instead of the progress bar and messages')
     .option('--no-memory-check', 'start even if the run looks too big for the memory available')

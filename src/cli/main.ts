@@ -116,7 +116,7 @@ export function usageLine(text: string): string {
 function buildProgram(result: { code: number }): Command {
   const program = new Command('nst')
     .description(
-      'Neural style transfer (Gatys et al.): repaint a photo in the style of a painting, with VGG19 on TensorFlow.js',
+      'Neural style transfer (Gatys et al.): repaint a photo in the style of a painting, with VGG19 on ONNX Runtime',
     )
     .version(packageVersion(), '-V, --version', 'print the version of nst')
     .addHelpText('after', EXAMPLES)

@@ -84,11 +84,13 @@ export function addQueueCommand(program: Command, result: { code: number }): voi
       count(3600),
       30,
     );
-  addProcessOptions(worker).action(async (opts: Record<string, unknown>, command: Command) => {
+  const threads = new Option(
+    '--threads <n>',
+    "threads of each job's engine (default: the cores, at most 8, shared among the --concurrency jobs)",
+  ).argParser(count(64));
+  addProcessOptions(worker, threads).action(async (opts: Record<string, unknown>, command: Command) => {
     const { workerCommand } = await import('./queue.js');
-    // Threads: the cores shared among the jobs, unless given.
-    const threads = command.getOptionValueSource('threads') === 'cli' ? opts['threads'] : undefined;
-    result.code = await workerCommand({ ...opts, threads } as WorkerFlags);
+    result.code = await workerCommand(opts as unknown as WorkerFlags);
   });
 
   addQueueOptions(
