@@ -65,19 +65,24 @@ export function checkpointPath(output: string): string {
 
 /**
  * Removes what a lost worker was writing for this job: the hidden temporary files of an atomic
- * write (io/atomic.ts) of its output or checkpoint. Only the job's worker writes those names.
+ * write (io/atomic.ts) of its output, its checkpoint or a snapshot (`out_000100.png`). Only the
+ * job's worker writes those names.
  */
 export function removeStaleTemporaries(output: string): void {
   const dir = path.dirname(output);
-  const names = [path.basename(output), path.basename(checkpointPath(output))];
+  const ext = path.extname(output);
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const written = [
+    escape(path.basename(output)),
+    escape(path.basename(checkpointPath(output))),
+    `${escape(path.basename(output, ext))}_\\d{6,}${escape(ext)}`,
+  ];
+  const temporary = new RegExp(`^\\.(${written.join('|')})\\.tmp-\\d+-\\d+$`);
   let entries: string[];
   try {
     entries = fs.readdirSync(dir);
   } catch {
     return;
   }
-  for (const entry of entries) {
-    if (names.some((name) => entry.startsWith(`.${name}.tmp-`) && /\.tmp-\d+-\d+$/.test(entry)))
-      fs.rmSync(path.join(dir, entry), { force: true });
-  }
+  for (const entry of entries) if (temporary.test(entry)) fs.rmSync(path.join(dir, entry), { force: true });
 }

@@ -22,20 +22,23 @@ describe("a queue job's files and failures", () => {
     assert.equal(failureReason('content image a.png: not an image'), 'content image a.png: not an image');
   });
 
-  it('a job taken up again removes only the temporary files of its own output and checkpoint', () => {
+  it('a job taken up again removes only the temporary files of its own output, checkpoint and snapshots', () => {
     const dir = tempDir();
     const output = path.join(dir, 'out.png');
     const names = [
       '.out.png.tmp-123-0',
       `.${path.basename(checkpointPath(output))}.tmp-77-3`,
+      '.out_000100.png.tmp-5-1', // a snapshot's
       '.other.png.tmp-123-0',
+      '.outer.png.tmp-1-1',
+      'out_000100.png',
       '.out.png.tmp-notes',
       'out.png',
       path.basename(checkpointPath(output)),
     ];
     for (const name of names) fs.writeFileSync(path.join(dir, name), '');
     removeStaleTemporaries(output);
-    assert.deepEqual(fs.readdirSync(dir).sort(), names.slice(2).sort());
+    assert.deepEqual(fs.readdirSync(dir).sort(), names.slice(3).sort());
     fs.rmSync(dir, { recursive: true });
   });
 });
