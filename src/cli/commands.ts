@@ -14,14 +14,14 @@ import { checkWritable } from '../io/images.js';
 import { cachedWeightsPath, ensureWeights, locateWeights } from '../io/weights.js';
 import { NonFiniteCostError, type StopReason } from '../optim/types.js';
 import { outputTarget, STDOUT, type OutputTarget } from './stdout.js';
-import { planChecked, type PlanFlags } from './plan.js';
+import { checkSharedFlags, planChecked, type PlanFlags } from './plan.js';
 import { resolveShard, shardJobs, type Shard } from './batch.js';
 import { formatSeconds, TimeLeft } from '../jobs/eta.js';
 import { writeContactSheet, type SheetJob } from './view/sheet.js';
 import { checkViewFlags, RunView, type ViewFlags } from './view/watch.js';
 import { Events, type ErrorCode } from '../jobs/events.js';
 import { DEFAULT_CHECKPOINT_EVERY, flagsFromCheckpoint, type ProcessFlags, type RunFlags } from './flags.js';
-import { checkJob, checkRunFlags, jobFiles, readJobPipes, runJob, type Job, type JobContext } from '../jobs/job.js';
+import { checkJob, jobFiles, readJobPipes, runJob, type Job, type JobContext } from '../jobs/job.js';
 import { refuseOverwrites, type Role } from '../jobs/overwrite.js';
 import { clearBar, costLines, costWriter, NO_BAR, progressBar, sayer, trapSignals, type Bar } from './terminal.js';
 
@@ -223,16 +223,13 @@ interface Failure {
  * A folder made for the outputs is removed again when the batch is refused.
  */
 function planBatch(flags: BatchFlags): { jobs: Job[]; planned: number; shard: Shard | null } {
-  checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
+  checkSharedFlags(flags);
   checkViewFlags(flags);
   const shard = resolveShard(flags.shard, flags.shards, process.env);
   if (flags.contactSheet !== undefined && !/\.(png|jpe?g)$/i.test(flags.contactSheet))
     throw new InputError(`--contact-sheet ${flags.contactSheet}: must end in .png or .jpg`);
   if (flags.contactSheet !== undefined && shard)
     throw new InputError('--contact-sheet needs the whole batch in one run, not a --shard');
-  if (flags.styleWeights) {
-    throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
-  }
   const reads = weightsRead(flags);
   const sheet = (): Role[] => {
     if (flags.contactSheet === undefined) return [];

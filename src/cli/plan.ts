@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import type { Settings } from '../core/settings.js';
 import { InputError } from '../errors.js';
-import { checkJob, jobFiles, type Job } from '../jobs/job.js';
+import { checkJob, checkRunFlags, jobFiles, type Job } from '../jobs/job.js';
 import { refuseOverwrites, type Role } from '../jobs/overwrite.js';
 import { planJobs } from './batch.js';
 import type { RunFlags } from './flags.js';
@@ -19,6 +19,14 @@ export interface PlanFlags extends RunFlags {
   name: string;
   /** The run flags given on the command line (a manifest row's preset applies under them). */
   given: Partial<Settings>;
+}
+
+/** Checks the run flags every job of the plan shares (a manifest row's own come with its job). */
+export function checkSharedFlags(flags: PlanFlags): void {
+  checkRunFlags({ ...flags, styleWeights: undefined }, 1);
+  if (flags.styleWeights) {
+    throw new InputError('--style-weights needs several styles in one job: give them in a manifest');
+  }
 }
 
 /**

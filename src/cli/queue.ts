@@ -8,14 +8,13 @@ import { InputError } from '../errors.js';
 import { ensureWeights, locateWeights } from '../io/weights.js';
 import { formatSeconds } from '../jobs/eta.js';
 import { Events, type EventName } from '../jobs/events.js';
-import type { Job } from '../jobs/job.js';
+import { withPaths, type Job } from '../jobs/job.js';
 import { checkAddress, probeRedis, shownUrl, type QueueAddress } from '../queue/address.js';
 import { queueStatus, submitJobs, waitForJobs, type JobOutcome, type QueueStatus } from '../queue/client.js';
 import type { QueueJobData, QueueProgress } from '../queue/jobs.js';
 import { startWorker } from '../queue/worker.js';
 import { defaultThreads, type EngineName } from '../engine/evaluator.js';
-import { checkRunFlags } from '../jobs/job.js';
-import { planChecked, type PlanFlags } from './plan.js';
+import { checkSharedFlags, planChecked, type PlanFlags } from './plan.js';
 import { sayer } from './terminal.js';
 
 export interface QueueFlags {
@@ -60,18 +59,11 @@ const jobTitle = (job: { content: string; styles: string[]; output: string }) =>
   `${job.content} × ${job.styles.join(' + ')} → ${job.output}`;
 
 /** Absolute paths: every worker reads and writes them on the storage they share. */
-function queueData(job: Job): QueueJobData {
-  const at = (file: string) => path.resolve(file);
-  const flags = { ...job.flags };
-  if (!['content', 'noise', 'style'].includes(flags.init)) flags.init = at(flags.init);
-  if (flags.mask) flags.mask = at(flags.mask);
-  if (flags.styleMasks) flags.styleMasks = flags.styleMasks.map(at);
-  return { content: at(job.content), styles: job.styles.map(at), output: at(job.output), flags, index: job.index! };
-}
+const queueData = (job: Job): QueueJobData => ({ ...withPaths(job, (file) => path.resolve(file)), index: job.index! });
 
 export async function submitCommand(flags: SubmitFlags): Promise<number> {
   const say = sayer(flags);
-  checkRunFlags({ ...flags, styleWeights: undefined }, 1); // the shared flags
+  checkSharedFlags(flags);
   if (flags.skipExisting && flags.force) throw new InputError('give --skip-existing or --force, not both');
   const address = await reach(flags, say); // first: an unreachable server leaves no output folder made
   const planned = planChecked(flags, []);
@@ -158,8 +150,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<number> {
 }
 
 export async function statusCommand(flags: QueueFlags): Promise<number> {
-  const address = checkAddress(flags.redis, flags.queue);
-  await probeRedis(address);
+  const address = await reach(flags, sayer(flags));
   const status = await queueStatus(address);
   if (flags.json) process.stdout.write(`${JSON.stringify(status)}\n`);
   else process.stdout.write(statusText(address, status));

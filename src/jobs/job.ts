@@ -83,7 +83,7 @@ export interface JobResult {
   elapsedMs: number;
   /** Why the run ended (see StopReason); 'interrupted': the output holds the best image so far (unless JobContext.writeInterrupted is false). */
   reason: StopReason;
-  /** The signal stopped the run early: the output holds the best image so far. */
+  /** The signal stopped the run early (see `reason`). */
   interrupted: boolean;
 }
 
@@ -138,13 +138,7 @@ export function jobFiles(
   settings: RunSettings,
   checkpoint: JobCheckpoint = {},
 ): { reads: Role[]; writes: Role[]; snapshots: Snapshots[] } {
-  const reads: Role[] = [
-    { what: 'content image', file: job.content },
-    ...job.styles.map((file, i) => ({ what: styleLabel(job, i), file })),
-  ];
-  if (!isInitKeyword(job.flags.init)) reads.push({ what: 'init image', file: job.flags.init });
-  job.flags.styleMasks?.forEach((file, i) => reads.push({ what: styleMaskLabel(job, i), file }));
-  if (job.flags.mask) reads.push({ what: 'mask', file: job.flags.mask });
+  const reads = jobImages(job);
   const writes: Role[] = [{ what: 'output image', file: job.output }];
   if (checkpoint.file) writes.push({ what: 'checkpoint', file: checkpoint.file });
   // The checkpoint resumed may be the one written: it is read whole before the run.
@@ -161,14 +155,31 @@ export function jobFiles(
  * check: a pipe can be read only once, and its bytes serve every later read.
  */
 export async function readJobPipes(job: Job): Promise<void> {
-  const images: [string, string][] = [
-    ['content image', job.content],
-    ...job.styles.map((file, i): [string, string] => [styleLabel(job, i), file]),
+  for (const { what, file } of jobImages(job)) await readImagePipe(file, what, job.flags.maxInputPixels);
+}
+
+/** The image files a job reads: its content and styles, an init image, its masks. */
+function jobImages(job: Job): Role[] {
+  const images: Role[] = [
+    { what: 'content image', file: job.content },
+    ...job.styles.map((file, i) => ({ what: styleLabel(job, i), file })),
   ];
-  if (!isInitKeyword(job.flags.init)) images.push(['init image', job.flags.init]);
-  job.flags.styleMasks?.forEach((file, i) => images.push([styleMaskLabel(job, i), file]));
-  if (job.flags.mask) images.push(['mask', job.flags.mask]);
-  for (const [label, file] of images) await readImagePipe(file, label, job.flags.maxInputPixels);
+  if (!isInitKeyword(job.flags.init)) images.push({ what: 'init image', file: job.flags.init });
+  job.flags.styleMasks?.forEach((file, i) => images.push({ what: styleMaskLabel(job, i), file }));
+  if (job.flags.mask) images.push({ what: 'mask', file: job.flags.mask });
+  return images;
+}
+
+/** The job with each of its image files (those of jobImages) and its output renamed by `rename`. */
+export function withPaths(job: Job, rename: (file: string) => string): Job {
+  const { init, styleMasks, mask } = job.flags;
+  const flags = {
+    ...job.flags,
+    init: isInitKeyword(init) ? init : rename(init),
+    styleMasks: styleMasks?.map(rename),
+    mask: mask && rename(mask),
+  };
+  return { ...job, content: rename(job.content), styles: job.styles.map(rename), output: rename(job.output), flags };
 }
 
 /**
