@@ -19,12 +19,16 @@ export const PEER_SCRIPT = path.resolve(HERE, '../../bench/peer_torch.py');
 const BIN = path.resolve(HERE, '../../bin/nst');
 const PEAK_PRELOAD = new URL('./peak.js', import.meta.url).href;
 
-/** Runs `node script args…` or `python3 …` and returns the last JSON line it printed. */
-export function runJson(command: string, args: string[]): Promise<Record<string, unknown>> {
+/** Runs `node script args…` or `python3 …` (with `env` added) and returns the last JSON line it printed. */
+export function runJson(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NST_WEIGHTS: WEIGHTS },
+      env: { ...process.env, NST_WEIGHTS: WEIGHTS, ...env },
     });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

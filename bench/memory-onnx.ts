@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  heldWeightBytes,
   networkBytes,
   ONNX_MEMORY_MODEL,
   onnxMemoryModel,
@@ -60,10 +61,10 @@ const shapeOf = (r: Row) => ({
 });
 const estimates = rows.map((r) => onnxMemoryModel().estimate(shapeOf(r)).rss);
 
-// Adam rows: peak = base + copies·weights + factor·outputs + (images + 2)·image; fit base and factor.
+// Adam rows: peak = base + held weights + factor·outputs + (images + 2)·image; fit base and factor.
 const m = ONNX_MEMORY_MODEL;
 const image = (r: Row) => 12 * r.height * r.width;
-const weights = networkBytes(1, 1).weights;
+const weights = heldWeightBytes();
 const adam = rows.filter((r) => (r.optimizer ?? 'adam') === 'adam' && r.threads > 1);
 const [a, factor] = line(
   adam.map((r) => [networkBytes(r.height, r.width).outputs, r.peakRss - (m.images + 2) * image(r)]),
@@ -75,7 +76,7 @@ const pairs = long.map((r) => {
 });
 const fitted = {
   activationFactor: factor,
-  baseMiB: (a - m.weightCopies * weights) / MiB,
+  baseMiB: (a - weights) / MiB,
   lbfgsPairFactor: pairs[0] ?? NaN,
 };
 

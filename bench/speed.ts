@@ -17,8 +17,10 @@ const outFile = option('--out', 'bench/results/speed.json');
 const plan = (size: number) => (size <= 128 ? [5, 2] : size <= 256 ? [4, 1] : [3, 1]);
 
 const threads = defaultThreads();
-const configs: { backend: string; threads: number; maxSize: number }[] = [
+// The ONNX engine also with every convolution direct (NST_CONV=direct): what Winograd's buys.
+const configs: { backend: string; threads: number; maxSize: number; conv?: string }[] = [
   { backend: 'onnx', threads, maxSize: Infinity },
+  { backend: 'onnx', threads, maxSize: Infinity, conv: 'direct' },
   ...(threads > 1 ? [{ backend: 'onnx', threads: 1, maxSize: Infinity }] : []),
   { backend: 'onnx-wasm', threads, maxSize: Infinity },
 ];
@@ -53,20 +55,19 @@ for (const size of sizes) {
     }
   }
   for (const config of configs.filter((c) => size <= c.maxSize)) {
-    process.stderr.write(`size ${size}: ${config.backend} with ${config.threads} thread(s)…\n`);
+    const label = config.conv ? `${config.backend} (${config.conv} convolutions)` : config.backend;
+    process.stderr.write(`size ${size}: ${label} with ${config.threads} thread(s)…\n`);
     try {
       const [n, w] = plan(size) as [number, number];
-      const row = await runJson(process.execPath, [
-        iterationScript,
-        config.backend,
-        String(config.threads),
-        String(size),
-        String(n),
-        String(w),
-      ]);
+      const row = await runJson(
+        process.execPath,
+        [iterationScript, config.backend, String(config.threads), String(size), String(n), String(w)],
+        config.conv ? { NST_CONV: config.conv } : {},
+      );
       results.push({
         size,
         ...row,
+        engine: config.conv ? `${row['engine']} (${config.conv} convolutions)` : row['engine'],
         ratioToPytorch: peer ? (row['secondsPerIteration'] as number) / (peer['secondsPerIteration'] as number) : null,
       });
     } catch (error) {

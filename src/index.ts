@@ -80,7 +80,7 @@ export { STYLE_LOSS_NAMES, type StyleLossName } from './engine/objective/style.j
 export { TiledEvaluator } from './engine/tiled.js';
 export { tileLayout, tileGeometry, receptiveRadius, MIN_TILE_SIZE, type TileLayout } from './engine/tiles.js';
 export { createEngine } from './engine/factory.js';
-export { ONNX_MEMORY_MODEL, onnxMemoryModel } from './engine/onnx/memory.js';
+export { heldWeightBytes, ONNX_MEMORY_MODEL, onnxMemoryModel } from './engine/onnx/memory.js';
 export { networkBytes, WASM_HEAP_LIMIT, type MemoryModel, type RunShape } from './engine/memory.js';
 export { VGG19_CONV_NAMES, VGG19_CONV_SPECS, VGG19_LAYERS, modelOutputs, type Pooling } from './engine/vgg19.js';
 export { selectBackend, type BackendInfo, type BackendName } from './engine/tfjs/backend.js';

@@ -31,6 +31,8 @@ async function load(name: Runtime, options: EngineOptions): Promise<Engine> {
   try {
     return await RUNTIMES[name].load(options);
   } catch (error) {
+    // A setting the runtime refused is the user's to fix, not a missing package.
+    if (error instanceof InputError) throw error;
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new InputError(`backend ${name} cannot be loaded: install ${RUNTIMES[name].pkg} (${reason})`, {
       setting: 'backend',
@@ -46,6 +48,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     try {
       return await load(runtime, options);
     } catch (error) {
+      if (error instanceof InputError && error.detail.setting !== 'backend') throw error;
       failure ??= error;
     }
   }

@@ -94,6 +94,34 @@ const CASES: Case[] = [
     pooling: 'max',
     graph: { backwardConv: 'convTranspose', reluMask: 'sign', dims: 'symbolic' },
   },
+  {
+    name: 'Winograd F(4×4, 3×3) for every convolution, forward and backward, odd size',
+    h: 23,
+    w: 19,
+    styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1'],
+    contentLayers: ['block2_conv2'],
+    pooling: 'max',
+    graph: { convolution: 'winograd4' },
+  },
+  {
+    name: 'Winograd F(2×2, 3×3) for every convolution, sizes given at run time',
+    h: 21,
+    w: 26,
+    styleLayers: ['block1_conv2', 'block2_conv1'],
+    contentLayers: ['block2_conv2'],
+    pooling: 'avg',
+    graph: { convolution: 'winograd2', dims: 'symbolic' },
+  },
+  {
+    // With sizes given at run time 'auto' lowers as it does from 128×192 px up.
+    name: "the default ('auto'), sizes given at run time: Winograd F(4×4) on block3_conv2 on, direct before",
+    h: 30,
+    w: 27,
+    styleLayers: ['block1_conv1', 'block3_conv1', 'block3_conv4'],
+    contentLayers: ['block3_conv3'],
+    pooling: 'max',
+    graph: { dims: 'symbolic' },
+  },
 ];
 
 /** Cost weights, each term alone (so each gradient is checked on its own) and the defaults. */

@@ -164,6 +164,23 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Puts the nodes `build` writes in the place of `node` (one output), the value `build` returns
+   * (the last written node's output) taking the node's output name: a lowering of a node into
+   * others after the graph is written, readers unchanged.
+   */
+  replace(node: Node, build: () => string): void {
+    const at = this.nodeList.indexOf(node);
+    if (at < 0 || node.outputs.length !== 1) throw new Error(`node ${node.type} cannot be replaced`);
+    const start = this.nodeList.length;
+    const result = build();
+    const written = this.nodeList.splice(start);
+    const last = written.at(-1);
+    if (!last || last.outputs[0] !== result) throw new Error(`a replacement of ${node.type} must end in its result`);
+    last.outputs[0] = node.outputs[0]!;
+    this.nodeList.splice(at, 1, ...written);
+  }
+
   /** Records an output's type and rank. */
   private describe(node: Node, name: string, index: number): void {
     const { type, inputs, attributes } = node;
@@ -323,10 +340,12 @@ export class GraphBuilder {
       name: `node_${i}_${n.outputs[0]}`,
       attribute: Object.entries(n.attributes).map(([name, value]) => attributeProto(name, value)),
     }));
+    // Constants no node reads (a replaced node's kernel) stay out of the model.
+    const read = new Set(this.nodeList.flatMap((n) => n.inputs));
     const graph = {
       name: this.graphName,
       node,
-      initializer: this.initializers,
+      initializer: this.initializers.filter((t) => read.has(t.name!)),
       input: this.inputs,
       output: this.outputs,
     };

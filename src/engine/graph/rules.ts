@@ -233,7 +233,7 @@ const linear: Record<string, Rule> = {
 };
 
 /** A kernel [out, in, kh, kw] flipped in space with its channels swapped: [in, out, kh, kw]. */
-function flippedKernel(values: ArrayLike<number>, [cout, cin, kh, kw]: readonly number[]): Float64Array {
+export function flippedKernel(values: ArrayLike<number>, [cout, cin, kh, kw]: readonly number[]): Float64Array {
   const out = new Float64Array(values.length);
   for (let o = 0; o < cout!; o++) {
     for (let i = 0; i < cin!; i++) {

@@ -6,7 +6,7 @@ import { differentiate, type Tuning } from '../graph/autodiff.js';
 import { GraphBuilder, int } from '../graph/builder.js';
 import { contentCost, flatten, positionsOf, toDouble, toFloat, variationCost } from './costs.js';
 import { meansOf, styleLossOf } from './style.js';
-import { gridOf, outputOf, vgg, type NetworkSpec } from './vgg.js';
+import { encodeNetwork, gridOf, outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 export type EvaluationSpec = NetworkSpec & Tuning;
 
@@ -86,5 +86,5 @@ export function buildEvaluationModel(spec: EvaluationSpec): Uint8Array {
   g.output(io.style, toFloat(g, jStyle), []);
   g.output(io.variationCost, toFloat(g, jVariation), []);
   g.output(io.gradient, gradient!, [1, spec.height, spec.width, 3]);
-  return g.encode();
+  return encodeNetwork(g, spec);
 }

@@ -7,7 +7,7 @@ import { GraphBuilder, ints } from '../graph/builder.js';
 import { channelsOf } from '../vgg19.js';
 import { flatten, positionsOf } from './costs.js';
 import { meansOf, styleLossOf, type StyleLossName } from './style.js';
-import { outputOf, vgg, type NetworkSpec } from './vgg.js';
+import { encodeNetwork, outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 /** Names of the features graph's and the target graph's inputs and outputs. */
 export const FEATURES_IO = {
@@ -39,7 +39,7 @@ export function buildFeaturesModel(spec: NetworkSpec): Uint8Array {
     const nhwc = g.op('Transpose', [value], { perm: ints([0, 2, 3, 1]) });
     g.output(FEATURES_IO.features(layer), nhwc, [1, g.fresh('h'), g.fresh('w'), channels]);
   }
-  return g.encode();
+  return encodeNetwork(g, spec);
 }
 
 /**

@@ -14,7 +14,7 @@ import { differentiate, type Tuning } from '../graph/autodiff.js';
 import { GraphBuilder, ints } from '../graph/builder.js';
 import { contentSquares, flatten, toDouble, toFloat, variationCost } from './costs.js';
 import { styleLossOf } from './style.js';
-import { gridOf, outputOf, vgg, type NetworkSpec } from './vgg.js';
+import { encodeNetwork, gridOf, outputOf, vgg, type NetworkSpec } from './vgg.js';
 
 /** Names of the tile graphs' inputs and outputs. */
 export const TILE_IO = {
@@ -83,7 +83,7 @@ export function buildTileSumsModel(spec: NetworkSpec): Uint8Array {
     const nhwc = g.op('Transpose', [value], { perm: ints([0, 2, 3, 1]) });
     g.output(io.features(k), nhwc, [1, ...gridOf(g, spec, spec.contentLayers[k]!), channels]);
   });
-  return g.encode();
+  return encodeNetwork(g, spec);
 }
 
 /**
@@ -105,5 +105,5 @@ export function buildTileGradientModel(spec: NetworkSpec & Tuning): Uint8Array {
   ];
   const [gradient] = differentiate(g, seeds, [image], spec);
   g.output(io.gradient, gradient!, [1, spec.height, spec.width, 3]);
-  return g.encode();
+  return encodeNetwork(g, spec);
 }

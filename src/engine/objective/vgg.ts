@@ -4,6 +4,7 @@
  * takes); images come in NHWC.
  */
 import { ints, type Dim, type GraphBuilder } from '../graph/builder.js';
+import { convChoice, lowerConvolutions, type ConvLowering } from '../graph/convolutions.js';
 import type { OnnxConv } from '../onnx/layout.js';
 import type { StyleLossName } from './style.js';
 import { layerGrid, layersUpTo, modelOutputs, type Pooling, type Vgg19Layer } from '../vgg19.js';
@@ -24,6 +25,8 @@ export interface NetworkSpec {
   styleMaps?: boolean;
   /** The convolutions of `layersUpTo(styleLayers ∪ contentLayers)`, in order (see readOnnxConvs). */
   convs: readonly OnnxConv[];
+  /** How the 3×3 convolutions, forward and backward, are computed (default: ONNX's Conv). */
+  convolution?: ConvLowering;
 }
 
 /** One layer as run: its output value. */
@@ -89,4 +92,15 @@ export function outputOf(steps: readonly Step[], layer: string): { value: string
   const step = steps.find((s) => s.layer.name === layer);
   if (!step || step.layer.kind !== 'conv') throw new Error(`layer ${layer} is not in the network`);
   return { value: step.output, channels: step.layer.spec.shape[3] };
+}
+
+/** The finished graph's model bytes, its convolutions lowered as the spec asks. */
+export function encodeNetwork(
+  g: GraphBuilder,
+  spec: Pick<NetworkSpec, 'convolution' | 'height' | 'width'>,
+): Uint8Array {
+  const { height, width } = spec;
+  const pixels = typeof height === 'number' && typeof width === 'number' ? height * width : undefined;
+  lowerConvolutions(g, convChoice(spec.convolution ?? 'direct', pixels));
+  return g.encode();
 }

@@ -24,12 +24,15 @@ import { defaultProviders, SessionCache } from './session.js';
 import { RecentStyles } from '../targets.js';
 import { computeOnnxTargets, featuresKey, featuresSession } from './targets.js';
 import { createOnnxTileKernel } from './tiles.js';
+import { CONV_LOWERINGS, type ConvLowering } from '../graph/convolutions.js';
+import { InputError } from '../../errors.js';
 
 /** The graph and session settings that measured fastest on the CPU (bench/README.md, "ONNX engine"). */
 export const DEFAULT_GRAPH: Omit<GraphSettings, 'threads'> = {
   dims: 'fixed',
   backwardConv: 'conv',
   reluMask: 'where',
+  convolution: 'auto',
   optimization: 'all',
   memoryArena: true,
   memoryPattern: false,
@@ -81,7 +84,7 @@ export class OnnxEngine implements Engine {
   }
 
   get memory() {
-    return onnxMemoryModel(runtimeBuild === 'wasm');
+    return onnxMemoryModel(runtimeBuild === 'wasm', this.graph.convolution);
   }
 
   get cached(): { models: number; styleTargets: number } {
@@ -132,6 +135,18 @@ export class OnnxEngine implements Engine {
   }
 }
 
+/** The environment variable that overrides how the convolutions are computed (for measurements). */
+export const CONV_ENV = 'NST_CONV';
+
+/** `$NST_CONV` (auto, direct, winograd2 or winograd4), or the default. */
+export function convolutionFromEnv(env: NodeJS.ProcessEnv): ConvLowering {
+  const value = env[CONV_ENV];
+  if (value === undefined || value === '') return DEFAULT_GRAPH.convolution;
+  if (!(CONV_LOWERINGS as readonly string[]).includes(value))
+    throw new InputError(`${CONV_ENV} must be one of ${CONV_LOWERINGS.join(', ')}, not "${value}"`);
+  return value as ConvLowering;
+}
+
 /**
  * Loads ONNX Runtime's `build` (a failure to load is an error the caller words) and TensorFlow.js'
  * WebAssembly backend, single-threaded, for the tensors around it.
@@ -142,5 +157,6 @@ export async function createOnnxEngine(options: EngineOptions, build: RuntimeBui
   // The tensors around the graph need no thread pool: the optimisers' arithmetic is elementwise,
   // which the wasm backend runs on one thread anyway, and the pool's workers cost ~400 MiB.
   await selectBackend('wasm', 1);
-  return new OnnxEngine(options.weights, { ...DEFAULT_GRAPH, ...options.onnx, threads });
+  const convolution = options.onnx?.convolution ?? convolutionFromEnv(process.env);
+  return new OnnxEngine(options.weights, { ...DEFAULT_GRAPH, ...options.onnx, convolution, threads });
 }

@@ -79,9 +79,9 @@ export function graphSpec(
   s: GraphSettings,
 ): EvaluationSpec {
   const symbolic = s.dims === 'symbolic';
-  const { backwardConv, reluMask } = s;
+  const { backwardConv, reluMask, convolution } = s;
   const [height, width] = symbolic ? ['height', 'width'] : [h, w];
-  return { height, width, ...graphObjective(objective), convs, backwardConv, reluMask };
+  return { height, width, ...graphObjective(objective), convs, backwardConv, reluMask, convolution };
 }
 
 /** Reads the weights, writes the evaluation graph and creates its session. */

@@ -3,7 +3,9 @@
  * fitted to peaks measured on real runs of the command (`node dist/bench/memory-onnx.js`, results
  * and fit in bench/README.md).
  */
+import { convChoice, type ConvChoice, type ConvLowering, type ConvMethod } from '../graph/convolutions.js';
 import { networkBytes, networkSizes, WASM_HEAP_LIMIT, type MemoryModel, type RunShape } from '../memory.js';
+import { layersUpTo } from '../vgg19.js';
 
 const MiB = 2 ** 20;
 
@@ -25,8 +27,14 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
   largeExtra: 0.96,
   /** The layer outputs of a whole 1024×768-px run, the largest of the factor's fit. */
   largeFrom: 966 * MiB,
-  /** Copies of the conv weights: the features graph's, the evaluation graph's and its flipped ones. */
-  weightCopies: 3,
+  /**
+   * The same where Winograd's convolutions run (graph/winograd.ts): their tile transforms reach
+   * the arena's next doubling sooner. Fitted on `node dist/bench/memory-onnx.js` (whole runs up to
+   * 1024 px, whose 3876 MiB the factor alone put at 2948; every row within 7%, bench/README.md
+   * "Winograd convolutions").
+   */
+  winogradLargeExtra: 2.4,
+  winogradLargeFrom: 600 * MiB,
   /** The process without a session: Node, TensorFlow.js (wasm, one thread) and ONNX Runtime's libraries. */
   base: 590 * MiB,
   /** L-BFGS pairs, per byte of their own size (fitted 0.84 with 50 pairs at 256 px). */
@@ -36,30 +44,73 @@ export const ONNX_MEMORY_MODEL = Object.freeze({
   lbfgsTemporaries: 6,
 });
 
-function estimate(run: RunShape): { heap: number; rss: number } {
+/** Kernel taps per channel pair an evaluation graph holds: direct, the kernel and its flipped copy; Winograd, one transformed kernel of t² taps that both passes read. */
+const TAPS = { direct: 18, winograd2: 16, winograd4: 36 } as const;
+
+/**
+ * Bytes of the weights the sessions hold up to `deepestLayer`: the features graph's kernels
+ * (direct), the evaluation graph's as `convolution` lowers them, and their biases.
+ */
+export function heldWeightBytes(
+  deepestLayer = 'block5_conv2',
+  convolution: ConvLowering = 'auto',
+  pixels?: number,
+): number {
+  return weightBytes(deepestLayer, convChoice(convolution, pixels), (method) => 9 + TAPS[method], 2);
+}
+
+/**
+ * Bytes of the transformed kernels, which ONNX Runtime computes while it loads an evaluation
+ * graph (constant folding) and briefly holds twice: the peak of a small run.
+ */
+export function transformedWeightBytes(
+  deepestLayer = 'block5_conv2',
+  convolution: ConvLowering = 'auto',
+  pixels?: number,
+): number {
+  return weightBytes(deepestLayer, convChoice(convolution, pixels), (m) => (m === 'direct' ? 0 : TAPS[m]), 0);
+}
+
+function weightBytes(deepest: string, choose: ConvChoice, taps: (m: ConvMethod) => number, biases: number) {
+  let values = 0;
+  for (const layer of layersUpTo(deepest)) {
+    if (layer.kind !== 'conv') continue;
+    const [, , cin, cout] = layer.spec.shape;
+    values += cin * cout * taps(choose(cout, cin)) + biases * cout;
+  }
+  return 4 * values;
+}
+
+function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
   const { height, width, deepestLayer, optimizer = 'adam', history = 100 } = run;
   const m = ONNX_MEMORY_MODEL;
   const network = networkSizes(run);
-  const { weights, outputs } = networkBytes(network.height, network.width, deepestLayer);
+  const { outputs } = networkBytes(network.height, network.width, deepestLayer);
   const image = 3 * 4 * height * width;
   // The targets: one forward pass per image (or tile), its outputs freed layer by layer.
   const targets = Math.max(...network.styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
   const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image;
-  const activations = m.activationFactor * outputs + m.largeExtra * Math.max(0, outputs - m.largeFrom);
+  // The evaluation graph's size (a tile's, when tiled) decides which convolutions are lowered.
+  const pixels = network.height * network.width;
+  const folding = transformedWeightBytes(deepestLayer, convolution, pixels);
+  const [from, extra] = folding > 0 ? [m.winogradLargeFrom, m.winogradLargeExtra] : [m.largeFrom, m.largeExtra];
+  const activations = m.activationFactor * outputs + extra * Math.max(0, outputs - from);
   const evaluation = activations + state + (m.images + network.tiledImages) * image;
-  const rss = m.base + m.weightCopies * weights + Math.max(targets, evaluation);
+  const held = heldWeightBytes(deepestLayer, convolution, pixels);
+  const rss = m.base + held + Math.max(targets, evaluation, folding);
   return { heap: rss, rss };
 }
 
 /**
  * The guard's model of a run on the ONNX engine (the same with 1 and 2 threads, bench/README.md)
- * on its native build; the WebAssembly build runs the same graphs (fitted on the native
+ * on its native build, its convolutions lowered as `convolution` says; the WebAssembly build runs the same graphs (fitted on the native
  * one: not measured apart) inside a wasm32 heap, which cannot grow past 4 GiB.
  */
-export function onnxMemoryModel(wasm = false): MemoryModel {
-  if (!wasm) return { estimate, heapLimit: null, heapLimitReason: '' };
+export function onnxMemoryModel(wasm = false, convolution: ConvLowering = 'auto'): MemoryModel {
+  const model = (run: RunShape) => estimate(run, convolution);
+  if (!wasm) return { estimate: model, heapLimit: null, heapLimitReason: '' };
   return {
-    estimate,
+    estimate: model,
     heapLimit: WASM_HEAP_LIMIT,
     heapLimitReason: 'wasm heap of onnx-wasm, which cannot grow past 4 GiB',
   };

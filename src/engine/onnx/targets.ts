@@ -25,6 +25,8 @@ export async function featuresSession(weights: string, objective: Objective, set
   const { styleLayers, contentLayers } = objective;
   const layers = layersUpTo(modelOutputs(styleLayers, contentLayers).at(-1)!);
   const convs = await readOnnxConvs(weights, layers);
+  // Direct convolutions: a forward pass a few times per working size, where Winograd's
+  // transformed kernels (4× the weights) would cost more memory than they save time.
   const model = buildFeaturesModel({ height: 'height', width: 'width', ...graphObjective(objective), convs });
   return createSession(model, settings);
 }

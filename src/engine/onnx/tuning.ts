@@ -1,3 +1,5 @@
+import type { ConvLowering } from '../graph/convolutions.js';
+
 /**
  * How the ONNX engine writes and runs its graphs; its defaults are the fastest measured on a CPU
  * (engine.ts DEFAULT_GRAPH, bench/README.md): for benchmarks.
@@ -9,6 +11,8 @@ export interface OnnxTuning {
   backwardConv: 'conv' | 'convTranspose';
   /** The ReLU mask as Where(y > 0, dy, 0) or Sign(y)·dy. */
   reluMask: 'where' | 'sign';
+  /** The 3×3 convolutions: ONNX's Conv, Winograd's F(2×2) or F(4×4), or per layer as measured ('auto'). */
+  convolution: ConvLowering;
   /** ONNX Runtime's graph optimisation level. */
   optimization: 'disabled' | 'basic' | 'extended' | 'all';
   memoryArena: boolean;
