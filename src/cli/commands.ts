@@ -60,7 +60,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
  */
 async function startEngine(flags: ProcessFlags): Promise<Engine> {
   const weights = locateWeights(flags.weights)?.path ?? cachedWeightsPath();
-  return createEngine({ engine: flags.backend, threads: flags.threads, weights });
+  return createEngine({ engine: flags.backend, device: flags.device, threads: flags.threads, weights });
 }
 
 /** The weights file, as a file the run reads (none yet when they are to be downloaded). */

@@ -15,7 +15,7 @@ import {
   withDefaults,
 } from '../core/settings.js';
 import type { Checkpoint } from '../core/stylize.js';
-import { defaultThreads, ENGINE_NAMES, type EngineName } from '../engine/evaluator.js';
+import { defaultThreads, DEVICES, ENGINE_NAMES, type Device, type EngineName } from '../engine/evaluator.js';
 import { InputError, named } from '../errors.js';
 
 /** The run flags, parsed: every setting of the table under its own name. */
@@ -24,6 +24,7 @@ export type RunFlags = Settings;
 /** The flags of the process: which engine, which weights, what is printed. */
 export interface ProcessFlags {
   backend: EngineName;
+  device: Device;
   threads: number;
   weights?: string;
   quiet?: boolean;
@@ -130,6 +131,14 @@ export function addProcessOptions(
     .addOption(
       new Option('--backend <name>', "compute engine: ONNX Runtime's native (onnx) or WebAssembly (onnx-wasm) build")
         .choices([...ENGINE_NAMES])
+        .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--device <name>',
+        'where the onnx backend runs: a GPU through webgpu (Vulkan, Metal, Direct3D 12), cuda, dml or coreml, or the cpu; auto: cuda, dml or coreml where installed, else the cpu',
+      )
+        .choices([...DEVICES])
         .default('auto'),
     )
     .addOption(threads)

@@ -13,7 +13,7 @@ import { checkAddress, probeRedis, shownUrl, type QueueAddress } from '../queue/
 import { queueStatus, submitJobs, waitForJobs, type JobOutcome, type QueueStatus } from '../queue/client.js';
 import type { QueueJobData, QueueProgress } from '../queue/jobs.js';
 import { startWorker } from '../queue/worker.js';
-import { defaultThreads, type EngineName } from '../engine/evaluator.js';
+import { defaultThreads, type Device, type EngineName } from '../engine/evaluator.js';
 import { checkSharedFlags, planChecked, type PlanFlags } from './plan.js';
 import { sayer } from './terminal.js';
 
@@ -34,6 +34,7 @@ export interface WorkerFlags extends QueueFlags {
   concurrency: number;
   threads?: number;
   backend: EngineName;
+  device: Device;
   weights?: string;
   memoryCheck: boolean;
   checkpointEvery: number;
@@ -106,8 +107,9 @@ export async function workerCommand(flags: WorkerFlags): Promise<number> {
   await ensureWeights({ explicit: flags.weights, log: say });
   const weights = locateWeights(flags.weights)!.path;
   const threads = flags.threads ?? Math.max(1, Math.floor(defaultThreads() / flags.concurrency));
-  const { concurrency, backend, memoryCheck, checkpointEvery, stallSeconds } = flags;
-  const options = { concurrency, backend, threads, weights, memoryCheck, checkpointEvery, lockSeconds: stallSeconds };
+  const { concurrency, backend, device, memoryCheck, checkpointEvery, stallSeconds } = flags;
+  const lockSeconds = stallSeconds;
+  const options = { concurrency, backend, device, threads, weights, memoryCheck, checkpointEvery, lockSeconds };
   const line = (id: string, job: QueueJobData, text: string) => say(`[${id}] ${jobTitle(job)}: ${text}`);
   const json = (event: EventName, fields: object) => emit(flags, event, fields);
   const worker = startWorker(address, options, {

@@ -5,7 +5,7 @@
  * from the previous scale's best image (see nextScaleStart; the first scale starts from `init`).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Engine, EngineName, Evaluator, Objective, TargetImages } from '../engine/evaluator.js';
+import type { Device, Engine, EngineName, Evaluator, Objective, TargetImages } from '../engine/evaluator.js';
 import { createEngine } from '../engine/factory.js';
 import { TiledEvaluator } from '../engine/tiled.js';
 import { minSide, modelOutputs } from '../engine/vgg19.js';
@@ -61,8 +61,9 @@ export interface StylizeOptions extends Omit<RunOptions, 'init' | 'styleMasks' |
   mask?: ImageInput;
   /** The engine to run on, shared between runs (the caller disposes it); else one is made for this run. */
   engine?: Engine;
-  /** Without `engine`: which engine to make (default 'auto'), its threads, and the weights file. */
+  /** Without `engine`: which engine to make (default 'auto'), on which device (default 'auto'), its threads. */
   backend?: EngineName;
+  device?: Device;
   threads?: number;
   /** Path of the VGG19 weights file; else NST_WEIGHTS, the cache, or a download (see io/weights.ts). */
   weights?: string;
@@ -518,7 +519,8 @@ async function saveState(
 async function runEngine(options: StylizeOptions): Promise<Engine> {
   if (options.engine) return options.engine;
   const weights = await ensureWeights({ explicit: options.weights });
-  return createEngine({ engine: options.backend, threads: options.threads, weights: weights.path });
+  const { backend: engine, device, threads } = options;
+  return createEngine({ engine, device, threads, weights: weights.path });
 }
 
 /**

@@ -142,9 +142,20 @@ export interface Engine {
 export const ENGINE_NAMES = ['auto', 'onnx', 'onnx-wasm'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
+/**
+ * Where the ONNX engine runs: 'auto' (CUDA where its provider is installed and an NVIDIA GPU is
+ * visible, DirectML on Windows, CoreML on macOS, else the CPU), the CPU, or one execution provider
+ * of ONNX Runtime: WebGPU (any Vulkan, Metal or Direct3D 12 GPU; in the npm package on Linux x64),
+ * CUDA, DirectML, CoreML.
+ */
+export const DEVICES = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
+export type Device = (typeof DEVICES)[number];
+
 export interface EngineOptions {
   /** Default 'auto'. */
   engine?: EngineName;
+  /** Default 'auto'. A device asked for by name that cannot start is an InputError (setting 'device'). */
+  device?: Device;
   /** The ONNX engine's graph and session settings, over its defaults. */
   onnx?: Partial<OnnxTuning>;
   /** Threads where the engine takes a count (default: all cores, at most 8). */

@@ -42,6 +42,10 @@ async function load(name: Runtime, options: EngineOptions): Promise<Engine> {
 
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const name = options.engine ?? 'auto';
+  const device = options.device ?? 'auto';
+  // ONNX Runtime's WebAssembly build runs on the CPU only (in Node).
+  if (name === 'onnx-wasm' && device !== 'auto' && device !== 'cpu')
+    throw new InputError(`device ${device} needs the onnx backend, not onnx-wasm`, { setting: 'device' });
   if (name !== 'auto') return load(name, options);
   let failure: unknown;
   for (const runtime of AUTO_ORDER) {

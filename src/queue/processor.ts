@@ -40,7 +40,8 @@ let engine: Promise<Engine> | null = null;
 
 /** The child's engine, made at its first job and kept for the next (its style targets with it). */
 function childEngine(): Promise<Engine> {
-  engine ??= createEngine({ engine: options.backend, threads: options.threads, weights: options.weights });
+  const { backend, device, threads, weights } = options;
+  engine ??= createEngine({ engine: backend, device, threads, weights });
   engine.catch(() => (engine = null)); // an engine that failed to start is tried again by the next job
   return engine;
 }

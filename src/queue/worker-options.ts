@@ -1,5 +1,5 @@
 /** What a worker tells the child processes that run its jobs (through their environment). */
-import type { EngineName } from '../engine/evaluator.js';
+import type { Device, EngineName } from '../engine/evaluator.js';
 
 /** Why a worker cancels its running jobs when it stops: they checkpoint and go back to wait. */
 export const STOPPING = 'the worker is stopping';
@@ -12,6 +12,7 @@ export const WORKER_ENV = 'NST_QUEUE_WORKER';
 
 export interface ChildOptions {
   backend: EngineName;
+  device: Device;
   /** Threads of each child's engine. */
   threads: number;
   /** The weights file (found or downloaded by the worker before it starts). */

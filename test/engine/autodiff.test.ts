@@ -2,7 +2,7 @@
  * Each gradient rule against central differences in float64: a small graph y = op(inputs) on
  * random inputs, the cost J = Σ r·y with random r, the derived gradient of J w.r.t. the inputs
  * against (J(x + ε) − J(x − ε)) / 2ε. ONNX Runtime runs those graphs in double on the CPU; Conv,
- * ConvTranspose, AveragePool and Resize have float32 kernels only, so for them the derived
+ * ConvTranspose, AveragePool and Resize (in a masked MaxPool gradient) have float32 kernels only, so for them the derived
  * gradient runs in float32 and the differences are taken of a float64 forward written here.
  */
 import { describe, it } from 'node:test';
@@ -155,24 +155,20 @@ function conv64(
   return y;
 }
 
-function avgPool64(x: Float64Array, [, c, h, w]: number[]) {
+/** A 2×2 pooling of [1, c, h, w] in float64 (odd rows and columns dropped), each window reduced by `reduce`. */
+function pool64(x: Float64Array, [, c, h, w]: number[], reduce: (window: number[]) => number) {
   const [ho, wo] = [Math.floor(h! / 2), Math.floor(w! / 2)];
   const y = new Float64Array(c! * ho * wo);
   for (let i = 0; i < c!; i++)
     for (let r = 0; r < ho; r++)
       for (let s = 0; s < wo; s++) {
-        let sum = 0;
-        for (const [a, b] of [
-          [0, 0],
-          [0, 1],
-          [1, 0],
-          [1, 1],
-        ] as const)
-          sum += x[(i * h! + 2 * r + a) * w! + 2 * s + b]!;
-        y[(i * ho + r) * wo + s] = sum / 4;
+        const at = (a: number, b: number) => x[(i * h! + 2 * r + a) * w! + 2 * s + b]!;
+        y[(i * ho + r) * wo + s] = reduce([at(0, 0), at(0, 1), at(1, 0), at(1, 1)]);
       }
   return y;
 }
+const avgPool64 = (x: Float64Array, dims: number[]) => pool64(x, dims, (v) => (v[0]! + v[1]! + v[2]! + v[3]!) / 4);
+const maxPool64 = (x: Float64Array, dims: number[]) => pool64(x, dims, (v) => Math.max(...v));
 
 const KERNEL = { dims: [4, 3, 3, 3], values: randomArray(108, 3, -1, 1) };
 const convCase = (name: string, pads: number[], tuning: Tuning): Case => ({
@@ -336,6 +332,13 @@ const CASES: Case[] = [
     name: 'MaxPool 2×2 (odd size)',
     inputs: [{ dims: [1, 2, 5, 5] }],
     build: (g, [x]) => g.op('MaxPool', [x!], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }),
+  },
+  {
+    name: 'MaxPool 2×2 (odd size), routed by a mask of the maxima',
+    inputs: [{ dims: [1, 2, 5, 7] }],
+    build: (g, [x]) => g.op('MaxPool', [x!], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }),
+    tuning: { maxPoolGradient: 'mask' },
+    reference: ([x]) => maxPool64(x!, [1, 2, 5, 7]),
   },
   {
     name: 'AveragePool 2×2 (odd size)',

@@ -12,6 +12,11 @@ export interface Tuning {
   backwardConv?: 'conv' | 'convTranspose';
   /** The ReLU mask as Where(y > 0, dy, 0) or Sign(y)·dy. */
   reluMask?: 'where' | 'sign';
+  /**
+   * Max pooling's gradient scattered by MaxPool's Indices output (the CPU's fastest), or routed by
+   * a mask of the window maxima ('mask': for execution providers without Indices, WebGPU's).
+   */
+  maxPoolGradient?: 'indices' | 'mask';
 }
 
 export interface RuleContext {
@@ -257,6 +262,13 @@ function poolingWindow(node: Node): number[] {
   return [...kernel];
 }
 
+/** Resize's attributes that repeat each value over its window (nearest, from the window's corner). */
+const NEAREST = {
+  mode: string('nearest'),
+  coordinate_transformation_mode: string('asymmetric'),
+  nearest_mode: string('floor'),
+};
+
 /** Pads a spread gradient with zeros where the pooling dropped rows and columns (sizes at run time). */
 function padDropped(g: GraphBuilder, spread: string, x: string, window: readonly number[]): string {
   const rest = g.op('Sub', [g.op('Shape', [x]), g.op('Shape', [spread])]);
@@ -293,20 +305,25 @@ const network: Record<string, Rule> = {
     const x = node.inputs[0]!;
     const window = poolingWindow(node);
     const scales = g.floats([1, 1, ...window], [2 + window.length], 'pool_scales');
-    const nearest = {
-      mode: string('nearest'),
-      coordinate_transformation_mode: string('asymmetric'),
-      nearest_mode: string('floor'),
-    };
-    const spread = g.op('Resize', [dy[0]!, '', scales], nearest, 'pool_spread');
+    const spread = g.op('Resize', [dy[0]!, '', scales], NEAREST, 'pool_spread');
     const share = g.op('Mul', [spread, scalarLike(g, 1 / window.reduce((a, b) => a * b, 1), x)]);
     return [padDropped(g, share, x, window)];
   },
-  MaxPool: ({ g, node, dy }) => {
-    const x = node.inputs[0]!;
-    poolingWindow(node);
+  MaxPool: ({ g, node, dy, tuning }) => {
+    const [x, y] = [node.inputs[0]!, node.outputs[0]!];
+    const window = poolingWindow(node);
+    if (tuning.maxPoolGradient === 'mask') {
+      // dy to the positions equal to their window's maximum (a tie of two positive maxima, which
+      // random inputs never make, would give dy to both).
+      const spread = (v: string) => g.op('Resize', [v, '', g.floats([1, 1, ...window], [4], 'pool_scales')], NEAREST);
+      const maxima = spread(y);
+      const covered = g.op('Slice', [x, g.int64s([0, 0, 0, 0]), g.op('Shape', [maxima])]);
+      const zero = scalarLike(g, 0, x);
+      const routed = g.op('Where', [g.op('Equal', [covered, maxima]), spread(dy[0]!), zero], {}, 'maxpool_dx');
+      return [padDropped(g, routed, x, window)];
+    }
     // MaxPool's Indices: each window's first maximum, flat over the whole input (row-major).
-    const indices = node.outputs[1] ?? g.addOutput(node, `${node.outputs[0]}_argmax`);
+    const indices = node.outputs[1] ?? g.addOutput(node, `${y}_argmax`);
     const flat = g.int64s([-1]);
     const count = g.op('Reshape', [g.op('Size', [x]), g.int64s([1])]);
     const type = g.typeOf(x);

@@ -20,7 +20,7 @@ import { createOnnxEvaluator, type GraphSettings } from './evaluator.js';
 import { loadRuntime, ort, RUNTIME_PACKAGES, runtimeBuild, type RuntimeBuild } from './runtime.js';
 import { slotsOf } from '../regions.js';
 import { onnxMemoryModel } from './memory.js';
-import { defaultProviders, SessionCache } from './session.js';
+import { defaultProviders, probeProvider, providersOf, SessionCache } from './session.js';
 import { RecentStyles } from '../targets.js';
 import { computeOnnxTargets, featuresKey, featuresSession } from './targets.js';
 import { createOnnxTileKernel } from './tiles.js';
@@ -32,6 +32,7 @@ export const DEFAULT_GRAPH: Omit<GraphSettings, 'threads'> = {
   dims: 'fixed',
   backwardConv: 'conv',
   reluMask: 'where',
+  maxPoolGradient: 'indices',
   convolution: 'auto',
   optimization: 'all',
   memoryArena: true,
@@ -158,5 +159,11 @@ export async function createOnnxEngine(options: EngineOptions, build: RuntimeBui
   // which the wasm backend runs on one thread anyway, and the pool's workers cost ~400 MiB.
   await selectBackend('wasm', 1);
   const convolution = options.onnx?.convolution ?? convolutionFromEnv(process.env);
-  return new OnnxEngine(options.weights, { ...DEFAULT_GRAPH, ...options.onnx, convolution, threads });
+  const device = options.device ?? 'auto';
+  const providers = options.onnx?.providers ?? providersOf(device);
+  if (device !== 'auto' && device !== 'cpu') await probeProvider(providers[0]!, threads);
+  // WebGPU's MaxPool has no Indices output (measured: "The Indices output is not supported yet").
+  const maxPoolGradient = providers[0] === 'webgpu' ? 'mask' : DEFAULT_GRAPH.maxPoolGradient;
+  const graph = { ...DEFAULT_GRAPH, maxPoolGradient, ...options.onnx, convolution, providers, threads };
+  return new OnnxEngine(options.weights, graph);
 }

@@ -79,9 +79,10 @@ export function graphSpec(
   s: GraphSettings,
 ): EvaluationSpec {
   const symbolic = s.dims === 'symbolic';
-  const { backwardConv, reluMask, convolution } = s;
+  const { backwardConv, reluMask, maxPoolGradient, convolution } = s;
   const [height, width] = symbolic ? ['height', 'width'] : [h, w];
-  return { height, width, ...graphObjective(objective), convs, backwardConv, reluMask, convolution };
+  const tuning = { backwardConv, reluMask, maxPoolGradient, convolution };
+  return { height, width, ...graphObjective(objective), convs, ...tuning };
 }
 
 /** Reads the weights, writes the evaluation graph and creates its session. */

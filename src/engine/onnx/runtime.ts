@@ -31,6 +31,9 @@ export async function loadRuntime(build: RuntimeBuild, threads: number): Promise
     ? await import('onnxruntime-node')
     : await import('onnxruntime-web')) as unknown as typeof Ort;
   if (build === 'wasm') module.env.wasm.numThreads = threads;
+  // ONNX Runtime's own log lines on stderr (an execution provider that cannot start, say): its
+  // failures come back as errors, which the caller words in one line.
+  module.env.logLevel = 'fatal';
   ort = module;
   runtimeBuild = build;
 }

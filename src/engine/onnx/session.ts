@@ -7,6 +7,9 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { ensureRuntime, ort, runtimeBuild, type Ort } from './runtime.js';
+import { GraphBuilder } from '../graph/builder.js';
+import type { Device } from '../evaluator.js';
+import { InputError } from '../../errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -67,6 +70,35 @@ export function defaultProviders(): string[] {
   if (process.platform === 'darwin') return ['coreml', 'cpu'];
   if (process.platform === 'linux' && cudaInstalled() && gpuVisible()) return ['cuda', 'cpu'];
   return ['cpu'];
+}
+
+/** The execution providers of a device, in order of preference. */
+export function providersOf(device: Device): string[] {
+  if (device === 'auto' || (device === 'cpu' && runtimeBuild === 'wasm')) return defaultProviders();
+  return [device];
+}
+
+/** ONNX Runtime's message, without its source path and condition: what went wrong. */
+const reasonOf = (error: unknown) => {
+  const line = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+  return /was false\. (.*)$/.exec(line)?.[1] ?? line;
+};
+
+/**
+ * Starts `provider` on a one-node graph, so that a device asked for by name that cannot start
+ * says so at once, as an InputError naming the device, before any weights are read.
+ */
+export async function probeProvider(provider: string, threads: number): Promise<void> {
+  await ensureRuntime(threads);
+  const g = new GraphBuilder('probe');
+  g.output('y', g.op('Relu', [g.input('x', [1])]), [1]);
+  try {
+    const options = { executionProviders: [provider], logSeverityLevel: 4 as const };
+    const session = await ort.InferenceSession.create(g.encode(), options);
+    await session.release();
+  } catch (error) {
+    throw new InputError(`device ${provider} cannot start: ${reasonOf(error)}`, { setting: 'device' });
+  }
 }
 
 function sessionOptions(settings: SessionSettings, providers: readonly string[]): Ort.InferenceSession.SessionOptions {

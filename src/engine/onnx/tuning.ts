@@ -11,6 +11,8 @@ export interface OnnxTuning {
   backwardConv: 'conv' | 'convTranspose';
   /** The ReLU mask as Where(y > 0, dy, 0) or Sign(y)·dy. */
   reluMask: 'where' | 'sign';
+  /** Max pooling's gradient by MaxPool's Indices or by a mask of the maxima (graph/rules.ts). */
+  maxPoolGradient: 'indices' | 'mask';
   /** The 3×3 convolutions: ONNX's Conv, Winograd's F(2×2) or F(4×4), or per layer as measured ('auto'). */
   convolution: ConvLowering;
   /** ONNX Runtime's graph optimisation level. */
