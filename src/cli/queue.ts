@@ -14,6 +14,7 @@ import { queueStatus, submitJobs, waitForJobs, type JobOutcome, type QueueStatus
 import type { QueueJobData, QueueProgress } from '../queue/jobs.js';
 import { startWorker } from '../queue/worker.js';
 import { defaultThreads, type Device, type EngineName } from '../engine/evaluator.js';
+import { checkDevice } from '../engine/factory.js';
 import { checkSharedFlags, planChecked, type PlanFlags } from './plan.js';
 import { sayer } from './terminal.js';
 
@@ -103,6 +104,8 @@ function ending(outcome: JobOutcome): string {
 
 export async function workerCommand(flags: WorkerFlags): Promise<number> {
   const say = sayer(flags);
+  // A device that cannot start would fail every job: the worker refuses to start instead.
+  await checkDevice(flags.backend, flags.device);
   const address = await reach(flags, say);
   await ensureWeights({ explicit: flags.weights, log: say });
   const weights = locateWeights(flags.weights)!.path;

@@ -4,7 +4,7 @@
  * loading any of them.
  */
 import { InputError } from '../errors.js';
-import type { Engine, EngineName, EngineOptions } from './evaluator.js';
+import type { Device, Engine, EngineName, EngineOptions } from './evaluator.js';
 
 type Runtime = Exclude<EngineName, 'auto'>;
 
@@ -40,12 +40,26 @@ async function load(name: Runtime, options: EngineOptions): Promise<Engine> {
   }
 }
 
-export async function createEngine(options: EngineOptions): Promise<Engine> {
-  const name = options.engine ?? 'auto';
-  const device = options.device ?? 'auto';
-  // ONNX Runtime's WebAssembly build runs on the CPU only (in Node).
+/** ONNX Runtime's WebAssembly build runs on the CPU only (in Node). */
+function checkPairing(name: EngineName, device: Device): void {
   if (name === 'onnx-wasm' && device !== 'auto' && device !== 'cpu')
     throw new InputError(`device ${device} needs the onnx backend, not onnx-wasm`, { setting: 'device' });
+}
+
+/**
+ * Whether a device asked for by name can start for that engine, without loading the network (a
+ * queue worker checks before it takes jobs); an InputError naming the device if not.
+ */
+export async function checkDevice(name: EngineName = 'auto', device: Device = 'auto', threads = 1): Promise<void> {
+  checkPairing(name, device);
+  if (device === 'auto' || device === 'cpu') return;
+  const { probeProvider } = await import('./onnx/session.js');
+  await probeProvider(device, threads);
+}
+
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  const name = options.engine ?? 'auto';
+  checkPairing(name, options.device ?? 'auto');
   if (name !== 'auto') return load(name, options);
   let failure: unknown;
   for (const runtime of AUTO_ORDER) {

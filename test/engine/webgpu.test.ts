@@ -130,4 +130,10 @@ describe('nst stylize --device', () => {
     }
     fs.rmSync(dir, { recursive: true });
   });
+
+  it('a queue worker whose device cannot start refuses to start, before it reaches Redis', () => {
+    const result = nst(['queue', 'worker', '--redis', 'redis://127.0.0.1:1', '--device', 'dml']);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr.trim(), /^nst: device dml cannot start: .*backend not found/);
+  });
 });
