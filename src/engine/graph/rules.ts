@@ -269,6 +269,10 @@ const NEAREST = {
   nearest_mode: string('floor'),
 };
 
+/** Each value of a pooled map repeated over its window (the pooled-over grid, dropped rows excepted). */
+const spreadOver = (g: GraphBuilder, v: string, window: readonly number[]) =>
+  g.op('Resize', [v, '', g.floats([1, 1, ...window], [2 + window.length], 'pool_scales')], NEAREST, 'pool_spread');
+
 /** Pads a spread gradient with zeros where the pooling dropped rows and columns (sizes at run time). */
 function padDropped(g: GraphBuilder, spread: string, x: string, window: readonly number[]): string {
   const rest = g.op('Sub', [g.op('Shape', [x]), g.op('Shape', [spread])]);
@@ -304,8 +308,7 @@ const network: Record<string, Rule> = {
   AveragePool: ({ g, node, dy }) => {
     const x = node.inputs[0]!;
     const window = poolingWindow(node);
-    const scales = g.floats([1, 1, ...window], [2 + window.length], 'pool_scales');
-    const spread = g.op('Resize', [dy[0]!, '', scales], NEAREST, 'pool_spread');
+    const spread = spreadOver(g, dy[0]!, window);
     const share = g.op('Mul', [spread, scalarLike(g, 1 / window.reduce((a, b) => a * b, 1), x)]);
     return [padDropped(g, share, x, window)];
   },
@@ -315,7 +318,7 @@ const network: Record<string, Rule> = {
     if (tuning.maxPoolGradient === 'mask') {
       // dy to the positions equal to their window's maximum (a tie of two positive maxima, which
       // random inputs never make, would give dy to both).
-      const spread = (v: string) => g.op('Resize', [v, '', g.floats([1, 1, ...window], [4], 'pool_scales')], NEAREST);
+      const spread = (v: string) => spreadOver(g, v, window);
       const maxima = spread(y);
       const covered = g.op('Slice', [x, g.int64s([0, 0, 0, 0]), g.op('Shape', [maxima])]);
       const zero = scalarLike(g, 0, x);

@@ -139,8 +139,7 @@ function transformedTiles(
   layout: 'channels-first' | 'channels-last',
 ) {
   const t = m + 2;
-  const size = g.op('Slice', [g.op('Shape', [x]), g.int64s([1]), g.int64s([4])], {}, 'winograd_chw');
-  const hw = g.op('Slice', [size, g.int64s([1]), g.int64s([3])]);
+  const hw = g.op('Slice', [g.op('Shape', [x]), g.int64s([2]), g.int64s([4])], {}, 'winograd_hw');
   const step = g.int64s([m]);
   const short = g.op('Mod', [g.op('Sub', [step, g.op('Mod', [hw, step])]), step]);
   const pads = g.op('Concat', [g.int64s([0, 0, 1, 1, 0, 0]), g.op('Add', [short, g.int64s([1, 1])])], { axis: int(0) });
@@ -162,13 +161,12 @@ function transformedTiles(
   return { v, grid };
 }
 
-const flat = (m: Matrix) => m.flat();
 const matrix = (g: GraphBuilder, m: Matrix, stem: string) =>
-  g.constantOf(FLOAT, flat(m), [m.length, m[0]!.length], stem);
+  g.constantOf(FLOAT, m.flat(), [m.length, m[0]!.length], stem);
 
-/** The output [1, c, h, w] cropped from whole tiles to x's size, plus the bias [c] if any. */
-function crop(g: GraphBuilder, whole: string, x: string, spatial: readonly number[], channels: number, bias?: string) {
-  const size = g.op('Slice', [g.op('Shape', [x]), g.int64s([spatial[0]!]), g.int64s([spatial[1]! + 1])]);
+/** The output [1, c, h, w] cropped from whole tiles to x's size (NCHW), plus the bias [c] if any. */
+function crop(g: GraphBuilder, whole: string, x: string, channels: number, bias?: string) {
+  const size = g.op('Slice', [g.op('Shape', [x]), g.int64s([2]), g.int64s([4])]);
   const cropped = g.op('Slice', [whole, g.int64s([0, 0]), size, g.int64s([2, 3])], {}, 'winograd_conv');
   if (!bias) return cropped;
   return g.op('Add', [cropped, g.op('Reshape', [bias, g.int64s([channels, 1, 1])])], {}, 'winograd_conv');
@@ -195,7 +193,7 @@ export function winogradConv(
   const shape = g.op('Concat', [g.int64s([1, m * m * outChannels]), grid], { axis: int(0) });
   const blocks = g.op('Reshape', [y, shape]);
   const whole = g.op('DepthToSpace', [blocks], { blocksize: int(m), mode: string('DCR') }, 'winograd_y');
-  return crop(g, whole, x, [2, 3], outChannels, bias);
+  return crop(g, whole, x, outChannels, bias);
 }
 
 /**
@@ -230,5 +228,5 @@ export function winogradConvFlipped(
   const blocks = g.op('Transpose', [g.op('Reshape', [y, shape])], { perm: ints([4, 2, 0, 3, 1]) });
   const size = g.op('Mul', [grid, g.int64s([m])]);
   const whole = g.op('Reshape', [blocks, g.op('Concat', [g.int64s([1, inChannels]), size], { axis: int(0) })]);
-  return crop(g, whole, x, [2, 3], inChannels);
+  return crop(g, whole, x, inChannels);
 }
