@@ -68,6 +68,7 @@ export interface Signals {
   running: (on: boolean) => void;
   /** What Ctrl-C does, asked for another way (the preview's Stop button). */
   interrupt: () => void;
+  /** Untraps the signals, unless one came: then the trap stays until the process ends. */
   release: () => void;
 }
 
@@ -97,8 +98,10 @@ export function trapSignals(): Signals {
     code: () => code,
     running: (on) => (running = on),
     interrupt: () => onSignal('SIGINT'),
+    // Once a signal came the process is ending: a further one exits at once with its code, even
+    // after the command released its trap (untrapped, the default would kill it without one).
     release: () => {
-      for (const name of names) process.off(name, onSignal);
+      if (!abort.signal.aborted) for (const name of names) process.off(name, onSignal);
     },
   };
 }

@@ -92,6 +92,23 @@ describe('a full stdout, signals and temporary files', () => {
       if (left.length === 1) assert.ok(await readsWhole(command.output), 'the image reads whole');
     });
   }
+
+  // Between the written image and the process's end the command has released its trap; a signal
+  // there must still end it with its code, not kill it by the default action (exit code null).
+  it('a signal after the trap is released, once one came: exit with its code', () => {
+    const terminal = path.resolve('dist/src/cli/terminal.js');
+    const script = `
+      const { trapSignals } = await import(${JSON.stringify(terminal)});
+      const signals = trapSignals();
+      signals.running(true);
+      signals.interrupt();
+      signals.release();
+      process.kill(process.pid, 'SIGHUP');
+      setTimeout(() => process.exit(0), 2000);`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(run.signal, null, 'killed by the default action');
+    assert.equal(run.status, 129, run.stderr);
+  });
 });
 
 /** Runs `nst args` in a pseudo-terminal (util-linux `script`) with `env`; what the terminal showed. */
