@@ -6,6 +6,7 @@ export {
   type StylizeOptions,
   type StylizeProgress,
   type StylizeSummary,
+  type TemporalTerm,
   type TileProgress,
   type Checkpoint,
 } from './core/stylize.js';
@@ -37,6 +38,28 @@ export {
   AUTO_MIN_SCALE,
   AUTO_SCALES,
 } from './core/schedule.js';
+export { VIDEO_SETTINGS, VIDEO_SETTING_NAMES, videoSettings, type VideoSettings } from './core/video-settings.js';
+export {
+  consistencyWeights,
+  greyOf,
+  opticalFlow,
+  resizeFlow,
+  warpImage,
+  type Flow,
+  type FlowOptions,
+  type Grey,
+} from './core/flow.js';
+export {
+  planVideo,
+  runVideo,
+  type FrameResult,
+  type PlannedVideo,
+  type VideoHooks,
+  type VideoJob,
+  type VideoPlan,
+  type VideoResult,
+} from './jobs/video.js';
+export { readFlo, writeFlo } from './io/flo.js';
 export { initialImage, nextScaleStart, type ImageInput, type InitImage } from './core/images.js';
 export { fingerprint } from './engine/targets.js';
 export { resizeBicubic, scaleImage, scaledSize } from './core/resize.js';

@@ -58,19 +58,19 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
  * The engine the flags ask for. It reads the weights only when a run starts: from the file
  * found now, or from the cache, where `fetchWeights` downloads them once the job is checked.
  */
-async function startEngine(flags: ProcessFlags): Promise<Engine> {
+export async function startEngine(flags: ProcessFlags): Promise<Engine> {
   const weights = locateWeights(flags.weights)?.path ?? cachedWeightsPath();
   return createEngine({ engine: flags.backend, device: flags.device, threads: flags.threads, weights });
 }
 
 /** The weights file, as a file the run reads (none yet when they are to be downloaded). */
-function weightsRead(flags: ProcessFlags): Role[] {
+export function weightsRead(flags: ProcessFlags): Role[] {
   const found = locateWeights(flags.weights);
   return found ? [{ what: 'weights file', file: found.path }] : [];
 }
 
 /** The weights, downloaded (saying so) when they are not there yet. */
-async function fetchWeights(flags: ProcessFlags, say: (line: string) => void): Promise<void> {
+export async function fetchWeights(flags: ProcessFlags, say: (line: string) => void): Promise<void> {
   await ensureWeights({ explicit: flags.weights, log: say });
 }
 

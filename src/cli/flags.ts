@@ -15,6 +15,7 @@ import {
   withDefaults,
 } from '../core/settings.js';
 import type { Checkpoint } from '../core/stylize.js';
+import { VIDEO_SETTING_NAMES, VIDEO_SETTINGS, type VideoSettings } from '../core/video-settings.js';
 import { defaultThreads, DEVICES, ENGINE_NAMES, type Device, type EngineName } from '../engine/evaluator.js';
 import { InputError, named } from '../errors.js';
 
@@ -38,9 +39,8 @@ export const DEFAULT_CHECKPOINT_EVERY = 100;
 /** commander's key for a flag: `--lbfgs-history` → `lbfgsHistory`. */
 const attribute = (flag: string) => flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-/** The command-line option of one setting: its parser applies the table's check. */
-function optionOf(name: SettingName): Option {
-  const spec = SETTINGS[name] as Setting<unknown>;
+/** The command-line option of one setting (of either table): its parser applies the table's check. */
+function optionOf(spec: Setting<unknown>): Option {
   const { flag } = spec;
   // A switch (no argument): given, it is on.
   if (flag.arg === '') return new Option(`--${flag.name}`, flag.help);
@@ -80,8 +80,23 @@ export function addPlanOptions(command: Command): Command {
 
 /** Adds the run flags (RunFlags) to a command. */
 export function addRunOptions(command: Command): Command {
-  for (const name of SETTING_NAMES) command.addOption(optionOf(name));
+  for (const name of SETTING_NAMES) command.addOption(optionOf(SETTINGS[name] as Setting<unknown>));
   return command;
+}
+
+/** Adds the flags of a video run (core/video-settings.ts) to a command. */
+export function addVideoOptions(command: Command): Command {
+  for (const name of VIDEO_SETTING_NAMES) command.addOption(optionOf(VIDEO_SETTINGS[name] as Setting<unknown>));
+  return command;
+}
+
+/** The video flags given on a command line (their defaults come from videoSettings). */
+export function givenVideoFlags(command: Command): Partial<VideoSettings> {
+  const opts = command.opts();
+  const given = VIDEO_SETTING_NAMES.filter(
+    (name) => command.getOptionValueSource(attribute(VIDEO_SETTINGS[name].flag.name)) === 'cli',
+  );
+  return Object.fromEntries(given.map((name) => [name, opts[attribute(VIDEO_SETTINGS[name].flag.name)]]));
 }
 
 /**

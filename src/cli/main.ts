@@ -10,13 +10,18 @@ import { removeTemporaryFiles } from '../io/atomic.js';
 import { IMAGE_EXTENSIONS } from '../io/header.js';
 import { STDOUT_FORMATS } from './stdout.js';
 import type { BatchFlags, StylizeFlags } from './commands.js';
+import type { VideoFlags } from './video.js';
+import { VIDEO_SETTINGS, videoSettings } from '../core/video-settings.js';
+import { VIDEO_EXTENSIONS } from '../io/video.js';
 import {
   addPlanOptions,
   addProcessOptions,
   addRunOptions,
+  addVideoOptions,
   DEFAULT_CHECKPOINT_EVERY,
   givenFlags,
   givenOn,
+  givenVideoFlags,
   runFlags,
 } from './flags.js';
 import { addQueueCommand } from './queue-options.js';
@@ -26,6 +31,7 @@ Examples:
   $ nst stylize photo.jpg painting.jpg -o out.png
   $ nst stylize photo.jpg painting.jpg -o out.jpg --size 256 --iterations 300 --step 50
   $ nst batch --content photos/ --style paintings/ --out-dir out/
+  $ nst video clip.mp4 painting.jpg -o out.mp4 --size 256
   $ nst queue submit --content photos/ --style paintings/ --out-dir /shared/out --redis redis://host:6379
   $ nst weights fetch            # download the VGG19 weights once, into the cache
   $ nst weights verify vgg19.h5  # check a weights file`;
@@ -61,6 +67,15 @@ output (optional, in --out-dir), and any run flag by its long name as a per-job 
   content,style,output,alpha,style-scale
   photos/a.jpg,paintings/starry.jpg,a-starry.png,1e3,1.5`;
 
+const VIDEO_EXAMPLES = `
+Examples:
+  $ nst video clip.mp4 starry_night.jpg -o clip-starry.mp4 --size 256
+  $ nst video clip.mp4 starry_night.jpg -o frames/ --temporal-weight 0
+  $ nst video frames/ the_scream.jpg -o out.webm --fps 12 --frame-iterations 60
+
+Needs ffmpeg and ffprobe on the PATH. Finished frames are kept as they are made: Ctrl-C writes the
+frames done so far, and the same command again goes on at the first missing frame.`;
+
 /** Hints the command adds to the library's messages about a setting: what to do, by flag. */
 const HINTS: Partial<Record<string, string>> = {
   maxInputPixels: 'raise it with --max-input-pixels',
@@ -80,19 +95,22 @@ export function wordError(error: unknown): string {
     const advice = largest > 0 ? `the largest --size that fits is ${largest}` : 'no --size fits';
     return `${error.message.replace(/; (the largest size that fits is \d+|no size fits)$/, '')}; ${advice} (or pass --no-memory-check)`;
   }
-  if (setting && problem) {
-    const flag = setting in SETTINGS ? SETTINGS[setting as SettingName].flag.name : setting;
-    return named(flag, problem);
-  }
+  if (setting && problem) return named(flagName(setting), problem);
   const hint = setting ? HINTS[setting] : undefined;
   const text = asFlags(error.message, error.detail.names ?? []);
   return hint ? `${text} (${hint})` : text;
 }
 
 /** The settings a library message names (`styleScale 2 × size 512`), respelled as flags (`--style-scale 2 × --size 512`). */
+/** A setting's flag name (of either table), or the name itself when it has none. */
+function flagName(setting: string): string {
+  if (setting in SETTINGS) return SETTINGS[setting as SettingName].flag.name;
+  return setting in VIDEO_SETTINGS ? VIDEO_SETTINGS[setting as keyof typeof VIDEO_SETTINGS].flag.name : setting;
+}
+
 function asFlags(message: string, names: readonly string[]): string {
   return names.reduce((text, name) => {
-    const flag = name in SETTINGS ? `--${SETTINGS[name as SettingName].flag.name}` : name;
+    const flag = name in SETTINGS || name in VIDEO_SETTINGS ? `--${flagName(name)}` : name;
     return text.replace(new RegExp(`(?<![\\w-])${name}(?![\\w-])`), flag);
   }, message);
 }
@@ -181,6 +199,27 @@ function buildProgram(result: { code: number }): Command {
       const { batchCommand } = await import('./commands.js');
       const given = givenFlags(command);
       result.code = await batchCommand({ ...opts, ...runFlags(given), given } as BatchFlags);
+    });
+
+  const video = program
+    .command('video')
+    .description(
+      'stylise a video frame by frame without flicker: each frame starts from the previous result carried by the optical flow, held to it by a temporal cost',
+    )
+    .argument('<input>', 'a video file (anything ffmpeg reads) or a folder of frames (image files, in name order)')
+    .argument('<styles...>', 'style image(s), blended by --style-weights')
+    .requiredOption(
+      '-o, --output <path>',
+      `output video (${VIDEO_EXTENSIONS.join(', ')}; the input's frame rate and audio) or a folder for PNG frames (ending in /)`,
+    );
+  addVideoOptions(addRunOptions(video));
+  addPreviewOptions(video);
+  addProcessOptions(video)
+    .addHelpText('after', VIDEO_EXAMPLES)
+    .action(async (input: string, styles: string[], opts: Record<string, unknown>, command: Command) => {
+      const { videoCommand } = await import('./video.js');
+      const flags = { ...opts, ...runFlags(givenFlags(command)), ...videoSettings(givenVideoFlags(command)) };
+      result.code = await videoCommand(input, styles, flags as VideoFlags);
     });
 
   addQueueCommand(program, result);

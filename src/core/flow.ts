@@ -11,6 +11,8 @@
  * it takes tens of milliseconds, far below a frame's optimisation (bench/README.md, "Video").
  */
 
+import type { FloFlow } from '../io/flo.js';
+
 /** A grey image, row-major, values in [0, 1]. */
 export interface Grey {
   width: number;
@@ -20,14 +22,9 @@ export interface Grey {
 
 /**
  * A flow field: at each pixel p of the first frame, the displacement (u, v) in pixels to where it
- * is in the second: second(p + (u, v)) ≈ first(p).
+ * is in the second: second(p + (u, v)) ≈ first(p). As a `.flo` file holds it.
  */
-export interface Flow {
-  width: number;
-  height: number;
-  u: Float32Array;
-  v: Float32Array;
-}
+export type Flow = FloFlow;
 
 /** How the flow is estimated; the defaults are measured (bench/README.md, "Video"). */
 export interface FlowOptions {
@@ -174,8 +171,8 @@ function refine(first: Grey, second: Grey, flow: Flow, k: Float32Array): void {
   }
 }
 
-/** The flow of a finer level of `width`×`height` from a coarser one: upsampled, displacements doubled. */
-function upsample(flow: Flow, width: number, height: number): Flow {
+/** A flow field at another size, `width`×`height`: resampled bilinearly, its displacements scaled with it. */
+export function resizeFlow(flow: Flow, width: number, height: number): Flow {
   const u = new Float32Array(width * height);
   const v = new Float32Array(width * height);
   const sx = flow.width / width;
@@ -207,7 +204,7 @@ export function opticalFlow(first: Grey, second: Grey, options: FlowOptions = {}
     const [a, b] = pyramid[level]!;
     const n = a.width * a.height;
     flow = flow
-      ? upsample(flow, a.width, a.height)
+      ? resizeFlow(flow, a.width, a.height)
       : { width: a.width, height: a.height, u: new Float32Array(n), v: new Float32Array(n) };
     for (let i = 0; i < iterations; i++) refine(a, b, flow, k);
     median3(flow.u, a.width, a.height);

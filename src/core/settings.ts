@@ -38,7 +38,7 @@ export const LAYER_WEIGHTINGS: readonly LayerWeighting[] = ['equal', 'falling'];
 const FALLING_RATIO = 4;
 
 /** What a value's check says: null when it is fine, else what it must be ("must be positive"). */
-type Check<T> = (value: T) => string | null;
+export type Check<T> = (value: T) => string | null;
 
 /** One setting. `T` is the type of its value once resolved. */
 export interface Setting<T> {
@@ -62,11 +62,11 @@ export interface Setting<T> {
 
 // Value checks, worded so that "<name> <problem>" reads as a sentence.
 const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
-const nonNegative: Check<number> = (x) =>
+export const nonNegative: Check<number> = (x) =>
   isNum(x) && Number.isFinite(x) && x >= 0 ? null : 'must be a non-negative number';
-const positive: Check<number> = (x) => (isNum(x) && Number.isFinite(x) && x > 0 ? null : 'must be positive');
-const positiveInt: Check<number> = (x) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive integer');
-const optional =
+export const positive: Check<number> = (x) => (isNum(x) && Number.isFinite(x) && x > 0 ? null : 'must be positive');
+export const positiveInt: Check<number> = (x) => (Number.isInteger(x) && x > 0 ? null : 'must be a positive integer');
+export const optional =
   <T>(check: Check<T>): Check<T | undefined> =>
   (x) =>
     x === undefined ? null : check(x);
@@ -110,7 +110,7 @@ export function parseDecimal(text: string): number {
 }
 
 // Flag text parsers: undefined when the text is not a value of the kind.
-const parseNumber = (text: string): number | undefined => (text.trim() === '' ? undefined : parseDecimal(text));
+export const parseNumber = (text: string): number | undefined => (text.trim() === '' ? undefined : parseDecimal(text));
 const parseList = (text: string): number[] | undefined =>
   text.trim() === '' ? undefined : text.split(',').map(parseDecimal);
 const parseIntOrList = (text: string): number | number[] | undefined => {
@@ -131,13 +131,13 @@ const parseBoolean = (text: string): boolean | undefined => {
   const t = text.trim().toLowerCase();
   return ['yes', 'true', '1'].includes(t) ? true : ['no', 'false', '0'].includes(t) ? false : undefined;
 };
-const parseText = <T extends string>(text: string): T | undefined => text as T;
+export const parseText = <T extends string>(text: string): T | undefined => text as T;
 
 /**
  * One entry of the table: `setting<T>()({ … })`. Curried so that `shapes` and `commandOnly` keep
  * their literal types (true / false) while T is given: the types below sort the settings by them.
  */
-function setting<T>() {
+export function setting<T>() {
   return <const S extends boolean, const C extends boolean = false>(
     spec: Setting<T> & { shapes: S; commandOnly?: C },
   ): Setting<T> & { shapes: S; commandOnly?: C } => Object.freeze(spec);
@@ -535,16 +535,23 @@ export function presetValues(preset: PresetName | undefined): Partial<Settings> 
  * checked; an InputError names the first bad one.
  */
 export function withDefaults(given: Partial<Settings>): Settings {
-  const fromPreset = presetValues(given.preset) as Record<string, unknown>;
+  return tableValues(SETTINGS, given, presetValues(given.preset)) as Settings;
+}
+
+/**
+ * Every setting of a table: its value in `given`, else in `fallback`, else its default, each
+ * checked in the table's order; an InputError names the first bad one.
+ */
+export function tableValues(table: object, given: object, fallback: object = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const name of SETTING_NAMES) {
-    const spec = SETTINGS[name] as Setting<unknown>;
-    const value = (given as Record<string, unknown>)[name] ?? fromPreset[name] ?? spec.default;
+  for (const [name, spec] of Object.entries(table) as [string, Setting<unknown>][]) {
+    const value =
+      (given as Record<string, unknown>)[name] ?? (fallback as Record<string, unknown>)[name] ?? spec.default;
     const problem = spec.check(value);
     if (problem !== null) throw settingError(name, problem);
     out[name] = value;
   }
-  return out as Settings;
+  return out;
 }
 
 /** The settings that shape the result, in the table's order. */

@@ -87,8 +87,22 @@ export interface StylizeOptions extends Omit<RunOptions, 'init' | 'styleMasks' |
   onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
   /** Continue the run a checkpoint was taken from: same images and settings, same result as without the stop. */
   resume?: Checkpoint;
+  /**
+   * A video frame's temporal cost (Ruder et al.): weight × the mean of c·(x − x̃)², x̃ `target`
+   * (the previous stylised frame warped onto this one, [h, w, 3] in [0, 1]) and c `weights`
+   * ([h, w], where the warp can be trusted), both at the output's size and resized to each scale.
+   * Still the caller's. A frame is evaluated whole: a scale that would need tiles is an InputError.
+   */
+  temporal?: TemporalTerm;
   /** How messages name the images (default `content image`, `style image` or `style image 1`, …). */
   imageNames?: { content: string; styles: readonly string[] };
+}
+
+/** The temporal cost of a video frame (StylizeOptions.temporal). */
+export interface TemporalTerm {
+  weight: number;
+  target: tf.Tensor3D;
+  weights: tf.Tensor2D;
 }
 
 /**
@@ -282,19 +296,39 @@ function scaleImages(run: Prepared, k: number): { content: tf.Tensor4D; styles: 
 async function scaleEvaluator(
   engine: Engine,
   run: Prepared,
-  maxMemory: number | undefined,
+  { maxMemory, temporal: temporalTerm }: StylizeOptions,
   images: { content: tf.Tensor4D; styles: tf.Tensor4D[] },
 ): Promise<{ evaluator: Evaluator; tiles: number }> {
   const { settings } = run;
-  const objective = objectiveOf(settings);
   const [, height, width] = images.content.shape;
   const regions = regionsAt(run.masks, height, width);
+  const temporal = temporalAt(temporalTerm, height, width);
+  const objective = { ...objectiveOf(settings), ...(temporalTerm ? { temporal: temporalTerm.weight } : {}) };
   try {
-    const targets = { ...images, styleWeights: settings.styleWeights, ...(regions ? { regions } : {}) };
+    const targets = {
+      ...images,
+      styleWeights: settings.styleWeights,
+      ...(regions ? { regions } : {}),
+      ...(temporal ? { temporal } : {}),
+    };
     return await evaluatorOf(engine, settings, maxMemory, objective, targets);
   } finally {
-    if (regions) tf.dispose([...regions.masks]); // the evaluator has copied them
+    // The evaluator has copied them.
+    if (regions) tf.dispose([...regions.masks]);
+    if (temporal) tf.dispose([temporal.target, temporal.weights]);
   }
+}
+
+/** A temporal term's target and weights at a scale of [h, w] (new tensors), or null without one. */
+function temporalAt(term: TemporalTerm | undefined, h: number, w: number) {
+  if (!term) return null;
+  return tf.tidy(() => ({
+    target: tf.clipByValue(tf.image.resizeBilinear(tf.expandDims(term.target, 0) as tf.Tensor4D, [h, w]), 0, 1),
+    weights: tf.squeeze(
+      tf.image.resizeBilinear(tf.reshape(term.weights, [1, ...term.weights.shape, 1]) as tf.Tensor4D, [h, w]),
+      [0, 3],
+    ) as tf.Tensor2D,
+  })) as { target: tf.Tensor4D; weights: tf.Tensor2D };
 }
 
 /**
@@ -320,6 +354,12 @@ async function evaluatorOf(
   };
   const tile = tileFor(run, engine.memory, memoryBudget(engine.memory, maxMemory), settings.tileSize ?? undefined);
   if (tile === undefined) return { evaluator: await engine.createEvaluator(objective, targets), tiles: 1 };
+  if (objective.temporal !== undefined) {
+    throw new InputError(
+      `a video frame of ${width}×${height} px would be evaluated in tiles, which the temporal cost is not: use a smaller size or a larger maxMemory`,
+      { setting: 'size', names: ['size', 'maxMemory'] },
+    );
+  }
   const tiled = await TiledEvaluator.create(engine, objective, targets, tile);
   return { evaluator: tiled, tiles: tiled.tileCount };
 }
@@ -378,7 +418,7 @@ async function runScale(
   let base: tf.Tensor4D | null = null;
   let first: tf.Tensor4D | null = null;
   try {
-    const made = await scaleEvaluator(engine, run, options.maxMemory, images);
+    const made = await scaleEvaluator(engine, run, options, images);
     evaluator = made.evaluator;
     base =
       sizes.length === 1 || run.init === 'noise' ? null : initialImage(run.init, images.content, images.styles[0]!);

@@ -29,6 +29,8 @@ export interface Objective {
    * styles by region (regions.ts), which make the objective from `TargetImages.regions`.
    */
   styleMaps?: boolean;
+  /** The weight of the temporal cost of a video frame (TargetImages.temporal); absent: no such term. */
+  temporal?: number;
 }
 
 /** The images the targets come from, scaled: [1, h, w, 3] in [0, 1]. */
@@ -39,6 +41,8 @@ export interface TargetImages {
   styleWeights: readonly number[];
   /** Styles by region: where each goes (regions.ts); absent, the blend everywhere. */
   regions?: StyleRegions;
+  /** With Objective.temporal: the previous stylised frame warped onto this one, and per pixel whether to trust it ([h, w], 0 or 1). */
+  temporal?: { target: tf.Tensor4D; weights: tf.Tensor2D };
 }
 
 /** The objective at one working size (the content image's), with its targets. */

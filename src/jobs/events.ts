@@ -14,6 +14,8 @@ export type EventName =
   | 'batch'
   | 'summary'
   | 'preview'
+  // nst video: each finished frame.
+  | 'frame'
   // nst queue: submit's, then the worker's.
   | 'submitted'
   | 'ended'

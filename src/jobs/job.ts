@@ -17,6 +17,7 @@ import {
   type StylizeProgress,
   type TileProgress,
   type StylizeSummary,
+  type TemporalTerm,
 } from '../core/stylize.js';
 import type { Engine } from '../engine/evaluator.js';
 import { modelOutputs } from '../engine/vgg19.js';
@@ -34,6 +35,23 @@ export interface Job {
   flags: Settings;
   /** 1-based number within a batch (in its events); absent for `nst stylize`. */
   index?: number;
+  /** 1-based frame number within a video (in its events, as `frame`). */
+  frame?: number;
+}
+
+/** What a job's events say it is: a batch's job, a video's frame, or nothing for `nst stylize`. */
+const jobFields = (job: Job) => ({
+  ...(job.index === undefined ? {} : { job: job.index }),
+  ...(job.frame === undefined ? {} : { frame: job.frame }),
+});
+
+/**
+ * A video frame's start and temporal cost (jobs/video.ts): the previous stylised frame warped
+ * onto this one starts the run, and the temporal cost pulls towards it where the flow is trusted.
+ */
+export interface FrameInputs {
+  init: tf.Tensor3D;
+  temporal: TemporalTerm;
 }
 
 /** What the jobs of one process share: the engine (with its models and style targets), the signal, the events. */
@@ -272,20 +290,22 @@ async function run(
   hooks: JobHooks,
   inputs: Inputs,
   checkpoint: JobCheckpoint,
+  frame: FrameInputs | null,
 ): Promise<
   { image: tf.Tensor3D; bestCost: number } & (
     { summary: StylizeSummary; failure: null } | { summary: null; failure: NonFiniteCostError }
   )
 > {
   const { events } = context;
-  const jobField = job.index === undefined ? {} : { job: job.index };
+  const jobField = jobFields(job);
   const every = job.flags.reportEvery ?? 10;
   let evaluations = 0;
   try {
     const [image, bestCost, summary] = await stylize(inputs.styles, inputs.content, {
       ...runOptions(job.flags),
       engine: context.engine,
-      init: inputs.init,
+      init: frame?.init ?? inputs.init,
+      ...(frame ? { temporal: frame.temporal } : {}),
       styleMasks: inputs.styleMasks,
       mask: inputs.mask,
       signal: context.signal,
@@ -359,6 +379,7 @@ export async function runJob(
   context: JobContext,
   hooks: JobHooks = {},
   checkpoint: JobCheckpoint = {},
+  frame: FrameInputs | null = null,
 ): Promise<JobResult> {
   const inputs = await readInputs(job, settings);
   try {
@@ -366,13 +387,13 @@ export async function runJob(
     const budget = memoryBudget(context.engine.memory, job.flags.maxMemory);
     if (context.memoryCheck) checkMemory(plan, context.engine.memory, budget); // the caller may skip the guard
     hooks.onStart?.(scaleWork(plan, settings.scales, context.engine.memory, budget));
-    const jobField = job.index === undefined ? {} : { job: job.index };
+    const jobField = jobFields(job);
     const { content, styles, output } = job;
     const backend = context.engine.info.name;
     const preset = job.flags.preset ?? null;
     context.events.emit('start', { ...jobField, content, styles, output, backend, preset, settings });
     const start = Date.now();
-    const outcome = await run(job, context, hooks, inputs, checkpoint);
+    const outcome = await run(job, context, hooks, inputs, checkpoint, frame);
     const { image, bestCost } = outcome;
     const [height, width] = image.shape;
     const unfinished = outcome.summary?.reason === 'interrupted' && context.writeInterrupted === false;

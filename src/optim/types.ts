@@ -1,12 +1,13 @@
 /** What the optimisers see: an evaluator of the objective, their steps, their state. */
 import type * as tf from '@tensorflow/tfjs';
 
-/** The four costs of one evaluation: J = α·J_content + β·J_style + var·J_var. */
+/** The costs of one evaluation: J = α·J_content + β·J_style + var·J_var (+ λ·J_temporal for a video frame). */
 export interface Costs {
   total: number;
   content: number;
   style: number;
   variation: number;
+  temporal?: number;
 }
 
 /** What an evaluation of the objective returns: the gradient of J w.r.t. the image, and the costs. */

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Job, JobResult } from '../jobs/job.js';
 
 /** A job's data: a stylize job with absolute paths (as every worker sees the shared storage). */
-export type QueueJobData = Required<Job>;
+export type QueueJobData = Required<Omit<Job, 'frame'>>;
 
 /** What a running job reports into the queue, at most once a second. */
 export interface QueueProgress {

@@ -70,3 +70,14 @@ export function variationCost(g: GraphBuilder, image: string, weights?: string):
   });
   return g.op('Add', sums, {}, 'variation_cost');
 }
+
+/**
+ * The temporal cost of Ruder et al.: the mean over an NHWC image's values [1, h, w, 3] of
+ * c·(x − x̃)², x̃ the target (the previous stylised frame warped by the flow) and c [1, h, w, 1] a
+ * weight per pixel (0 where the flow cannot be trusted).
+ */
+export function temporalCost(g: GraphBuilder, image: string, target: string, weights: string): string {
+  const diff = toDouble(g, g.op('Sub', [image, target], {}, 'temporal_diff'));
+  const squares = g.op('Mul', [g.op('Mul', [diff, diff]), toDouble(g, weights)], {}, 'temporal_squares');
+  return g.op('Div', [sumAll(g, squares), countOf(g, image, g.scalar64(0))], {}, 'temporal_cost');
+}

@@ -4,11 +4,15 @@
  */
 import { differentiate, type Tuning } from '../graph/autodiff.js';
 import { GraphBuilder, int } from '../graph/builder.js';
-import { contentCost, flatten, positionsOf, toDouble, toFloat, variationCost } from './costs.js';
+import { contentCost, flatten, positionsOf, temporalCost, toDouble, toFloat, variationCost } from './costs.js';
 import { meansOf, styleLossOf } from './style.js';
 import { encodeNetwork, gridOf, outputOf, vgg, type NetworkSpec } from './vgg.js';
 
-export type EvaluationSpec = NetworkSpec & Tuning;
+export type EvaluationSpec = NetworkSpec &
+  Tuning & {
+    /** With the temporal cost of a video frame (see temporalCost): its weight, target and weights are inputs. */
+    temporal?: boolean;
+  };
 
 /** Names of the evaluation graph's inputs and outputs. */
 export const EVALUATION_IO = {
@@ -21,10 +25,16 @@ export const EVALUATION_IO = {
   /** Per style layer entry its weight map [h_l, w_l], where the spec has styleMaps. */
   styleMap: (i: number) => `style_map_${i}`,
   contentTarget: (i: number) => `content_target_${i}`,
+  temporalWeight: 'temporal_weight',
+  /** The previous stylised frame warped onto this one, [1, h, w, 3]. */
+  temporalTarget: 'temporal_target',
+  /** Per pixel whether the warp can be trusted, [1, h, w, 1]. */
+  temporalWeights: 'temporal_weights',
   total: 'J',
   content: 'J_content',
   style: 'J_style',
   variationCost: 'J_var',
+  temporalCost: 'J_temporal',
   gradient: 'gradient',
 } as const;
 
@@ -58,12 +68,20 @@ function contentCosts(g: GraphBuilder, spec: NetworkSpec, steps: ReturnType<type
   return g.op('Div', [g.op('Sum', costs), g.scalar64(spec.contentLayers.length)], {}, 'content_cost');
 }
 
+/** J_temporal at the image, with its target and per-pixel weights as inputs. */
+function temporalTerm(g: GraphBuilder, spec: EvaluationSpec, image: string): string {
+  const target = g.input(EVALUATION_IO.temporalTarget, [1, spec.height, spec.width, 3]);
+  const weights = g.input(EVALUATION_IO.temporalWeights, [1, spec.height, spec.width, 1]);
+  return temporalCost(g, image, target, weights);
+}
+
 /**
  * The evaluation graph. Inputs: the image [1, h, w, 3] in [0, 1]; α, β, the variation weight
  * (scalars); the style layer weights [number of style layers] (normalised by the caller); per style
  * layer its prepared target [1, rows, c] (the Gram matrix for 'gram', see style.ts) and, with
  * styleMaps, its weight map [h_l, w_l]; per content layer its target features NCHW [1, c, h, w].
- * Outputs: J, J_content, J_style, J_var (scalars) and the gradient [1, h, w, 3].
+ * With `temporal`, also the temporal weight (scalar), target and weights (temporalTerm).
+ * Outputs: J, J_content, J_style, J_var (and J_temporal) (scalars) and the gradient [1, h, w, 3].
  */
 export function buildEvaluationModel(spec: EvaluationSpec): Uint8Array {
   const io = EVALUATION_IO;
@@ -78,6 +96,8 @@ export function buildEvaluationModel(spec: EvaluationSpec): Uint8Array {
   const jVariation = variationCost(g, image);
   const weighted = (cost: string, weight: string) => g.op('Mul', [cost, toDouble(g, weight)]);
   const terms = [weighted(jContent, alpha!), weighted(jStyle, beta!), weighted(jVariation, variation!)];
+  const jTemporal = spec.temporal ? temporalTerm(g, spec, image) : null;
+  if (jTemporal) terms.push(weighted(jTemporal, g.input(io.temporalWeight, [])));
   const total = g.op('Sum', terms, {}, 'total_cost');
   const [gradient] = differentiate(g, [{ value: total, gradient: g.scalar64(1) }], [image], spec);
 
@@ -85,6 +105,7 @@ export function buildEvaluationModel(spec: EvaluationSpec): Uint8Array {
   g.output(io.content, toFloat(g, jContent), []);
   g.output(io.style, toFloat(g, jStyle), []);
   g.output(io.variationCost, toFloat(g, jVariation), []);
+  if (jTemporal) g.output(io.temporalCost, toFloat(g, jTemporal), []);
   g.output(io.gradient, gradient!, [1, spec.height, spec.width, 3]);
   return encodeNetwork(g, spec);
 }

@@ -111,7 +111,7 @@ export class OnnxEngine implements Engine {
       // With regions, the evaluation runs over their style slots, each with its weight map.
       const slots = images.regions ? slotsOf(objective, images.regions, [h, w]) : null;
       const evaluated = slots?.objective ?? objective;
-      const feeds = { ...targets, styleMaps: slots?.maps };
+      const feeds = { ...targets, styleMaps: slots?.maps, temporal: images.temporal };
       const evaluator = await createOnnxEvaluator(this.sessions, weights, evaluated, feeds, [h, w], graph);
       this.provider = evaluator.provider;
       return evaluator;

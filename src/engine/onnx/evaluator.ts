@@ -23,6 +23,8 @@ export interface OnnxTargets {
   content: tf.Tensor4D[];
   /** Per style layer entry its weight map, for an objective with styleMaps (regions.ts). */
   styleMaps?: readonly WeightMap[];
+  /** With Objective.temporal (TargetImages.temporal). */
+  temporal?: { target: tf.Tensor4D; weights: tf.Tensor2D };
 }
 
 /** A tf tensor's values as a float32 ONNX Runtime tensor of `dims`. */
@@ -45,6 +47,13 @@ function targetFeeds(objective: Objective, targets: OnnxTargets): Record<string,
   targets.styleMaps?.forEach(
     ({ data, height, width }, i) => (feeds[io.styleMap(i)] = new ort.Tensor('float32', data, [height, width])),
   );
+  if (targets.temporal && objective.temporal !== undefined) {
+    const { target, weights } = targets.temporal;
+    const [, h, w] = target.shape;
+    feeds[io.temporalWeight] = scalar(objective.temporal);
+    feeds[io.temporalTarget] = ortTensor(target, [1, h, w, 3]);
+    feeds[io.temporalWeights] = ortTensor(weights, [1, h, w, 1]);
+  }
   targets.content.forEach((t, i) => {
     const [, h, w, c] = t.shape;
     const nchw = tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]));
@@ -61,8 +70,9 @@ export function graphObjective({
   pooling,
   styleLoss = 'gram',
   styleMaps = false,
+  temporal,
 }: Objective) {
-  return { styleLayers, contentLayers, pooling, styleLoss, styleMaps };
+  return { styleLayers, contentLayers, pooling, styleLoss, styleMaps, temporal: temporal !== undefined };
 }
 
 /** What identifies a session: the graph's size and layers, the weights, and the session settings. */
@@ -129,6 +139,7 @@ export class OnnxEvaluator implements Evaluator {
         style: value(io.style),
         variation: value(io.variationCost),
       };
+      if (out[io.temporalCost]) costs.temporal = value(io.temporalCost);
       return { gradient: tf.tensor4d(out[io.gradient]!.data as Float32Array, shape), costs };
     } finally {
       // A dispose during the run gives the session back once the run is over.

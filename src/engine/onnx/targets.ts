@@ -15,9 +15,15 @@ import { createSession, type SessionSettings } from './session.js';
 
 export type { StyleCache };
 
+/** What the features graph is written from: the evaluation graph's, but a frame's temporal cost (pixels, not features). */
+function featuresObjective(objective: Objective) {
+  const { temporal, ...rest } = graphObjective(objective);
+  return rest;
+}
+
 /** What identifies a features session. */
 export function featuresKey(weights: string, objective: Objective, settings: SessionSettings): string {
-  return JSON.stringify(['features', weights, graphObjective(objective), settings]);
+  return JSON.stringify(['features', weights, featuresObjective(objective), settings]);
 }
 
 /** Reads the weights, writes the features graph (any size) and creates its session. */
@@ -27,7 +33,7 @@ export async function featuresSession(weights: string, objective: Objective, set
   const convs = await readOnnxConvs(weights, layers);
   // Direct convolutions: a forward pass a few times per working size, where Winograd's
   // transformed kernels (4× the weights) would cost more memory than they save time.
-  const model = buildFeaturesModel({ height: 'height', width: 'width', ...graphObjective(objective), convs });
+  const model = buildFeaturesModel({ height: 'height', width: 'width', ...featuresObjective(objective), convs });
   return createSession(model, settings);
 }
 
