@@ -27,9 +27,11 @@ const FRAME_ITERATIONS = option('frame-iterations', '100');
 const KEEP = option('keep', '');
 const OUT = option('out', '');
 
-/** The photo at a size where a SIZE × 3/4 window can pan FRAMES × PAN px: RGB [h·w·3], with its size. */
+/** The photo at a size where a SIZE × 3/4 window can pan FRAMES × PAN px: RGB [h·w·3] in [0, 1], with its size. */
 async function source(): Promise<{ data: Float32Array; width: number; height: number }> {
-  const image = await readImage(CONTENT, 'photo');
+  const raw = await readImage(CONTENT, 'photo'); // 0..255
+  const image = tf.tidy(() => tf.div(raw, 255) as tf.Tensor3D);
+  raw.dispose();
   const width = Math.round(SIZE * 1.25 + FRAMES * PAN);
   const height = Math.round((width * image.shape[0]) / image.shape[1]);
   const scaled = tf.tidy(() => tf.image.resizeBilinear(image, [height, width]) as tf.Tensor3D);
@@ -88,7 +90,7 @@ function nst(args: string[]): Promise<Record<string, unknown>[]> {
   });
 }
 
-/** The mean |out_t(p) − out_{t−1}(p + pan)| over the frames and the pixels both see, in 0..255 levels. */
+/** The mean |out_t(p) − out_{t−1}(p + pan)| over the frames and the pixels both see, in levels (readImage's 0..255). */
 async function warpError(dir: string, frames: number): Promise<number> {
   let sum = 0;
   let n = 0;
@@ -106,7 +108,7 @@ async function warpError(dir: string, frames: number): Promise<number> {
     }
     previous = { data, w, h };
   }
-  return (255 * sum) / n;
+  return sum / n;
 }
 
 async function clipRow(src: Awaited<ReturnType<typeof source>>, weight: number, root: string) {

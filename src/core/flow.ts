@@ -38,8 +38,8 @@ export interface FlowOptions {
 
 const FLOW_DEFAULTS: Required<FlowOptions> = { iterations: 5, window: 2, minSide: 16 };
 
-/** Tikhonov term of the 2×2 solve: a flat window (no gradient) keeps the coarser estimate. */
-const REGULARISATION = 1e-4;
+/** Tikhonov term of the 2×2 solve (images in [0, 1]): a flat window (no gradient) keeps the coarser estimate. */
+const REGULARISATION = 1e-7;
 
 /** The grey (Rec. 601 luma) of an RGB image, [h·w·3] in [0, 1] row-major. */
 export function greyOf(rgb: Float32Array, width: number, height: number): Grey {
@@ -127,6 +127,10 @@ function median3(data: Float32Array, width: number, height: number): void {
   }
 }
 
+/** The largest change of a displacement in one refinement, in pixels of the level. */
+const MAX_STEP = 1;
+const clampStep = (x: number) => Math.max(-MAX_STEP, Math.min(MAX_STEP, x));
+
 /** One refinement of the flow at a level: the windowed least-squares increment, added in place. */
 function refine(first: Grey, second: Grey, flow: Flow, k: Float32Array): void {
   const { width, height } = first;
@@ -166,8 +170,10 @@ function refine(first: Grey, second: Grey, flow: Flow, k: Float32Array): void {
     const a12 = b![i]!;
     const a22 = c![i]! + REGULARISATION;
     const det = a11 * a22 - a12 * a12;
-    flow.u[i]! -= (a22 * d![i]! - a12 * e![i]!) / det;
-    flow.v[i]! -= (a11 * e![i]! - a12 * d![i]!) / det;
+    // A level refines what the coarser one found by well under a pixel: a larger step is an
+    // ill-posed window's (a flat or one-directional texture), and is cut back.
+    flow.u[i]! -= clampStep((a22 * d![i]! - a12 * e![i]!) / det);
+    flow.v[i]! -= clampStep((a11 * e![i]! - a12 * d![i]!) / det);
   }
 }
 

@@ -95,8 +95,13 @@ export interface VideoResult {
 const RECORD = '.nst-video.json';
 /** Where the frames of the input, at the working size, are kept inside the work folder. */
 const INPUT_FRAMES = '.input';
-/** Iterations between the checkpoints of the frame under way. */
-const FRAME_CHECKPOINT_EVERY = 20;
+/**
+ * Iterations between the checkpoints of the frame under way (one is also written at Ctrl-C): as
+ * `nst stylize --checkpoint` does. L-BFGS's pairs make one some 100 MB at 256 px, so not often.
+ */
+const FRAME_CHECKPOINT_EVERY = 100;
+/** A frame's checkpoint file name in the work folder. */
+const checkpointName = (index: number) => `.${frameName(index)}.nst-checkpoint`;
 
 /** Whether `output` names a folder: ends with a separator, or is one. */
 export function isFolderOutput(output: string): boolean {
@@ -283,8 +288,10 @@ async function openWork(job: VideoJob, planned: PlannedVideo): Promise<number> {
 /** The frames of a folder at the working size, as PNG files 000001.png, … in `dir`. */
 async function scaleFrames(files: readonly string[], dir: string, plan: VideoPlan, maxInputPixels: number) {
   for (const [i, file] of files.entries()) {
-    const image = await readImage(file, 'input frame', { maxInputPixels });
-    const scaled = tf.tidy(() => tf.clipByValue(resizeBicubic(image, plan.height, plan.width), 0, 1) as tf.Tensor3D);
+    const image = await readImage(file, 'input frame', { maxInputPixels }); // 0..255
+    const scaled = tf.tidy(
+      () => tf.clipByValue(tf.div(resizeBicubic(image, plan.height, plan.width), 255), 0, 1) as tf.Tensor3D,
+    );
     image.dispose();
     try {
       await writeImage(path.join(dir, frameName(i)), scaled);
@@ -295,11 +302,11 @@ async function scaleFrames(files: readonly string[], dir: string, plan: VideoPla
   return files.length;
 }
 
-/** An image file as RGB values in [0, 1], row-major. */
+/** An image file as RGB values in [0, 1] (readImage gives 0..255), row-major. */
 async function pixels(file: string): Promise<Float32Array> {
   const image = await readImage(file, 'frame');
   try {
-    return (await image.data()) as Float32Array;
+    return ((await image.data()) as Float32Array).map((v) => v / 255);
   } finally {
     image.dispose();
   }
@@ -337,7 +344,9 @@ async function frameInputs(index: number, plan: VideoPlan, video: VideoSettings)
   const warped = warpImage(await pixels(path.join(work, frameName(index - 1))), backward);
   const target = tf.tensor3d(warped, [height, width, 3]);
   const weights = tf.tensor2d(consistencyWeights(backward, forward), [height, width]);
-  return { init: target, temporal: { weight: video.temporalWeight, target, weights } };
+  // A start image is raw RGB, 0..255, as the images read are.
+  const init = tf.tidy(() => tf.mul(target, 255) as tf.Tensor3D);
+  return { init, temporal: { weight: video.temporalWeight, target, weights } };
 }
 
 /**
@@ -387,7 +396,12 @@ export async function runVideo(
 /** Once every frame is made: the work folder of a video output goes, an output folder keeps only its frames. */
 function removeWork({ work, encode }: VideoPlan): void {
   if (encode) fs.rmSync(work, { recursive: true, force: true });
-  else for (const name of [RECORD, INPUT_FRAMES]) fs.rmSync(path.join(work, name), { recursive: true, force: true });
+  else {
+    // A checkpoint outlives its frame only when the process ended between the two writes.
+    const left = fs.readdirSync(work).filter((name) => name.endsWith('.nst-checkpoint'));
+    for (const name of [RECORD, INPUT_FRAMES, ...left])
+      fs.rmSync(path.join(work, name), { recursive: true, force: true });
+  }
 }
 
 /** Makes frame `index` (0-based), or returns null when Ctrl-C stopped it (its checkpoint kept). */
@@ -403,7 +417,7 @@ async function runFrame(
   const later = index > 0;
   const flags = later ? laterFlags(job.flags, job.video) : job.flags;
   const settings = checkRunFlags(flags, job.styles.length);
-  const checkpointFile = path.join(work, `.${frameName(index)}.nst-checkpoint`);
+  const checkpointFile = path.join(work, checkpointName(index));
   const resume = fs.existsSync(checkpointFile) ? await loadCheckpoint(checkpointFile) : undefined;
   const flowStart = Date.now();
   const temporal = later && job.video.temporalWeight > 0;
@@ -426,7 +440,7 @@ async function runFrame(
     fs.rmSync(checkpointFile, { force: true });
     return { index, file, result, flowSeconds };
   } finally {
-    if (inputs) tf.dispose([inputs.temporal.target, inputs.temporal.weights]);
+    if (inputs) tf.dispose([inputs.init, inputs.temporal.target, inputs.temporal.weights]);
     if (resume) disposeCheckpoint(resume);
   }
 }

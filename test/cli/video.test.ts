@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFlo } from '../../src/io/flo.js';
+import { readImage } from '../../src/io/images.js';
 import { nstAsync } from '../helpers.js';
 import { assertRefused, FIRST_LAYER_ONLY, later, literal, newDir, queued, styleFile } from './runs.js';
 
@@ -139,6 +140,64 @@ describe('nst video', () => {
     const { code, stderr } = await floRun();
     assert.equal(code, 0, stderr);
     assert.equal(frameCount(path.join(fromFlo, 'out.mkv')), 6);
+  });
+});
+
+/** The mean |out_t(p) − out_{t−1}(p + pan)| over a folder's frames, in levels: how far each frame is from the last one moved by the pan. */
+async function warpError(dir: string, pan: number): Promise<number> {
+  let [sum, n] = [0, 0];
+  let previous: Float32Array | null = null;
+  for (const name of pngs(dir)) {
+    const image = await readImage(path.join(dir, name));
+    const [h, w] = image.shape;
+    const data = (await image.data()) as Float32Array;
+    image.dispose();
+    if (previous)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x + pan < w; x++)
+          for (let c = 0; c < 3; c++, n++)
+            sum += Math.abs(data[(y * w + x) * 3 + c]! - previous[(y * w + x + pan) * 3 + c]!);
+    previous = data;
+  }
+  return sum / n;
+}
+
+describe('the temporal cost', () => {
+  // Five frames of a photo panned by exactly 2 px a frame (the scene moves left).
+  const panned = newDir();
+  for (let t = 0; t < 5; t++) {
+    const crop = `scale=160:120,crop=48:36:${20 + 2 * t}:40`;
+    tool('ffmpeg', [
+      '-v',
+      'error',
+      '-i',
+      path.join(path.dirname(styleFile), 'tubingen.jpg'),
+      '-vf',
+      crop,
+      path.join(panned, `f${t}.png`),
+    ]);
+  }
+  const budget = ['--size', '48', '--iterations', '30', '--frame-iterations', '20'];
+  const [independent, followed] = [newDir(), newDir()];
+  const independentRun = later([
+    'video',
+    panned,
+    styleFile,
+    '-o',
+    independent + path.sep,
+    ...budget,
+    '--temporal-weight',
+    '0',
+    '-q',
+  ]);
+  const followedRun = later(['video', panned, styleFile, '-o', followed + path.sep, ...budget, '-q']);
+  it('at the default weight, each frame follows the last one moved by the pan: under half the warp error of independent frames', async () => {
+    for (const run of [await independentRun(), await followedRun()]) assert.equal(run.code, 0, run.stderr);
+    const [apart, together] = [await warpError(independent, 2), await warpError(followed, 2)];
+    assert.ok(
+      together < apart / 2,
+      `warp error ${together.toFixed(2)} levels with the temporal cost, ${apart.toFixed(2)} without`,
+    );
   });
 });
 
