@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -90,6 +91,44 @@ describe('the preview page, in a real browser', () => {
       await page.waitForFunction(tileShown, null, { timeout: 60_000 });
       await page.click('#stop');
       assert.equal((await run).code, 130);
+    } finally {
+      await browser.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('nst video: the frame under way and the finished ones as thumbnails; Stop ends it as Ctrl-C does', async () => {
+    const dir = tempDir();
+    const clip = path.join(dir, 'clip.mp4');
+    const make = ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=40x30:rate=4', '-frames:v', '6', clip];
+    assert.equal(spawnSync('ffmpeg', make).status, 0, 'ffmpeg makes the clip');
+    let found: (url: string) => void = () => {};
+    const address = new Promise<string>((resolve) => (found = resolve));
+    const args = ['video', clip, style, '-o', path.join(dir, 'out.mp4'), '--size', '32', '--iterations', '4'];
+    const run = nstAsync(
+      [...args, '--frame-iterations', '5000', '--converge', '0', '--preview', '--json'],
+      (stdout) => {
+        const match = /"event":"preview"[^\n]*"url":"([^"]+)"/.exec(stdout);
+        if (match) found(match[1]!);
+      },
+    );
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      await page.goto(await address);
+      await page.waitForFunction(
+        `/^job 2\\/6: 000002\\.png × starry_night\\.jpg → 000002\\.png$/.test(document.querySelector('#title').textContent)`,
+        null,
+        {
+          timeout: 60_000,
+        },
+      );
+      await page.waitForFunction(`document.querySelectorAll('#jobs img').length === 1`);
+      assert.equal(await page.getAttribute('#jobs img', 'title'), '000001.png');
+      await page.waitForFunction(`(document.querySelector('#image').getAttribute('src') || '').includes('v=')`);
+      await page.click('#stop');
+      const result = await run;
+      assert.equal(result.code, 130, result.stderr);
     } finally {
       await browser.close();
       fs.rmSync(dir, { recursive: true, force: true });
