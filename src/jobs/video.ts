@@ -189,6 +189,11 @@ export async function planVideo(job: VideoJob): Promise<PlannedVideo> {
     : path.join(path.dirname(path.resolve(job.output)), `.${path.basename(job.output)}.nst-frames`);
   checkPaths(job, source.files, work, folderOut, source.frames);
   if (job.video.flowDir && job.video.temporalWeight > 0) checkFlowDir(job.video.flowDir, source.frames);
+  // Read once now: a bad style image is refused before the work folder is made.
+  for (const [i, file] of job.styles.entries()) {
+    const label = job.styles.length > 1 ? `style image ${i + 1}` : 'style image';
+    (await readImage(file, label, { maxInputPixels: job.flags.maxInputPixels })).dispose();
+  }
   const plan = {
     frames: source.frames,
     width,

@@ -292,6 +292,7 @@ describe('nst video refuses bad input: one line, exit 2, nothing written', () =>
       /name a video \(\.mp4, \.webm, \.mkv, \.gif\) or a folder/,
     ],
     ['no ffmpeg on the PATH', [clip], /ffprobe not found: .*apt-get install ffmpeg/, { PATH: '/nonexistent' }],
+    ['a style image that is not one', [clip, '--style', notVideo], /style image .*notes\.mp4: not an image/],
     [
       'a .flo file that is not one',
       [clip, '--flow-dir', badFlows],
@@ -303,7 +304,9 @@ describe('nst video refuses bad input: one line, exit 2, nothing written', () =>
     const [input, ...rest] = given;
     const output = rest[0] === '-o' ? rest[1]!.replace('OUT', out) : path.join(out, 'out.mp4');
     const extra = rest[0] === '-o' ? rest.slice(2) : rest;
-    const run = later(['video', input!, styleFile, '-o', output, ...FAST, ...extra], { env });
+    const style = extra[0] === '--style' ? extra[1]! : styleFile;
+    const flags = extra[0] === '--style' ? extra.slice(2) : extra;
+    const run = later(['video', input!, style, '-o', output, ...FAST, ...flags], { env });
     it(name, async () => assertRefused(await run(), message, { dir: out }));
   }
 
