@@ -15,6 +15,7 @@ export type VideoExtension = (typeof VIDEO_EXTENSIONS)[number];
 
 /** What a clip holds, as ffprobe reads it. */
 export interface VideoInfo {
+  /** As the frames are shown (and decoded): a clip turned a quarter has its sides swapped. */
   width: number;
   height: number;
   /** The frame rate as ffprobe gives it ("30000/1001"), and as a number. */
@@ -69,6 +70,15 @@ interface ProbedStream {
   height?: number;
   r_frame_rate?: string;
   avg_frame_rate?: string;
+  side_data_list?: { rotation?: number }[];
+  tags?: { rotate?: string };
+}
+
+/** Whether a stream is shown turned a quarter (a phone's portrait clip): ffmpeg decodes it upright, sides swapped. */
+function quarterTurned(stream: ProbedStream): boolean {
+  const rotation =
+    stream.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? Number(stream.tags?.rotate ?? 0);
+  return Math.abs(rotation) % 180 === 90;
 }
 
 /**
@@ -98,18 +108,22 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
     );
   }
   const audio = streams.some((s) => s.codec_type === 'audio');
-  return { width: video.width, height: video.height, rate, fps, frames: times.length, audio };
+  const [width, height] = quarterTurned(video) ? [video.height, video.width] : [video.width, video.height];
+  return { width, height, rate, fps, frames: times.length, audio };
 }
 
-/** The presentation times of the first video stream's frames, in order (from its packets: no decoding). */
+/**
+ * The presentation times of the first video stream's frames, in order, from its packets (no
+ * decoding): those flagged to be discarded (D, before a cut made without re-encoding) left out.
+ */
 async function frameTimes(file: string): Promise<number[]> {
-  const args = ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file];
-  const text = await runTool('ffprobe', args);
+  const entries = ['-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0'];
+  const text = await runTool('ffprobe', ['-v', 'error', '-select_streams', 'v:0', ...entries, file]);
   return text
     .split('\n')
-    .map((line) => line.split(',')[0]!.trim())
-    .filter((field) => field !== '' && field !== 'N/A')
-    .map(Number)
+    .map((line) => line.split(','))
+    .filter(([time, flags = '']) => time !== undefined && time.trim() !== '' && time !== 'N/A' && !flags.includes('D'))
+    .map(([time]) => Number(time))
     .filter(Number.isFinite)
     .sort((a, b) => a - b);
 }

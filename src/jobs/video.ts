@@ -96,8 +96,9 @@ const RECORD = '.nst-video.json';
 /** Where the frames of the input, at the working size, are kept inside the work folder. */
 const INPUT_FRAMES = '.input';
 /**
- * Iterations between the checkpoints of the frame under way (one is also written at Ctrl-C): as
- * `nst stylize --checkpoint` does. L-BFGS's pairs make one some 100 MB at 256 px, so not often.
+ * Iterations between the checkpoints of the first frame, the long one (every frame's is also
+ * written at Ctrl-C): as `nst stylize --checkpoint` does. L-BFGS's pairs make one some 100 MB at
+ * 256 px, so not often.
  */
 const FRAME_CHECKPOINT_EVERY = 100;
 /** A frame's checkpoint file name in the work folder. */
@@ -174,8 +175,7 @@ async function readSource(job: VideoJob, encode: boolean) {
 
 /** Checks a video job before any work (settings, paths, the input): its plan, or an InputError naming the problem. */
 export async function planVideo(job: VideoJob): Promise<PlannedVideo> {
-  const settings = checkRunFlags(job.flags, job.styles.length);
-  const later = checkRunFlags(laterFlags(job.flags, job.video), job.styles.length);
+  checkRunFlags(job.flags, job.styles.length);
   const folderOut = isFolderOutput(job.output);
   if (!folderOut && !videoExtension(job.output)) {
     throw new InputError(
@@ -184,6 +184,8 @@ export async function planVideo(job: VideoJob): Promise<PlannedVideo> {
   }
   const source = await readSource(job, !folderOut);
   const [width, height] = workingSize(source.width, source.height, job.flags.size);
+  const settings = checkRunFlags(frameFlags(job, width, height, false), job.styles.length);
+  const later = checkRunFlags(frameFlags(job, width, height, true), job.styles.length);
   const work = folderOut
     ? path.resolve(job.output)
     : path.join(path.dirname(path.resolve(job.output)), `.${path.basename(job.output)}.nst-frames`);
@@ -238,20 +240,26 @@ function checkPaths(job: VideoJob, files: string[] | null, work: string, folderO
   if (!fs.existsSync(dir)) throw new InputError(`output ${job.output}: folder ${dir} does not exist`);
 }
 
-/** The flags of each frame after the first: one scale at the working size, the frame budget. */
-function laterFlags(flags: Settings, video: VideoSettings): Settings {
-  return { ...flags, scales: 1, minScale: undefined, iterations: video.frameIterations };
+/**
+ * The flags of a frame: the job's at the working size (its even sides, which `size` rounded to
+ * an odd number would not give back); after the first, one scale and the frame budget.
+ */
+function frameFlags({ flags, video }: VideoJob, width: number, height: number, later: boolean): Settings {
+  const size = Math.max(width, height);
+  if (!later) return { ...flags, size };
+  return { ...flags, size, scales: 1, minScale: undefined, iterations: video.frameIterations };
 }
 
 /** What the work folder's record holds: the inputs (by identity and size) and the settings that shape the frames. */
-function recordOf(job: VideoJob, { plan, settings }: PlannedVideo): string {
+function recordOf(job: VideoJob, { plan, settings, files }: PlannedVideo): string {
   const identity = (file: string) => {
     const stat = fs.statSync(file);
     return [path.resolve(file), stat.size, stat.mtimeMs];
   };
   const { frames, width, height, rate } = plan;
   return JSON.stringify({
-    input: identity(job.input),
+    // A folder by its frames: its own time changes when a work folder is made inside it.
+    input: files ? files.map(identity) : identity(job.input),
     styles: job.styles.map(identity),
     settings,
     temporalWeight: job.video.temporalWeight,
@@ -269,24 +277,27 @@ async function openWork(job: VideoJob, planned: PlannedVideo): Promise<number> {
   const record = recordOf(job, planned);
   const recordFile = path.join(plan.work, RECORD);
   fs.mkdirSync(plan.work, { recursive: true });
-  if (fs.existsSync(recordFile) && fs.readFileSync(recordFile, 'utf8') !== record) {
+  const made = (dir: string) => fs.existsSync(dir) && fs.readdirSync(dir).filter((n) => /^\d{6}\.png$/.test(n)).length;
+  const recorded = fs.existsSync(recordFile) ? fs.readFileSync(recordFile, 'utf8') : null;
+  if (recorded !== record && (recorded !== null || made(plan.work))) {
     throw new InputError(
-      `${plan.work} holds frames of another run (other inputs or settings): remove it to start again`,
+      `${plan.work} holds frames of another run (other inputs or settings, or not made by nst video): remove them to start again`,
     );
   }
+  let first = 0;
+  while (first < plan.frames && fs.existsSync(path.join(plan.work, frameName(first)))) first++;
+  if (first === plan.frames) return first;
   const inputs = path.join(plan.work, INPUT_FRAMES);
-  const made = (dir: string) => fs.existsSync(dir) && fs.readdirSync(dir).filter((n) => /^\d{6}\.png$/.test(n)).length;
   if (made(inputs) !== plan.frames) {
     fs.rmSync(inputs, { recursive: true, force: true });
     fs.mkdirSync(inputs);
     const count = files
       ? await scaleFrames(files, inputs, plan, job.flags.maxInputPixels)
       : await decodeFrames(job.input, inputs, plan.width, plan.height);
-    if (count !== plan.frames) throw new Error(`decoded ${count} frames of ${job.input}, expected ${plan.frames}`);
+    if (count !== plan.frames)
+      throw new InputError(`input ${job.input}: decodes to ${count} frames where its stream lists ${plan.frames}`);
   }
   fs.writeFileSync(recordFile, record);
-  let first = 0;
-  while (first < plan.frames && fs.existsSync(path.join(plan.work, frameName(first)))) first++;
   return first;
 }
 
@@ -398,14 +409,16 @@ export async function runVideo(
   return result;
 }
 
-/** Once every frame is made: the work folder of a video output goes, an output folder keeps only its frames. */
+/**
+ * Once every frame is made: the work folder of a video output goes; an output folder keeps its
+ * frames and the record (so that a rerun with other settings is refused), not the input frames.
+ */
 function removeWork({ work, encode }: VideoPlan): void {
   if (encode) fs.rmSync(work, { recursive: true, force: true });
   else {
     // A checkpoint outlives its frame only when the process ended between the two writes.
     const left = fs.readdirSync(work).filter((name) => name.endsWith('.nst-checkpoint'));
-    for (const name of [RECORD, INPUT_FRAMES, ...left])
-      fs.rmSync(path.join(work, name), { recursive: true, force: true });
+    for (const name of [INPUT_FRAMES, ...left]) fs.rmSync(path.join(work, name), { recursive: true, force: true });
   }
 }
 
@@ -420,7 +433,7 @@ async function runFrame(
   const { work } = plan;
   const file = path.join(work, frameName(index));
   const later = index > 0;
-  const flags = later ? laterFlags(job.flags, job.video) : job.flags;
+  const flags = frameFlags(job, plan.width, plan.height, later);
   const settings = checkRunFlags(flags, job.styles.length);
   const checkpointFile = path.join(work, checkpointName(index));
   const resume = fs.existsSync(checkpointFile) ? await loadCheckpoint(checkpointFile) : undefined;
@@ -432,7 +445,8 @@ async function runFrame(
   hooks.onFrameStart?.(index, content, file);
   try {
     const frameJob = { content, styles: job.styles, output: file };
-    const checkpoint = { file: checkpointFile, every: FRAME_CHECKPOINT_EVERY, resume };
+    // A later frame is short: its checkpoint is written at Ctrl-C only.
+    const checkpoint = { file: checkpointFile, every: later ? undefined : FRAME_CHECKPOINT_EVERY, resume };
     const result = await runJob(
       { ...frameJob, flags, frame: index + 1 },
       settings,

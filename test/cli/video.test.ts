@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFlo } from '../../src/io/flo.js';
 import { readImage } from '../../src/io/images.js';
-import { nstAsync } from '../helpers.js';
+import { nst, nstAsync } from '../helpers.js';
 import { assertRefused, FIRST_LAYER_ONLY, later, literal, newDir, queued, styleFile } from './runs.js';
 
 /** Runs ffmpeg (or ffprobe) and fails the test file at load when it fails. */
@@ -102,9 +102,25 @@ describe('nst video', () => {
     const { code, stderr } = await folderRun();
     assert.equal(code, 0, stderr);
     const names = fs.readdirSync(folderOut).sort();
-    assert.deepEqual(names, ['000001.png', '000002.png', '000003.png', '000004.png', '000005.png', '000006.png']);
-    const [first] = probe(path.join(folderOut, names[0]!));
+    const made = ['000001.png', '000002.png', '000003.png', '000004.png', '000005.png', '000006.png'];
+    assert.deepEqual(names, ['.nst-video.json', ...made], 'the frames and the record of what made them');
+    const [first] = probe(path.join(folderOut, made[0]!));
     assert.deepEqual([first!.width, first!.height], [32, 24]);
+    const again = nst([
+      'video',
+      frames,
+      styleFile,
+      '-o',
+      folderOut,
+      ...FAST,
+      '--temporal-weight',
+      '0',
+      '--alpha',
+      '7',
+      '-q',
+    ]);
+    assert.equal(again.code, 2, 'the same folder with other settings is refused');
+    assert.match(again.stderr, /holds frames of another run/);
   });
 
   const toGif = newDir();
@@ -132,14 +148,19 @@ describe('nst video', () => {
     '-o',
     path.join(fromFlo, 'out.mkv'),
     ...FAST,
+    '--size',
+    '33',
     '--flow-dir',
     flows,
     '-q',
   ]);
-  it('--flow-dir reads Middlebury .flo files (of another size: resized)', async () => {
+  it('--flow-dir reads Middlebury .flo files (of another size: resized); an odd --size gives even sides', async () => {
     const { code, stderr } = await floRun();
     assert.equal(code, 0, stderr);
-    assert.equal(frameCount(path.join(fromFlo, 'out.mkv')), 6);
+    const output = path.join(fromFlo, 'out.mkv');
+    assert.equal(frameCount(output), 6);
+    const [video] = probe(output);
+    assert.deepEqual([video!.width, video!.height], [32, 24]);
   });
 });
 
@@ -309,6 +330,18 @@ describe('nst video refuses bad input: one line, exit 2, nothing written', () =>
     const run = later(['video', input!, style, '-o', output, ...FAST, ...flags], { env });
     it(name, async () => assertRefused(await run(), message, { dir: out }));
   }
+
+  // A portrait clip as phones store it: landscape pixels and a display rotation of 90°.
+  const turned = path.join(bad, 'turned.mp4');
+  tool('ffmpeg', ['-v', 'error', '-i', clip, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', turned]);
+  const turnedOut = newDir();
+  const turnedRun = later(['video', turned, styleFile, '-o', path.join(turnedOut, 'f') + path.sep, ...FAST, '-q']);
+  it('a clip turned a quarter is stylised upright', async () => {
+    const { code, stderr } = await turnedRun();
+    assert.equal(code, 0, stderr);
+    const [frame] = probe(path.join(turnedOut, 'f', '000001.png'));
+    assert.deepEqual([frame!.width, frame!.height], [24, 32]);
+  });
 
   const hugeOut = newDir();
   const hugeRun = later(['video', huge, styleFile, '-o', path.join(hugeOut, 'f') + path.sep, ...FAST, '-q']);
