@@ -334,21 +334,18 @@ describe('nst video refuses bad input: one line, exit 2, nothing written', () =>
   // A portrait clip as phones store it: landscape pixels and a display rotation of 90°.
   const turned = path.join(bad, 'turned.mp4');
   tool('ffmpeg', ['-v', 'error', '-i', clip, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', turned]);
-  const turnedOut = newDir();
-  const turnedRun = later(['video', turned, styleFile, '-o', path.join(turnedOut, 'f') + path.sep, ...FAST, '-q']);
-  it('a clip turned a quarter is stylised upright', async () => {
-    const { code, stderr } = await turnedRun();
-    assert.equal(code, 0, stderr);
-    const [frame] = probe(path.join(turnedOut, 'f', '000001.png'));
-    assert.deepEqual([frame!.width, frame!.height], [24, 32]);
-  });
-
-  const hugeOut = newDir();
-  const hugeRun = later(['video', huge, styleFile, '-o', path.join(hugeOut, 'f') + path.sep, ...FAST, '-q']);
-  it('a huge resolution is shrunk as it is read', async () => {
-    const { code, stderr } = await hugeRun();
-    assert.equal(code, 0, stderr);
-    const [frame] = probe(path.join(hugeOut, 'f', '000001.png'));
-    assert.deepEqual([frame!.width, frame!.height], [32, 24]);
-  });
+  const sized: [string, string, [number, number]][] = [
+    ['a clip turned a quarter is stylised upright', turned, [24, 32]],
+    ['a huge resolution is shrunk as it is read', huge, [32, 24]],
+  ];
+  for (const [name, input, size] of sized) {
+    const out = newDir();
+    const run = later(['video', input, styleFile, '-o', path.join(out, 'f') + path.sep, ...FAST, '-q']);
+    it(name, async () => {
+      const { code, stderr } = await run();
+      assert.equal(code, 0, stderr);
+      const [frame] = probe(path.join(out, 'f', '000001.png'));
+      assert.deepEqual([frame!.width, frame!.height], size);
+    });
+  }
 });
