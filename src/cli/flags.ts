@@ -15,7 +15,7 @@ import {
   withDefaults,
 } from '../core/settings.js';
 import type { Checkpoint } from '../core/stylize.js';
-import { VIDEO_SETTING_NAMES, VIDEO_SETTINGS, type VideoSettings } from '../core/video-settings.js';
+import { VIDEO_SETTINGS, type VideoSettings } from '../core/video-settings.js';
 import { defaultThreads, DEVICES, ENGINE_NAMES, type Device, type EngineName } from '../engine/evaluator.js';
 import { InputError, named } from '../errors.js';
 
@@ -80,23 +80,32 @@ export function addPlanOptions(command: Command): Command {
 
 /** Adds the run flags (RunFlags) to a command. */
 export function addRunOptions(command: Command): Command {
-  for (const name of SETTING_NAMES) command.addOption(optionOf(SETTINGS[name] as Setting<unknown>));
-  return command;
+  return addTableOptions(command, SETTINGS);
 }
 
 /** Adds the flags of a video run (core/video-settings.ts) to a command. */
 export function addVideoOptions(command: Command): Command {
-  for (const name of VIDEO_SETTING_NAMES) command.addOption(optionOf(VIDEO_SETTINGS[name] as Setting<unknown>));
-  return command;
+  return addTableOptions(command, VIDEO_SETTINGS);
 }
 
 /** The video flags given on a command line (their defaults come from videoSettings). */
 export function givenVideoFlags(command: Command): Partial<VideoSettings> {
+  return givenIn(command, VIDEO_SETTINGS) as Partial<VideoSettings>;
+}
+
+/** Adds a flag for each setting of a settings table. */
+function addTableOptions(command: Command, table: object): Command {
+  for (const spec of Object.values(table) as Setting<unknown>[]) command.addOption(optionOf(spec));
+  return command;
+}
+
+/** The settings of a table given on the command line (not their defaults), by setting name. */
+function givenIn(command: Command, table: object): Record<string, unknown> {
   const opts = command.opts();
-  const given = VIDEO_SETTING_NAMES.filter(
-    (name) => command.getOptionValueSource(attribute(VIDEO_SETTINGS[name].flag.name)) === 'cli',
+  const given = (Object.entries(table) as [string, Setting<unknown>][]).filter(
+    ([, spec]) => command.getOptionValueSource(attribute(spec.flag.name)) === 'cli',
   );
-  return Object.fromEntries(given.map((name) => [name, opts[attribute(VIDEO_SETTINGS[name].flag.name)]]));
+  return Object.fromEntries(given.map(([name, spec]) => [name, opts[attribute(spec.flag.name)]]));
 }
 
 /**
@@ -104,11 +113,7 @@ export function givenVideoFlags(command: Command): Partial<VideoSettings> {
  * help): a preset fills in what is not given, and a resume takes the checkpoint's.
  */
 export function givenFlags(command: Command): Partial<Settings> {
-  const opts = command.opts();
-  const given = givenOn(command);
-  return Object.fromEntries(
-    SETTING_NAMES.filter(given).map((name) => [name, opts[attribute(SETTINGS[name].flag.name)]]),
-  ) as Partial<Settings>;
+  return givenIn(command, SETTINGS) as Partial<Settings>;
 }
 
 /** The run flags: those given, over their preset's values, over the table's defaults. */

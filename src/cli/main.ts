@@ -95,22 +95,24 @@ export function wordError(error: unknown): string {
     const advice = largest > 0 ? `the largest --size that fits is ${largest}` : 'no --size fits';
     return `${error.message.replace(/; (the largest size that fits is \d+|no size fits)$/, '')}; ${advice} (or pass --no-memory-check)`;
   }
-  if (setting && problem) return named(flagName(setting), problem);
+  if (setting && problem) return named(flagName(setting) ?? setting, problem);
   const hint = setting ? HINTS[setting] : undefined;
   const text = asFlags(error.message, error.detail.names ?? []);
   return hint ? `${text} (${hint})` : text;
 }
 
 /** The settings a library message names (`styleScale 2 × size 512`), respelled as flags (`--style-scale 2 × --size 512`). */
-/** A setting's flag name (of either table), or the name itself when it has none. */
-function flagName(setting: string): string {
+/** A setting's flag name, from either settings table (undefined: not a setting). */
+function flagName(setting: string): string | undefined {
   if (setting in SETTINGS) return SETTINGS[setting as SettingName].flag.name;
-  return setting in VIDEO_SETTINGS ? VIDEO_SETTINGS[setting as keyof typeof VIDEO_SETTINGS].flag.name : setting;
+  if (setting in VIDEO_SETTINGS) return VIDEO_SETTINGS[setting as keyof typeof VIDEO_SETTINGS].flag.name;
+  return undefined;
 }
 
 function asFlags(message: string, names: readonly string[]): string {
   return names.reduce((text, name) => {
-    const flag = name in SETTINGS || name in VIDEO_SETTINGS ? `--${flagName(name)}` : name;
+    const known = flagName(name);
+    const flag = known ? `--${known}` : name;
     return text.replace(new RegExp(`(?<![\\w-])${name}(?![\\w-])`), flag);
   }, message);
 }

@@ -72,7 +72,7 @@ export async function videoCommand(input: string, styles: string[], flags: Video
         frame: `${frame + 1}/${planned.plan.frames}`,
         iteration: `${e.run.iteration}/${e.run.iterations}`,
         best: e.bestCost.toExponential(4),
-        left: Number.isFinite(left) ? formatSeconds(left) : '…',
+        left: formatSeconds(left),
       });
       shown.progress(e, Number.isFinite(left) ? left : null);
     };

@@ -17,7 +17,7 @@ import { averagedImage, optimize, resizeState } from '../optim/loop.js';
 import type { LoopState, Optimizer, OptimizerState, ProgressEvent, StopReason } from '../optim/types.js';
 import { memoryBudget, tileFor } from './memory.js';
 import { luminance, matchColorHistogram, matchLuminance, withContentColors } from './color.js';
-import { composite, greyMask, regionsAt, softMask, type RunMasks } from './masks.js';
+import { composite, greyMask, maskAt, regionsAt, softMask, type RunMasks } from './masks.js';
 import { fingerprint } from '../engine/targets.js';
 import { IMAGE_RULE, initialImage, nextScaleStart, toRawImage, type ImageInput, type InitImage } from './images.js';
 import { resizeBicubic, scaledSize, scaleImage, styleSide } from './resize.js';
@@ -324,10 +324,7 @@ function temporalAt(term: TemporalTerm | undefined, h: number, w: number) {
   if (!term) return null;
   return tf.tidy(() => ({
     target: tf.clipByValue(tf.image.resizeBilinear(tf.expandDims(term.target, 0) as tf.Tensor4D, [h, w]), 0, 1),
-    weights: tf.squeeze(
-      tf.image.resizeBilinear(tf.reshape(term.weights, [1, ...term.weights.shape, 1]) as tf.Tensor4D, [h, w]),
-      [0, 3],
-    ) as tf.Tensor2D,
+    weights: maskAt(term.weights, h, w),
   })) as { target: tf.Tensor4D; weights: tf.Tensor2D };
 }
 

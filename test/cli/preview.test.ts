@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { IMAGES, nst, nstAsync, tempDir } from '../helpers.js';
+import { IMAGES, nst, nstAsync, tempDir, type Run } from '../helpers.js';
 
 /** Debian's Chromium, which .ci/run installs; headless, on loopback only. */
 const CHROMIUM = process.env['NST_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -14,6 +14,17 @@ const launch = (): Promise<Browser> =>
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'],
   });
+
+/** Runs `nst args --preview --json`: the run, and the page's address once the run has said it. */
+function previewRun(args: string[]): { address: Promise<string>; run: Promise<Run> } {
+  let found: (url: string) => void = () => {};
+  const address = new Promise<string>((resolve) => (found = resolve));
+  const run = nstAsync([...args, '--preview', '--json'], (stdout) => {
+    const match = /"event":"preview"[^\n]*"url":"([^"]+)"/.exec(stdout);
+    if (match) found(match[1]!);
+  });
+  return { address, run };
+}
 
 const content = path.join(IMAGES, 'tubingen.jpg');
 const style = path.join(IMAGES, 'starry_night.jpg');
@@ -75,13 +86,8 @@ describe('the preview page, in a real browser', () => {
   it('says which tile a tiled evaluation is at', async () => {
     const dir = tempDir();
     const out = path.join(dir, 'out.png');
-    let found: (url: string) => void = () => {};
-    const address = new Promise<string>((resolve) => (found = resolve));
     const args = ['stylize', content, style, '-o', out, '--size', '96', '--scales', '1', '--tile-size', '80'];
-    const run = nstAsync([...args, '--iterations', '5000', '--converge', '0', '--preview', '--json'], (stdout) => {
-      const match = /"event":"preview"[^\n]*"url":"([^"]+)"/.exec(stdout);
-      if (match) found(match[1]!);
-    });
+    const { address, run } = previewRun([...args, '--iterations', '5000', '--converge', '0']);
     const browser = await launch();
     try {
       const page = await browser.newPage();
@@ -102,16 +108,8 @@ describe('the preview page, in a real browser', () => {
     const clip = path.join(dir, 'clip.mp4');
     const make = ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=40x30:rate=4', '-frames:v', '6', clip];
     assert.equal(spawnSync('ffmpeg', make).status, 0, 'ffmpeg makes the clip');
-    let found: (url: string) => void = () => {};
-    const address = new Promise<string>((resolve) => (found = resolve));
     const args = ['video', clip, style, '-o', path.join(dir, 'out.mp4'), '--size', '32', '--iterations', '4'];
-    const run = nstAsync(
-      [...args, '--frame-iterations', '5000', '--converge', '0', '--preview', '--json'],
-      (stdout) => {
-        const match = /"event":"preview"[^\n]*"url":"([^"]+)"/.exec(stdout);
-        if (match) found(match[1]!);
-      },
-    );
+    const { address, run } = previewRun([...args, '--frame-iterations', '5000', '--converge', '0']);
     const browser = await launch();
     try {
       const page = await browser.newPage();
