@@ -257,9 +257,9 @@ function objectiveOf(settings: RunSettings): Objective {
   };
 }
 
-function optimizerOf(settings: RunSettings): Optimizer {
+function optimizerOf(settings: RunSettings, engine: Engine): Optimizer {
   return settings.optimizer === 'lbfgs'
-    ? new LBFGS(settings.history, settings.tolerance)
+    ? new LBFGS(settings.history, settings.tolerance, undefined, engine.lbfgs)
     : new Adam(settings.lr, settings.beta1, settings.beta2);
 }
 
@@ -389,8 +389,13 @@ const disposeScaleResult = (r: ScaleResult) =>
   tf.dispose([r.image, ...(r.base ? [r.base] : []), ...Object.values(r.optimizerState?.tensors ?? {})]);
 
 /** The optimizer of a scale: new, or with carryMoments starting from the previous scale's state resized. */
-function scaleOptimizer(settings: RunSettings, previous: ScaleResult | null, [h, w]: readonly [number, number]) {
-  const optimizer = optimizerOf(settings);
+function scaleOptimizer(
+  settings: RunSettings,
+  engine: Engine,
+  previous: ScaleResult | null,
+  [h, w]: readonly [number, number],
+) {
+  const optimizer = optimizerOf(settings, engine);
   if (settings.carryMoments && previous?.optimizerState) {
     const carried = resizeState(previous.optimizerState, h, w);
     optimizer.setState(carried);
@@ -441,7 +446,7 @@ async function runScale(
     const running = optimize({
       initial: first,
       iterations: counts[k]!,
-      optimizer: scaleOptimizer(settings, previous, [height, width]),
+      optimizer: scaleOptimizer(settings, engine, previous, [height, width]),
       keepState: settings.carryMoments && k < sizes.length - 1,
       evaluate: (image) => evaluator!.evaluate(image),
       shouldStop: () => options.signal?.aborted ?? false,

@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
-import type { Evaluation } from '../optim/types.js';
+import type { Evaluation, LbfgsRuntime } from '../optim/types.js';
 import type { MemoryModel } from './memory.js';
 import type { StyleLossName } from './objective/style.js';
 import type { OnnxTuning } from './onnx/tuning.js';
@@ -132,6 +132,8 @@ export interface Engine {
   createEvaluator(objective: Objective, images: TargetImages): Promise<Evaluator>;
   /** The network on tiles of [h, w] px, for a tiled evaluation (engine/tiled.ts). */
   createTileKernel(objective: Objective, size: readonly [number, number]): Promise<TileKernel>;
+  /** Where L-BFGS keeps its pairs and does its arithmetic, if the engine does that (else TensorFlow.js). */
+  readonly lbfgs?: LbfgsRuntime;
   /** What it holds for later runs: loaded models, and style images whose targets it computed. */
   readonly cached: { models: number; styleTargets: number };
   /** Releases the network and every cached target. */

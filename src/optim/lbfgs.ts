@@ -1,12 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Evaluate, Evaluation, Optimizer, OptimizerState, StepResult } from './types.js';
+import type {
+  CurvaturePairs,
+  CurvaturePairsFactory,
+  Evaluate,
+  Evaluation,
+  LbfgsKernels,
+  LbfgsRuntime,
+  Optimizer,
+  OptimizerState,
+  Pair,
+  StepResult,
+} from './types.js';
 
-/** One stored correction pair of L-BFGS: s = x₊ − x, y = g₊ − g, ρ = 1 / yᵀs. */
-export interface Pair {
-  s: tf.Tensor4D;
-  y: tf.Tensor4D;
-  rho: number;
-}
+export type { Pair };
 
 /** The value of a scalar computed by `fn`, every tensor released. */
 function readScalar(fn: () => tf.Tensor): number {
@@ -36,13 +42,13 @@ const MAX_LINE_SEARCH = 20;
 /** A pair is kept only when the angle between s and y is clearly below 90°: cos(s, y) > this. */
 const CURVATURE_EPS = 1e-8;
 /** Decay of the running mean of g² behind H₀'s diagonal (Adam's β₂ idea over ~10 iterations). */
-const SQUARED_GRADIENT_DECAY = 0.9;
+export const SQUARED_GRADIENT_DECAY = 0.9;
 /**
  * Floor of a pixel's gradient size in H₀'s diagonal, relative to the mean size: a pixel whose
  * gradient is near 0 gets at most 1 / FLOOR times the mean step instead of an unbounded one.
  * 0.01 was measured worse than 0.1 (bench/README.md, "Why not 0.2× on every pair").
  */
-const GRADIENT_FLOOR = 0.1;
+export const GRADIENT_FLOOR = 0.1;
 
 /**
  * H₀'s diagonal D from the running mean v of g²: dᵢ = 1 / (√vᵢ + FLOOR·mean √v), scaled to mean 1
@@ -99,6 +105,92 @@ export function inverseHessianTimes(q0: tf.Tensor4D, pairs: readonly Pair[], sca
   }
 }
 
+/** The pairs as TensorFlow.js tensors and the two-loop recursion over them (`inverseHessianTimes`). */
+export class TensorPairs implements CurvaturePairs {
+  private pairs: Pair[] = [];
+
+  constructor(readonly capacity: number) {}
+
+  get length(): number {
+    return this.pairs.length;
+  }
+
+  readonly offset = 0;
+
+  async push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void> {
+    this.pairs.push({ s: s.clone(), y: y.clone(), rho });
+    if (this.pairs.length > this.capacity) {
+      const oldest = this.pairs.shift()!;
+      tf.dispose([oldest.s, oldest.y]);
+    }
+  }
+
+  async times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D> {
+    return inverseHessianTimes(q, this.pairs, scaling);
+  }
+
+  list(): readonly Pair[] {
+    return this.pairs;
+  }
+
+  restore(pairs: readonly Pair[]): void {
+    this.clear();
+    this.pairs = pairs.slice(-this.capacity).map(({ s, y, rho }) => ({ s: s.clone(), y: y.clone(), rho }));
+  }
+
+  clear(): void {
+    for (const { s, y } of this.pairs) tf.dispose([s, y]);
+    this.pairs = [];
+  }
+
+  dispose(): void {
+    this.clear();
+  }
+}
+
+/** Pairs on TensorFlow.js, where no engine holds them. */
+export const tensorPairs: CurvaturePairsFactory = (capacity) => new TensorPairs(capacity);
+
+/** The step's element-wise arithmetic on TensorFlow.js. */
+export const tensorKernels: LbfgsKernels = {
+  async project(x, g, v) {
+    const next = tf.tidy(() =>
+      v ? tf.add(tf.mul(v, SQUARED_GRADIENT_DECAY), tf.mul(tf.square(g), 1 - SQUARED_GRADIENT_DECAY)) : tf.square(g),
+    ) as tf.Tensor4D;
+    const [free, pg, norm] = tf.tidy(() => {
+      const outward = tf.logicalOr(
+        tf.logicalAnd(tf.lessEqual(x, 0), tf.greater(g, 0)),
+        tf.logicalAnd(tf.greaterEqual(x, 1), tf.less(g, 0)),
+      );
+      const free = tf.cast(tf.logicalNot(outward), 'float32') as tf.Tensor4D;
+      const pg = tf.mul(g, free) as tf.Tensor4D;
+      return [free, pg, tf.max(tf.abs(pg))];
+    });
+    const value = norm.dataSync()[0]!;
+    norm.dispose();
+    return { v: next, free, pg, norm: value, scaling: diagonalScaling(next) };
+  },
+  async descent(r, free, g) {
+    const d = tf.tidy(() => tf.neg(tf.mul(r, free)) as tf.Tensor4D);
+    return { d, slope: readScalar(() => dot(g, d)) };
+  },
+  async trial(x, d, t, g) {
+    const trial = tf.tidy(() => tf.clipByValue(tf.add(x, tf.mul(d, t)), 0, 1) as tf.Tensor4D);
+    return { trial, decrease: readScalar(() => dot(g, tf.sub(trial, x))) };
+  },
+  async pair(x, g, xNext, gNext) {
+    const s = tf.sub(xNext, x) as tf.Tensor4D;
+    const y = tf.sub(gNext, g) as tf.Tensor4D;
+    const dots = tf.tidy(() => tf.stack([dot(y, s), dot(s, s), dot(y, y)]));
+    const [ys, ss, yy] = dots.dataSync();
+    dots.dispose(); // three numbers in one read
+    return { s, y, ys: ys!, ss: ss!, yy: yy! };
+  },
+};
+
+/** L-BFGS wholly on TensorFlow.js. */
+export const TENSORFLOW_LBFGS: LbfgsRuntime = { pairs: tensorPairs, kernels: tensorKernels };
+
 /**
  * Limited-memory BFGS with the pixel bounds [0, 1] (a projected L-BFGS), on tensors.
  *
@@ -121,7 +213,8 @@ export function inverseHessianTimes(q0: tf.Tensor4D, pairs: readonly Pair[], sca
  * to it. Tolerance 0 runs the whole budget.
  */
 export class LBFGS implements Optimizer {
-  private pairs: Pair[] = [];
+  private readonly pairs: CurvaturePairs;
+  private readonly kernels: LbfgsKernels;
   /** Max-norm of the first projected gradient, the scale of the gradient tolerance. */
   private initialGradNorm: number | null = null;
   /** Running mean of the squared gradient, per pixel: the shape of H₀ (see `diagonalScaling`). */
@@ -135,69 +228,65 @@ export class LBFGS implements Optimizer {
    *   follows the cost weights (α, β, var), so the step is set in pixel units instead. 0.01 is
    *   the move of Adam's first step at its default rate, a safe move on this objective; the
    *   pair it produces then gives the quasi-Newton steps their scale.
+   * @param runtime where the pairs are held and the arithmetic done (an engine's, or TensorFlow.js').
    */
   constructor(
     readonly history = 100,
     readonly tolerance = 1e-6,
     readonly firstStep = 0.01,
+    runtime: LbfgsRuntime = TENSORFLOW_LBFGS,
   ) {
     if (!Number.isInteger(history) || history < 1) throw new RangeError('history must be a positive integer');
     if (!(tolerance >= 0)) throw new RangeError('tolerance must be a non-negative number');
+    this.pairs = runtime.pairs(history);
+    this.kernels = runtime.kernels;
   }
 
   async step(x: tf.Tensor4D, current: Evaluation, evaluate: Evaluate): Promise<StepResult> {
     const f = current.costs.total;
     const g = current.gradient;
-    this.updateSquaredGradient(g);
-    const [free, pg, pgNorm] = tf.tidy(() => {
-      const outward = tf.logicalOr(
-        tf.logicalAnd(tf.lessEqual(x, 0), tf.greater(g, 0)),
-        tf.logicalAnd(tf.greaterEqual(x, 1), tf.less(g, 0)),
-      );
-      const free = tf.cast(tf.logicalNot(outward), 'float32') as tf.Tensor4D;
-      const pg = tf.mul(g, free) as tf.Tensor4D;
-      return [free, pg, tf.max(tf.abs(pg))];
-    });
+    const { v, free, pg, norm, scaling } = await this.kernels.project(x, g, this.squaredGradient);
+    this.squaredGradient?.dispose();
+    this.squaredGradient = v;
     try {
-      const norm = pgNorm.dataSync()[0]!;
       const initial = (this.initialGradNorm ??= norm);
       if (norm === 0 || norm <= this.tolerance * initial) return { stop: 'converged' };
       for (;;) {
         const fresh = this.pairs.length === 0;
-        let d = fresh ? null : this.direction(pg, free);
-        let slope = d ? readScalar(() => dot(g, d!)) : 0;
+        let descent = fresh ? null : await this.direction(pg, free, scaling, g);
         let t = 1;
-        if (!d || !(slope < 0)) {
-          d?.dispose();
+        if (!descent || !(descent.slope < 0)) {
+          descent?.d.dispose();
           this.reset();
-          d = tf.neg(pg);
-          slope = readScalar(() => tf.neg(dot(pg, pg)));
+          descent = { d: tf.neg(pg), slope: readScalar(() => tf.neg(dot(pg, pg))) };
           t = this.firstStep / norm;
         }
         let found;
         try {
-          found = await this.lineSearch(x, f, g, d, slope, t, evaluate);
+          found = await this.lineSearch(x, f, g, descent.d, descent.slope, t, evaluate);
         } finally {
-          d.dispose();
+          descent.d.dispose();
         }
         if (found) {
           const converged =
             !fresh && this.pairs.length > 0 && (f - found.evaluation.costs.total) / Math.abs(f) < this.tolerance;
-          this.remember(x, g, found.image, found.evaluation.gradient);
+          await this.remember(x, g, found.image, found.evaluation.gradient);
           return { ...found, converged };
         }
         if (this.pairs.length === 0) return { stop: 'stalled' };
         this.reset(); // the curvature information led nowhere: start again from steepest descent
       }
     } finally {
-      tf.dispose([free, pg, pgNorm]);
+      tf.dispose([free, pg, scaling]);
     }
   }
 
   getState(): OptimizerState {
     const tensors: Record<string, tf.Tensor> = {};
-    const values: Record<string, number> = { pairs: this.pairs.length };
-    this.pairs.forEach(({ s, y, rho }, i) => {
+    const pairs = this.pairs.list();
+    const values: Record<string, number> = { pairs: pairs.length };
+    if (this.pairs.offset !== 0) values['pairsOffset'] = this.pairs.offset;
+    pairs.forEach(({ s, y, rho }, i) => {
       tensors[`s${i}`] = s;
       tensors[`y${i}`] = y;
       values[`rho${i}`] = rho;
@@ -208,53 +297,37 @@ export class LBFGS implements Optimizer {
   }
 
   setState(state: OptimizerState): void {
-    this.dispose();
     const { tensors, values } = state;
-    for (let i = 0; i < (values['pairs'] ?? 0); i++) {
-      this.pairs.push({
-        s: tensors[`s${i}`]!.clone() as tf.Tensor4D,
-        y: tensors[`y${i}`]!.clone() as tf.Tensor4D,
-        rho: values[`rho${i}`]!,
-      });
-    }
+    const pairs = Array.from({ length: values['pairs'] ?? 0 }, (_, i) => ({
+      s: tensors[`s${i}`] as tf.Tensor4D,
+      y: tensors[`y${i}`] as tf.Tensor4D,
+      rho: values[`rho${i}`]!,
+    }));
+    this.pairs.restore(pairs, values['pairsOffset']);
     this.initialGradNorm = values['initialGradNorm'] ?? null;
+    this.squaredGradient?.dispose();
     this.squaredGradient = (tensors['squaredGradient']?.clone() as tf.Tensor4D | undefined) ?? null;
   }
 
   dispose(): void {
-    this.reset();
+    this.pairs.dispose();
     this.squaredGradient?.dispose();
     this.squaredGradient = null;
   }
 
   /** Drops the stored pairs. */
   private reset(): void {
-    for (const { s, y } of this.pairs) tf.dispose([s, y]);
-    this.pairs = [];
+    this.pairs.clear();
   }
 
-  /** −H·pg by the two-loop recursion, zeroed on the fixed variables. */
-  private direction(pg: tf.Tensor4D, free: tf.Tensor4D): tf.Tensor4D {
-    const scaling = diagonalScaling(this.squaredGradient!);
-    let r: tf.Tensor4D;
+  /** d = −H·pg by the two-loop recursion, zeroed on the fixed variables, and its slope gᵀd. */
+  private async direction(pg: tf.Tensor4D, free: tf.Tensor4D, scaling: tf.Tensor4D, g: tf.Tensor4D) {
+    const r = await this.pairs.times(pg, scaling);
     try {
-      r = inverseHessianTimes(pg, this.pairs, scaling);
+      return await this.kernels.descent(r, free, g);
     } finally {
-      scaling.dispose();
+      r.dispose();
     }
-    const d = tf.tidy(() => tf.neg(tf.mul(r, free)) as tf.Tensor4D);
-    r.dispose();
-    return d;
-  }
-
-  /** v ← β·v + (1 − β)·g², v = g² at the first step. */
-  private updateSquaredGradient(g: tf.Tensor4D): void {
-    const v = this.squaredGradient;
-    const next = tf.tidy(() =>
-      v ? tf.add(tf.mul(v, SQUARED_GRADIENT_DECAY), tf.mul(tf.square(g), 1 - SQUARED_GRADIENT_DECAY)) : tf.square(g),
-    );
-    v?.dispose();
-    this.squaredGradient = next as tf.Tensor4D;
   }
 
   /**
@@ -272,8 +345,8 @@ export class LBFGS implements Optimizer {
     evaluate: Evaluate,
   ): Promise<{ image: tf.Tensor4D; evaluation: Evaluation } | null> {
     for (let k = 0; k < MAX_LINE_SEARCH; k++) {
-      const trial = tf.tidy(() => tf.clipByValue(tf.add(x, tf.mul(d, t)), 0, 1) as tf.Tensor4D);
-      const decrease = readScalar(() => dot(g, tf.sub(trial, x))); // gᵀ(P(x + t·d) − x), < 0 along a descent path
+      // decrease = gᵀ(P(x + t·d) − x), < 0 along a descent path
+      const { trial, decrease } = await this.kernels.trial(x, d, t, g);
       let evaluation: Evaluation;
       try {
         evaluation = await evaluate(trial);
@@ -297,20 +370,12 @@ export class LBFGS implements Optimizer {
   }
 
   /** Stores the pair of the accepted step when its curvature yᵀs is clearly positive. */
-  private remember(x: tf.Tensor4D, g: tf.Tensor4D, xNext: tf.Tensor4D, gNext: tf.Tensor4D): void {
-    const s = tf.sub(xNext, x) as tf.Tensor4D;
-    const y = tf.sub(gNext, g) as tf.Tensor4D;
-    const dots = tf.tidy(() => tf.stack([dot(y, s), dot(s, s), dot(y, y)]));
-    const [ys, ss, yy] = dots.dataSync();
-    dots.dispose(); // three numbers in one read
-    if (!(ys! > CURVATURE_EPS * Math.sqrt(ss! * yy!))) {
+  private async remember(x: tf.Tensor4D, g: tf.Tensor4D, xNext: tf.Tensor4D, gNext: tf.Tensor4D): Promise<void> {
+    const { s, y, ys, ss, yy } = await this.kernels.pair(x, g, xNext, gNext);
+    try {
+      if (ys > CURVATURE_EPS * Math.sqrt(ss * yy)) await this.pairs.push(s, y, 1 / ys);
+    } finally {
       tf.dispose([s, y]);
-      return;
-    }
-    this.pairs.push({ s, y, rho: 1 / ys! });
-    if (this.pairs.length > this.history) {
-      const oldest = this.pairs.shift()!;
-      tf.dispose([oldest.s, oldest.y]);
     }
   }
 }

@@ -123,17 +123,14 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
   let converged = resume?.converged ?? false;
   const recentBest = [...(resume?.recentBest ?? [])];
   let i = resume?.iteration ?? 0;
-  const state = (): LoopState => ({
-    iteration: i,
-    evaluations,
-    image,
-    bestImage: best!,
-    bestCost,
-    converged,
-    recentBest,
-    optimizer: optimizer.getState(),
-    average,
-  });
+  // The optimizer's state is taken only when read (a checkpoint being saved): an engine may hold
+  // it where reading it costs a copy.
+  const state = (): LoopState =>
+    Object.defineProperty(
+      { iteration: i, evaluations, image, bestImage: best!, bestCost, converged, recentBest, average },
+      'optimizer',
+      { get: () => optimizer.getState(), enumerable: true },
+    ) as LoopState;
   /** Whether the loop ends after iteration i, and why: its budget, or converged (the optimizer's or the window's). */
   const ending = (): StopReason | null =>
     i === iterations ? 'iterations' : converged || hasConverged(recentBest, convergence) ? 'converged' : null;

@@ -56,6 +56,83 @@ export interface Optimizer {
   dispose(): void;
 }
 
+/**
+ * The (s, y) pairs of L-BFGS, held where a runtime keeps them, and H·q over them: the inverse
+ * Hessian approximation of the BFGS updates from H₀ = γ·D (D a diagonal scaling, γ = sᵀy / yᵀDy
+ * of the newest pair). One interface, so that the two-loop recursion can run on TensorFlow.js
+ * (optim/lbfgs.ts) or as ONNX Runtime work beside the engine (engine/onnx/curvature.ts).
+ */
+export interface CurvaturePairs {
+  /** Pairs held (at most the capacity it was made with). */
+  readonly length: number;
+  /** Adds a pair (copied: s and y stay the caller's), ρ = 1 / yᵀs; the oldest goes beyond the capacity. */
+  push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void>;
+  /** H·q (a new tensor, the caller's); needs at least one pair. */
+  times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D>;
+  /** The pairs, oldest first, for a checkpoint: tensors that stay the holder's until its next change. */
+  list(): readonly Pair[];
+  /**
+   * Where the oldest pair sits among the holder's places (0 for a holder that keeps them in
+   * order): a checkpoint keeps it so that a restored holder computes exactly as this one.
+   */
+  readonly offset: number;
+  /** Replaces the pairs by copies of these (a checkpoint's), oldest first, from `offset`. */
+  restore(pairs: readonly Pair[], offset?: number): void;
+  /** Drops every pair. */
+  clear(): void;
+  /** Drops every pair and whatever the holder keeps beside them. */
+  dispose(): void;
+}
+
+/** One correction pair of L-BFGS: s = x₊ − x, y = g₊ − g, ρ = 1 / yᵀs. */
+export interface Pair {
+  s: tf.Tensor4D;
+  y: tf.Tensor4D;
+  rho: number;
+}
+
+/** Makes an empty holder of at most `capacity` pairs. */
+export type CurvaturePairsFactory = (capacity: number) => CurvaturePairs;
+
+/** What `LbfgsKernels.project` gives: every tensor new, the caller's. */
+export interface Projection {
+  /** The running mean of g² with this gradient in: β·v + (1 − β)·g², or g² at the first step. */
+  v: tf.Tensor4D;
+  /** 1 where the pixel is free, 0 where it sits at a bound with its gradient pointing outward. */
+  free: tf.Tensor4D;
+  /** The projected gradient, g·free. */
+  pg: tf.Tensor4D;
+  /** Its max-norm. */
+  norm: number;
+  /** H₀'s diagonal D from v (see optim/lbfgs.ts `diagonalScaling`). */
+  scaling: tf.Tensor4D;
+}
+
+/**
+ * The element-wise arithmetic of a bounded L-BFGS step (optim/lbfgs.ts), where a runtime does it.
+ * Every tensor given stays the caller's; every tensor returned is new, the caller's.
+ */
+export interface LbfgsKernels {
+  project(x: tf.Tensor4D, g: tf.Tensor4D, v: tf.Tensor4D | null): Promise<Projection>;
+  /** d = −free·r (r = H·pg) and the slope gᵀd. */
+  descent(r: tf.Tensor4D, free: tf.Tensor4D, g: tf.Tensor4D): Promise<{ d: tf.Tensor4D; slope: number }>;
+  /** The trial point P(x + t·d), P the clipping to [0, 1], and gᵀ(P(x + t·d) − x). */
+  trial(x: tf.Tensor4D, d: tf.Tensor4D, t: number, g: tf.Tensor4D): Promise<{ trial: tf.Tensor4D; decrease: number }>;
+  /** s = x₊ − x, y = g₊ − g and their dot products yᵀs, sᵀs, yᵀy. */
+  pair(
+    x: tf.Tensor4D,
+    g: tf.Tensor4D,
+    xNext: tf.Tensor4D,
+    gNext: tf.Tensor4D,
+  ): Promise<{ s: tf.Tensor4D; y: tf.Tensor4D; ys: number; ss: number; yy: number }>;
+}
+
+/** Where L-BFGS keeps its pairs and does its arithmetic: TensorFlow.js, or an engine's runtime. */
+export interface LbfgsRuntime {
+  pairs: CurvaturePairsFactory;
+  kernels: LbfgsKernels;
+}
+
 /** An optimizer's state as named tensors and numbers, so that it can be saved and restored. */
 export interface OptimizerState {
   tensors: Record<string, tf.Tensor>;

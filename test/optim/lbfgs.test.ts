@@ -5,54 +5,9 @@ import { NST } from '../../src/nst.js';
 import { FeatureModel } from '../../src/engine/tfjs/features.js';
 import { diagonalScaling, inverseHessianTimes, LBFGS, type Pair } from '../../src/optim/lbfgs.js';
 import { optimize } from '../../src/optim/loop.js';
-import type { Evaluation, ProgressEvent } from '../../src/optim/types.js';
+import type { ProgressEvent } from '../../src/optim/types.js';
 import { randomArray, useWasm, WEIGHTS } from '../helpers.js';
-
-/** f(x) = Σ wᵢ (xᵢ − cᵢ)², with targets outside [0, 1] too: the bounded optimum is clip(c, 0, 1). */
-function boundedQuadratic(n: number) {
-  const c = tf.tensor4d(Float32Array.from(randomArray(n * n * 3, 5, -0.5, 1.5)), [1, n, n, 3]);
-  const w = tf.tensor4d(Float32Array.from(randomArray(n * n * 3, 6, 1, 100)), [1, n, n, 3]); // condition number 100
-  const evaluate = async (x: tf.Tensor4D): Promise<Evaluation> => {
-    const [gradient, total] = tf.tidy(() => {
-      const r = tf.sub(x, c);
-      return [tf.mul(tf.mul(r, w), 2) as tf.Tensor4D, tf.sum(tf.mul(tf.square(r), w))];
-    });
-    const value = total.dataSync()[0]!;
-    total.dispose();
-    return { gradient, costs: { total: value, content: value, style: 0, variation: 0 } };
-  };
-  return { c, w, evaluate, dispose: () => tf.dispose([c, w]) };
-}
-
-/**
- * H·q in float64 from the dense BFGS updates, H ← (I − ρsyᵀ) H (I − ρysᵀ) + ρssᵀ from H₀ = γ·diag(D),
- * D from v as the class comment defines it: an independent route to what the two-loop recursion gives.
- */
-function denseInverseHessianTimes(q: Float64Array, pairs: { s: Float64Array; y: Float64Array }[], v: Float64Array) {
-  const n = q.length;
-  const mean = (a: ArrayLike<number>) => Array.from(a).reduce((t, x) => t + x, 0) / a.length;
-  const size = v.map(Math.sqrt);
-  const d = size.map((x) => 1 / (x + 0.1 * mean(size)));
-  const D = d.map((x) => x / mean(d));
-  const dotf = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((t, x, i) => t + x * b[i]!, 0);
-  const newest = pairs[pairs.length - 1]!;
-  const gamma =
-    dotf(newest.s, newest.y) /
-    dotf(
-      newest.y,
-      newest.y.map((x, i) => D[i]! * x),
-    );
-  let H = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? gamma * D[i]! : 0)));
-  for (const { s, y } of pairs) {
-    const rho = 1 / dotf(y, s);
-    const V = (i: number, j: number) => (i === j ? 1 : 0) - rho * y[i]! * s[j]!; // I − ρysᵀ
-    const HV = H.map((row) => Array.from({ length: n }, (_, j) => row.reduce((t, h, k) => t + h * V(k, j), 0)));
-    H = HV.map((_, i) =>
-      Array.from({ length: n }, (_, j) => HV.reduce((t, row, k) => t + V(k, i) * row[j]!, 0) + rho * s[i]! * s[j]!),
-    );
-  }
-  return H.map((row) => dotf(row, q));
-}
+import { boundedQuadratic, denseInverseHessianTimes, positivePairs } from './bfgs-reference.js';
 
 describe('LBFGS', () => {
   before(useWasm);
@@ -60,18 +15,7 @@ describe('LBFGS', () => {
   it("two-loop recursion with the diagonal H₀ equals the dense BFGS update's H·q (float64)", () => {
     const n = 12;
     const shape: [number, number, number, number] = [1, 2, 2, 3];
-    // y = A·s with A symmetric positive definite, so every pair has yᵀs > 0.
-    const B = randomArray(n * n, 11);
-    const A = (s: Float64Array) =>
-      Float64Array.from({ length: n }, (_, i) => {
-        let t = s[i]!;
-        for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) t += B[k * n + i]! * B[k * n + j]! * s[j]!;
-        return t;
-      });
-    const pairs64 = [21, 22, 23, 24].map((seed) => {
-      const s = randomArray(n, seed);
-      return { s, y: A(s) };
-    });
+    const pairs64 = positivePairs(n, [21, 22, 23, 24]);
     const q64 = randomArray(n, 31);
     const v64 = randomArray(n, 32, 0.01, 2).map((x) => x ** 4); // gradient sizes spread over 10⁴
     const pairs: Pair[] = pairs64.map(({ s, y }) => ({

@@ -20,6 +20,8 @@ import { createOnnxEvaluator, type GraphSettings } from './evaluator.js';
 import { loadRuntime, ort, RUNTIME_PACKAGES, runtimeBuild, type RuntimeBuild } from './runtime.js';
 import { slotsOf } from '../regions.js';
 import { onnxMemoryModel } from './memory.js';
+import { OnnxKernels, onnxLbfgs } from './lbfgs.js';
+import type { LbfgsRuntime } from '../../optim/types.js';
 import { defaultProviders, probeProvider, providersOf, SessionCache } from './session.js';
 import { RecentStyles } from '../targets.js';
 import { computeOnnxTargets, featuresKey, featuresSession } from './targets.js';
@@ -63,6 +65,7 @@ export class OnnxEngine implements Engine {
   private readonly styleCache = new RecentStyles();
   /** The provider the sessions run on: the first one asked for until a session says otherwise. */
   private provider: string;
+  private lbfgsKernels: OnnxKernels | null = null;
 
   constructor(
     private readonly weights: string,
@@ -82,6 +85,17 @@ export class OnnxEngine implements Engine {
     const description = `backend: ${name} (${pkg} ${version}, ${this.provider} execution provider, ${threads} thread${threads === 1 ? '' : 's'})`;
     const gpu = this.provider !== 'cpu' && this.provider !== 'wasm';
     return { name, package: pkg, gpu, threads, description };
+  }
+
+  /**
+   * L-BFGS's pairs and arithmetic on the native build's CPU threads, in host memory whatever the
+   * device; the WebAssembly build would copy the pairs into its heap at every run, so there
+   * L-BFGS stays on TensorFlow.js.
+   */
+  get lbfgs(): LbfgsRuntime | undefined {
+    if (runtimeBuild === 'wasm') return undefined;
+    this.lbfgsKernels ??= new OnnxKernels(this.graph.threads);
+    return onnxLbfgs(this.lbfgsKernels, this.graph.threads);
   }
 
   get memory() {
@@ -132,6 +146,8 @@ export class OnnxEngine implements Engine {
     void this.sessions.clear();
     void this.tileSessions.clear();
     void this.featureSessions.clear();
+    this.lbfgsKernels?.release();
+    this.lbfgsKernels = null;
     this.styleCache.clear();
   }
 }

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ort, type Ort } from './runtime.js';
+import { fromHost, hostData } from './host.js';
 import type { Costs, Evaluation } from '../../optim/types.js';
 import type { Evaluator, Objective } from '../evaluator.js';
 import type { OnnxTuning } from './tuning.js';
@@ -129,7 +130,7 @@ export class OnnxEvaluator implements Evaluator {
     }
     this.running++;
     try {
-      const data = (await image.data()) as Float32Array;
+      const data = hostData(image);
       const io = EVALUATION_IO;
       const out = await this.lease.session.run({ ...this.feeds, [io.image]: new ort.Tensor('float32', data, shape) });
       const value = (name: string) => (out[name]!.data as Float32Array)[0]!;
@@ -140,7 +141,7 @@ export class OnnxEvaluator implements Evaluator {
         variation: value(io.variationCost),
       };
       if (out[io.temporalCost]) costs.temporal = value(io.temporalCost);
-      return { gradient: tf.tensor4d(out[io.gradient]!.data as Float32Array, shape), costs };
+      return { gradient: fromHost(out[io.gradient]!.data as Float32Array, shape), costs };
     } finally {
       // A dispose during the run gives the session back once the run is over.
       if (--this.running === 0 && this.disposed) this.lease.release();

@@ -1,0 +1,31 @@
+/**
+ * Vectors crossing between TensorFlow.js tensors and ONNX Runtime's CPU sessions: L-BFGS's
+ * arithmetic on the native build (curvature.ts, lbfgs.ts) reads the same tensors several times a
+ * step, so a tensor made from a session's output remembers that host array instead of copying
+ * itself out of the WebAssembly heap again.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ort, runtimeBuild, type Ort } from './runtime.js';
+import { createSession } from './session.js';
+
+const hostArrays = new WeakMap<tf.Tensor, Float32Array>();
+
+/** The tensor's values as a host array (not to be written). */
+export const hostData = (t: tf.Tensor): Float32Array => hostArrays.get(t) ?? (t.dataSync() as Float32Array);
+
+/** A tensor of a session's output, which remembers it. */
+export function fromHost(data: Float32Array, shape: readonly number[]): tf.Tensor4D {
+  const t = tf.tensor4d(data, shape as [number, number, number, number]);
+  hostArrays.set(t, data);
+  return t;
+}
+
+/** A float32 ONNX Runtime tensor over a host array (not copied). */
+export const floats = (data: Float32Array, dims: readonly number[]): Ort.Tensor =>
+  new ort.Tensor('float32', data, dims);
+
+/** A session per model on the CPU's threads (the loaded build's CPU provider). */
+export async function cpuSessions(models: readonly Uint8Array[], threads: number): Promise<Ort.InferenceSession[]> {
+  const settings = { threads, providers: [runtimeBuild === 'wasm' ? 'wasm' : 'cpu'] };
+  return Promise.all(models.map(async (model) => (await createSession(model, settings)).session));
+}
