@@ -4,6 +4,7 @@ import type { Checkpoint } from './stylize.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readRegularFile } from '../io/files.js';
+import { isHostVector, type HostVector } from '../optim/types.js';
 
 /**
  * A checkpoint file: the 8 bytes `NSTCKPT2`, a little-endian uint32 with the length of a JSON
@@ -47,12 +48,17 @@ export async function saveCheckpoint(file: string, checkpoint: Checkpoint): Prom
     ...(state.average ? [['average', state.average.sum] as [string, tf.Tensor]] : []),
     ...Object.entries(state.optimizer.tensors).map(([name, t]): [string, tf.Tensor] => [`optimizer.${name}`, t]),
   ];
+  // An engine's host vectors are written as they are, without a copy into a tensor.
+  const held = Object.entries(state.optimizer.arrays ?? {}).map(([name, v]): [string, HostVector] => [
+    `optimizer.${name}`,
+    v,
+  ]);
   const tensors: TensorEntry[] = [];
   const parts: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, t] of named) {
-    const data = (await t.data()) as Float32Array;
-    tensors.push({ name, shape: t.shape, offset });
+  for (const [name, t] of [...named, ...held]) {
+    const [data, shape] = isHostVector(t) ? [t.data, [...t.shape]] : [(await t.data()) as Float32Array, t.shape];
+    tensors.push({ name, shape, offset });
     parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     offset += data.byteLength;
   }
@@ -196,6 +202,8 @@ function checkHeader(value: unknown, size: number): Header {
   }
   // L-BFGS records how many correction pairs it had: each needs its two tensors and its rho.
   const pairs = expect(values['pairs'] ?? 0, 'optimizerValues.pairs', isCount, 'a non-negative integer');
+  if (values['pairsOffset'] !== undefined && !(isCount(values['pairsOffset']) && values['pairsOffset'] < pairs))
+    throw new FieldError('optimizerValues.pairsOffset', 'must be an integer from 0 to pairs − 1');
   for (let i = 0; i < pairs; i++) {
     if (!shapeOf(`optimizer.s${i}`) || !shapeOf(`optimizer.y${i}`) || values[`rho${i}`] === undefined)
       throw new FieldError('optimizerValues.pairs', `says ${pairs} pairs, pair ${i} is missing`);

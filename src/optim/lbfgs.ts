@@ -4,13 +4,16 @@ import type {
   CurvaturePairsFactory,
   Evaluate,
   Evaluation,
+  HostVector,
   LbfgsKernels,
   LbfgsRuntime,
   Optimizer,
   OptimizerState,
   Pair,
   StepResult,
+  StoredPair,
 } from './types.js';
+import { isHostVector } from './types.js';
 
 export type { Pair };
 
@@ -133,9 +136,9 @@ export class TensorPairs implements CurvaturePairs {
     return this.pairs;
   }
 
-  restore(pairs: readonly Pair[]): void {
+  restore(pairs: readonly StoredPair[]): void {
     this.clear();
-    this.pairs = pairs.slice(-this.capacity).map(({ s, y, rho }) => ({ s: s.clone(), y: y.clone(), rho }));
+    this.pairs = pairs.slice(-this.capacity).map(({ s, y, rho }) => ({ s: tensorOf(s), y: tensorOf(y), rho }));
   }
 
   clear(): void {
@@ -147,6 +150,10 @@ export class TensorPairs implements CurvaturePairs {
     this.clear();
   }
 }
+
+/** A copy of a stored vector as a tensor. */
+const tensorOf = (v: tf.Tensor4D | HostVector): tf.Tensor4D =>
+  isHostVector(v) ? tf.tensor4d(v.data, v.shape as [number, number, number, number]) : v.clone();
 
 /** Pairs on TensorFlow.js, where no engine holds them. */
 export const tensorPairs: CurvaturePairsFactory = (capacity) => new TensorPairs(capacity);
@@ -283,24 +290,28 @@ export class LBFGS implements Optimizer {
 
   getState(): OptimizerState {
     const tensors: Record<string, tf.Tensor> = {};
+    const arrays: Record<string, HostVector> = {};
+    const put = (name: string, v: tf.Tensor | HostVector) =>
+      isHostVector(v) ? (arrays[name] = v) : (tensors[name] = v);
     const pairs = this.pairs.list();
     const values: Record<string, number> = { pairs: pairs.length };
     if (this.pairs.offset !== 0) values['pairsOffset'] = this.pairs.offset;
     pairs.forEach(({ s, y, rho }, i) => {
-      tensors[`s${i}`] = s;
-      tensors[`y${i}`] = y;
+      put(`s${i}`, s);
+      put(`y${i}`, y);
       values[`rho${i}`] = rho;
     });
     if (this.initialGradNorm !== null) values['initialGradNorm'] = this.initialGradNorm;
     if (this.squaredGradient) tensors['squaredGradient'] = this.squaredGradient;
-    return { tensors, values };
+    return Object.keys(arrays).length > 0 ? { tensors, values, arrays } : { tensors, values };
   }
 
   setState(state: OptimizerState): void {
-    const { tensors, values } = state;
+    const { tensors, values, arrays = {} } = state;
+    const stored = (name: string) => (tensors[name] ?? arrays[name]) as tf.Tensor4D | HostVector;
     const pairs = Array.from({ length: values['pairs'] ?? 0 }, (_, i) => ({
-      s: tensors[`s${i}`] as tf.Tensor4D,
-      y: tensors[`y${i}`] as tf.Tensor4D,
+      s: stored(`s${i}`),
+      y: stored(`y${i}`),
       rho: values[`rho${i}`]!,
     }));
     this.pairs.restore(pairs, values['pairsOffset']);

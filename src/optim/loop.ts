@@ -47,9 +47,12 @@ export interface OptimizeOptions {
   keepState?: boolean;
 }
 
-/** A copy of an optimizer's state (new tensors). */
-const copyState = ({ tensors, values }: OptimizerState): OptimizerState => ({
-  tensors: Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.clone()])),
+/** A copy of an optimizer's state as tensors (new ones; an engine's host vectors copied into tensors). */
+const copyState = ({ tensors, values, arrays = {} }: OptimizerState): OptimizerState => ({
+  tensors: Object.fromEntries([
+    ...Object.entries(tensors).map(([name, t]) => [name, t.clone()]),
+    ...Object.entries(arrays).map(([name, v]) => [name, tf.tensor(v.data, [...v.shape])]),
+  ]),
   values: { ...values },
 });
 
@@ -129,7 +132,7 @@ export async function optimize(opts: OptimizeOptions): Promise<OptimizeResult> {
     Object.defineProperty(
       { iteration: i, evaluations, image, bestImage: best!, bestCost, converged, recentBest, average },
       'optimizer',
-      { get: () => optimizer.getState(), enumerable: true },
+      { get: () => optimizer.getState(), enumerable: true, configurable: true },
     ) as LoopState;
   /** Whether the loop ends after iteration i, and why: its budget, or converged (the optimizer's or the window's). */
   const ending = (): StopReason | null =>

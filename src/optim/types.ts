@@ -69,15 +69,15 @@ export interface CurvaturePairs {
   push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void>;
   /** H·q (a new tensor, the caller's); needs at least one pair. */
   times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D>;
-  /** The pairs, oldest first, for a checkpoint: tensors that stay the holder's until its next change. */
-  list(): readonly Pair[];
+  /** The pairs, oldest first, for a checkpoint: they stay the holder's until its next change. */
+  list(): readonly StoredPair[];
   /**
    * Where the oldest pair sits among the holder's places (0 for a holder that keeps them in
    * order): a checkpoint keeps it so that a restored holder computes exactly as this one.
    */
   readonly offset: number;
   /** Replaces the pairs by copies of these (a checkpoint's), oldest first, from `offset`. */
-  restore(pairs: readonly Pair[], offset?: number): void;
+  restore(pairs: readonly StoredPair[], offset?: number): void;
   /** Drops every pair. */
   clear(): void;
   /** Drops every pair and whatever the holder keeps beside them. */
@@ -90,6 +90,22 @@ export interface Pair {
   y: tf.Tensor4D;
   rho: number;
 }
+
+/** An image-shaped vector an engine holds in host memory, read where it is (not a copy). */
+export interface HostVector {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+/** A pair as a holder lists it: TensorFlow.js tensors, or an engine's host vectors. */
+export interface StoredPair {
+  s: tf.Tensor4D | HostVector;
+  y: tf.Tensor4D | HostVector;
+  rho: number;
+}
+
+/** Whether a stored vector is a host vector rather than a tensor. */
+export const isHostVector = (v: tf.Tensor | HostVector): v is HostVector => !('dataId' in v);
 
 /** Makes an empty holder of at most `capacity` pairs. */
 export type CurvaturePairsFactory = (capacity: number) => CurvaturePairs;
@@ -133,10 +149,14 @@ export interface LbfgsRuntime {
   kernels: LbfgsKernels;
 }
 
-/** An optimizer's state as named tensors and numbers, so that it can be saved and restored. */
+/**
+ * An optimizer's state as named tensors (and host vectors, where an engine holds them) and
+ * numbers, so that it can be saved and restored.
+ */
 export interface OptimizerState {
   tensors: Record<string, tf.Tensor>;
   values: Record<string, number>;
+  arrays?: Record<string, HostVector>;
 }
 
 /** The cost stopped being a finite number; the best image before that is attached. */

@@ -465,6 +465,11 @@ describe('crafted checkpoints: exit 2 naming the file and the field', () => {
       JSON.stringify({ ...valid, optimizerValues: { pairs: 2 } }),
       'field optimizerValues.pairs says 2 pairs, pair 0 is missing',
     ],
+    [
+      "L-BFGS's ring starting at half a row",
+      JSON.stringify({ ...valid, optimizerValues: { pairsOffset: 0.5 } }),
+      'field optimizerValues.pairsOffset must be an integer from 0 to pairs − 1',
+    ],
   ];
   for (const [name, header, problem] of headers) {
     const file = checkpointFile(header, data);

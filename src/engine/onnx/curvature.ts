@@ -16,7 +16,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { Ort } from './runtime.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { cpuSessions, floats, fromHost, hostData } from './host.js';
-import type { CurvaturePairs, CurvaturePairsFactory, Pair } from '../../optim/types.js';
+import {
+  isHostVector,
+  type CurvaturePairs,
+  type CurvaturePairsFactory,
+  type HostVector,
+  type StoredPair,
+} from '../../optim/types.js';
 
 /** M·v for a [k, n] matrix and a vector: the k dot products of its rows with v. */
 function rowDotsModel(): Uint8Array {
@@ -76,7 +82,6 @@ export class OnnxPairs implements CurvaturePairs {
   private readonly R: Float64Array;
   /** Rows whose column of R is still to be computed (restored pairs). */
   private pending: number[] = [];
-  private listed: Pair[] | null = null;
   private sessions: Promise<Sessions> | null = null;
 
   constructor(
@@ -97,7 +102,12 @@ export class OnnxPairs implements CurvaturePairs {
 
   async push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void> {
     const row = this.store(s, y, rho);
-    await this.computeColumns([...this.pending, row]);
+    try {
+      await this.computeColumns([...this.pending, row]);
+    } catch (error) {
+      this.clear(); // a pair without its column of R must not be used
+      throw error;
+    }
     this.pending = [];
   }
 
@@ -141,23 +151,22 @@ export class OnnxPairs implements CurvaturePairs {
     return fromHost(r['r']!.data as Float32Array, this.shape);
   }
 
-  list(): readonly Pair[] {
+  /** Views of the rows (not copies): a checkpoint writes them as they are. */
+  list(): readonly StoredPair[] {
     const { n, shape } = this;
-    const rows = (M: Float32Array, row: number) => tf.tensor4d(M.slice(row * n, (row + 1) * n), shape);
-    this.listed ??= this.order.map((row) => ({ s: rows(this.S, row), y: rows(this.Y, row), rho: this.rho[row]! }));
-    return this.listed;
+    const row = (M: Float32Array, r: number): HostVector => ({ data: M.subarray(r * n, (r + 1) * n), shape });
+    return this.order.map((r) => ({ s: row(this.S, r), y: row(this.Y, r), rho: this.rho[r]! }));
   }
 
-  restore(pairs: readonly Pair[], offset = 0): void {
+  restore(pairs: readonly StoredPair[], offset = 0): void {
     this.clear();
     const first = pairs[0]?.s;
-    if (first && first.size !== this.n) this.allocate(first.shape);
+    if (first && sizeOf(first) !== this.n) this.allocate(first.shape);
     this.start = offset % this.capacity;
     for (const { s, y, rho } of pairs.slice(-this.capacity)) this.pending.push(this.store(s, y, rho));
   }
 
   clear(): void {
-    this.forgetListed();
     this.order = [];
     this.pending = [];
     this.start = 0;
@@ -168,17 +177,16 @@ export class OnnxPairs implements CurvaturePairs {
     [this.S, this.Y, this.n] = [new Float32Array(0), new Float32Array(0), 0];
     const sessions = this.sessions;
     this.sessions = null;
-    void sessions?.then((all) => Promise.all(Object.values(all).map((session) => session.release())));
+    void sessions?.then((all) => Promise.all(Object.values(all).map((session) => session.release()))).catch(() => {});
   }
 
   /** Writes a pair into the oldest row (or a free one); returns the row. */
-  private store(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): number {
-    this.forgetListed();
-    if (s.size !== this.n) this.allocate(s.shape);
+  private store(s: tf.Tensor4D | HostVector, y: tf.Tensor4D | HostVector, rho: number): number {
+    if (sizeOf(s) !== this.n) this.allocate(s.shape);
     const { order, capacity } = this;
     const row = order.length < capacity ? (this.offset + order.length) % capacity : order.shift()!;
-    this.S.set(hostData(s), row * this.n);
-    this.Y.set(hostData(y), row * this.n);
+    this.S.set(valuesOf(s), row * this.n);
+    this.Y.set(valuesOf(y), row * this.n);
     this.rho[row] = rho;
     this.order.push(row);
     return row;
@@ -226,17 +234,21 @@ export class OnnxPairs implements CurvaturePairs {
   }
 
   private started(): Promise<Sessions> {
-    this.sessions ??= cpuSessions([rowDotsModel(), scaledModel(), combineModel()], this.threads).then(
-      ([rowDots, scaled, combine]) => ({ rowDots: rowDots!, scaled: scaled!, combine: combine! }),
-    );
+    if (!this.sessions) {
+      const started = cpuSessions([rowDotsModel(), scaledModel(), combineModel()], this.threads);
+      this.sessions = started.then(([rowDots, scaled, combine]) => ({
+        rowDots: rowDots!,
+        scaled: scaled!,
+        combine: combine!,
+      }));
+      this.sessions.catch(() => (this.sessions = null)); // a failed start is tried again next time
+    }
     return this.sessions;
   }
-
-  private forgetListed(): void {
-    if (this.listed) tf.dispose(this.listed.flatMap(({ s, y }) => [s, y]));
-    this.listed = null;
-  }
 }
+
+const sizeOf = (v: tf.Tensor | HostVector) => (isHostVector(v) ? v.data.length : v.size);
+const valuesOf = (v: tf.Tensor | HostVector) => (isHostVector(v) ? v.data : hostData(v));
 
 /** Pairs held for L-BFGS on ONNX Runtime's CPU threads (`threads` of them). */
 export const onnxPairs =

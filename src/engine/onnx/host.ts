@@ -11,7 +11,10 @@ import { createSession } from './session.js';
 const hostArrays = new WeakMap<tf.Tensor, Float32Array>();
 
 /** The tensor's values as a host array (not to be written). */
-export const hostData = (t: tf.Tensor): Float32Array => hostArrays.get(t) ?? (t.dataSync() as Float32Array);
+export function hostData(t: tf.Tensor): Float32Array {
+  if (t.isDisposed) throw new Error('Tensor is disposed.');
+  return hostArrays.get(t) ?? (t.dataSync() as Float32Array);
+}
 
 /** A tensor of a session's output, which remembers it. */
 export function fromHost(data: Float32Array, shape: readonly number[]): tf.Tensor4D {
@@ -27,5 +30,10 @@ export const floats = (data: Float32Array, dims: readonly number[]): Ort.Tensor 
 /** A session per model on the CPU's threads (the loaded build's CPU provider). */
 export async function cpuSessions(models: readonly Uint8Array[], threads: number): Promise<Ort.InferenceSession[]> {
   const settings = { threads, providers: [runtimeBuild === 'wasm' ? 'wasm' : 'cpu'] };
-  return Promise.all(models.map(async (model) => (await createSession(model, settings)).session));
+  const started = await Promise.allSettled(models.map(async (model) => (await createSession(model, settings)).session));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  const sessions = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  if (!failed) return sessions;
+  await Promise.all(sessions.map((session) => session.release()));
+  throw failed.reason;
 }

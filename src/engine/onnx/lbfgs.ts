@@ -80,6 +80,7 @@ type Outputs = Ort.InferenceSession.ReturnType;
 /** The kernels, on sessions started at first use and kept until `release`. */
 export class OnnxKernels implements LbfgsKernels {
   private sessions: Promise<Ort.InferenceSession[]> | null = null;
+  private released = false;
   /** g² enters v fully at the first step: v = 0 with decay 0. */
   private zeros = new Float32Array(0);
 
@@ -115,15 +116,20 @@ export class OnnxKernels implements LbfgsKernels {
     return { s: image(out, 's', x.shape), y: image(out, 'y', x.shape), ys: ys!, ss: ss!, yy: yy! };
   }
 
-  /** Releases the sessions (started again if used again). */
+  /** Releases the sessions; the kernels cannot run after it (their engine was disposed). */
   release(): void {
     const sessions = this.sessions;
     this.sessions = null;
-    void sessions?.then((all) => Promise.all(all.map((session) => session.release())));
+    this.released = true;
+    void sessions?.then((all) => Promise.all(all.map((session) => session.release()))).catch(() => {});
   }
 
   private async run(graph: number, feeds: Record<string, Ort.Tensor>): Promise<Outputs> {
-    this.sessions ??= cpuSessions([projectModel(), descentModel(), trialModel(), pairModel()], this.threads);
+    if (this.released) throw new Error("L-BFGS's kernels were released with their engine");
+    if (!this.sessions) {
+      this.sessions = cpuSessions([projectModel(), descentModel(), trialModel(), pairModel()], this.threads);
+      this.sessions.catch(() => (this.sessions = null)); // a failed start is tried again next time
+    }
     return (await this.sessions)[graph]!.run(feeds);
   }
 }
