@@ -8,8 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadRuntime } from '../src/engine/onnx/runtime.js';
-import { onnxPairs } from '../src/engine/onnx/curvature.js';
-import { OnnxKernels } from '../src/engine/onnx/lbfgs.js';
+import { OnnxLbfgs } from '../src/engine/onnx/lbfgs.js';
 import { LBFGS, tensorKernels, tensorPairs } from '../src/optim/lbfgs.js';
 import type { Evaluation, LbfgsRuntime } from '../src/optim/types.js';
 
@@ -88,15 +87,15 @@ async function measure(runtime: LbfgsRuntime): Promise<{ ms: number; pairs: numb
 
 await selectBackend('wasm', 1);
 await loadRuntime('native', THREADS);
-const kernels = new OnnxKernels(THREADS);
+const onnx = new OnnxLbfgs(THREADS);
 const runs = [
   ['TensorFlow.js wasm (two-loop recursion)', { pairs: tensorPairs, kernels: tensorKernels }],
-  [`pairs on ONNX Runtime (vector-free), step on TensorFlow.js`, { pairs: onnxPairs(THREADS), kernels: tensorKernels }],
-  [`all on ONNX Runtime (${THREADS} threads)`, { pairs: onnxPairs(THREADS), kernels }],
+  [`pairs on ONNX Runtime (vector-free), step on TensorFlow.js`, { pairs: onnx.pairs, kernels: tensorKernels }],
+  [`all on ONNX Runtime (${THREADS} threads)`, onnx],
 ] as const;
 const results = [];
 for (const [name, runtime] of runs) results.push({ name, ...(await measure(runtime)) });
-kernels.release();
+onnx.release();
 console.log(`L-BFGS iteration beside the evaluation, ${H}×${W} px, ${PAIRS} pairs, mean of ${MEASURED} iterations`);
 console.log('| L-BFGS on | ms / iteration | × TensorFlow.js | pairs | cost after |');
 console.log('| --- | --- | --- | --- | --- |');

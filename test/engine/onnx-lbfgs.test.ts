@@ -1,9 +1,8 @@
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadRuntime } from '../../src/engine/onnx/runtime.js';
-import { onnxPairs } from '../../src/engine/onnx/curvature.js';
-import { OnnxKernels, onnxLbfgs } from '../../src/engine/onnx/lbfgs.js';
+import { OnnxLbfgs } from '../../src/engine/onnx/lbfgs.js';
 import { diagonalScaling, LBFGS, tensorKernels, TensorPairs } from '../../src/optim/lbfgs.js';
 import { optimize } from '../../src/optim/loop.js';
 import { isHostVector, type CurvaturePairs } from '../../src/optim/types.js';
@@ -33,10 +32,13 @@ async function timesOf(holder: CurvaturePairs, q64: Float64Array, v64: Float64Ar
 }
 
 describe("L-BFGS on ONNX Runtime: the pairs (the vector-free recursion) and the step's arithmetic", () => {
+  let onnx: OnnxLbfgs;
   before(async () => {
     await useWasm();
     await loadRuntime('native', 2);
+    onnx = new OnnxLbfgs(2);
   });
+  after(() => onnx.release());
 
   const pairs64 = positivePairs(N, [41, 42, 43, 44, 45, 46, 47]);
   const q64 = randomArray(N, 51);
@@ -44,7 +46,7 @@ describe("L-BFGS on ONNX Runtime: the pairs (the vector-free recursion) and the 
 
   it("gives the dense BFGS update's H·q (float64) over the newest pairs as the ring of rows wraps", async () => {
     const before = tf.memory().numTensors;
-    const holder = onnxPairs(2)(3);
+    const holder = onnx.pairs(3);
     for (let k = 1; k <= pairs64.length; k++) {
       await pushAll(holder, pairs64.slice(k - 1, k));
       assert.equal(holder.length, Math.min(k, 3));
@@ -57,13 +59,13 @@ describe("L-BFGS on ONNX Runtime: the pairs (the vector-free recursion) and the 
   });
 
   it("equals TensorFlow.js' two-loop recursion, and a holder restored from its list gives exactly the same", async () => {
-    const onnx = onnxPairs(2)(4);
+    const held = onnx.pairs(4);
     const tensors = new TensorPairs(4);
-    await pushAll(onnx, pairs64);
+    await pushAll(held, pairs64);
     await pushAll(tensors, pairs64);
-    const got = await timesOf(onnx, q64, v64);
+    const got = await timesOf(held, q64, v64);
     assert.ok(relativeMaxError(got, await timesOf(tensors, q64, v64)) < 1e-5);
-    const listed = onnx.list();
+    const listed = held.list();
     assert.equal(listed.length, 4);
     listed.forEach(({ s, rho }, i) => {
       assert.ok(isHostVector(s), 'listed where they are held, not copied into tensors');
@@ -71,15 +73,15 @@ describe("L-BFGS on ONNX Runtime: the pairs (the vector-free recursion) and the 
       assert.ok(Math.abs(rho * dot64(pairs64[3 + i]!.s, pairs64[3 + i]!.y) - 1) < 1e-12);
     });
     // Restored at the same places (the ring has wrapped), it computes exactly as the original.
-    assert.equal(onnx.offset, 7 % 4);
-    const restored = onnxPairs(2)(4);
-    restored.restore(listed, onnx.offset);
+    assert.equal(held.offset, 7 % 4);
+    const restored = onnx.pairs(4);
+    restored.restore(listed, held.offset);
     assert.deepEqual(await timesOf(restored, q64, v64), got);
-    const smaller = onnxPairs(2)(2);
+    const smaller = onnx.pairs(2);
     smaller.restore(listed); // a shorter history keeps the newest
     const want = denseInverseHessianTimes(q64, pairs64.slice(-2), v64);
     assert.ok(relativeMaxError(await timesOf(smaller, q64, v64), want) < 1e-5);
-    for (const holder of [onnx, tensors, restored, smaller]) holder.dispose();
+    for (const holder of [held, tensors, restored, smaller]) holder.dispose();
   });
 
   it("computes the step's arithmetic as TensorFlow.js does: projection, H₀'s diagonal, descent, trial point, pair", async () => {
@@ -94,7 +96,7 @@ describe("L-BFGS on ONNX Runtime: the pairs (the vector-free recursion) and the 
       tf.tensor4d(Float32Array.from(randomArray(size, seed)), shape),
     );
     const v = tf.tensor4d(Float32Array.from(randomArray(size, 64, 0, 1)), shape); // a mean of squares
-    const kernels = new OnnxKernels(2);
+    const { kernels } = onnx;
     const before = tf.memory().numTensors;
     const close = (a: tf.Tensor, b: tf.Tensor, what: string, tolerance = 1e-6) => {
       const error = relativeMaxError(a.dataSync(), b.dataSync());
@@ -126,15 +128,13 @@ describe("L-BFGS on ONNX Runtime: the pairs (the vector-free recursion) and the 
     for (const key of ['ys', 'ss', 'yy'] as const) assert.ok(Math.abs(pair[key] / pair0[key] - 1) < 1e-5, key);
     tf.dispose([free, descent.d, descent0.d, trial.trial, trial0.trial, pair.s, pair.y, pair0.s, pair0.y]);
     assert.equal(tf.memory().numTensors, before, 'every tensor released');
-    kernels.release();
     tf.dispose([x, g!, g2!, v, r!, d!]);
   });
 
   it('runs L-BFGS to the bounded optimum of a quadratic along the path of the TensorFlow.js pairs', async () => {
     const n = 8;
     const { c, evaluate, dispose } = boundedQuadratic(n);
-    const kernels = new OnnxKernels(2);
-    const run = async (runtime?: ReturnType<typeof onnxLbfgs>) => {
+    const run = async (runtime?: OnnxLbfgs) => {
       const initial = tf.fill([1, n, n, 3], 0.5) as tf.Tensor4D;
       const optimizer = new LBFGS(5, 0, undefined, runtime);
       const costs: number[] = [];
@@ -149,17 +149,16 @@ describe("L-BFGS on ONNX Runtime: the pairs (the vector-free recursion) and the 
       return { result, costs };
     };
     const before = tf.memory().numTensors;
-    const onnx = await run(onnxLbfgs(kernels, 2));
-    kernels.release();
+    const viaOnnx = await run(onnx);
     const tensors = await run();
     // Rounding parts the two paths only near the optimum, where the float32 cost stalls both.
-    onnx.costs
+    viaOnnx.costs
       .slice(0, 10)
       .forEach((cost, i) => assert.ok(Math.abs(cost / tensors.costs[i]! - 1) < 1e-4, `iteration ${i}`));
     const optimum = tf.clipByValue(c, 0, 1);
-    const error = relativeMaxError(onnx.result.bestImage.dataSync(), optimum.dataSync());
-    assert.ok(error < 1e-2, `${error} from the optimum after ${onnx.result.iterations} iterations`);
-    tf.dispose([optimum, onnx.result.bestImage, tensors.result.bestImage]);
+    const error = relativeMaxError(viaOnnx.result.bestImage.dataSync(), optimum.dataSync());
+    assert.ok(error < 1e-2, `${error} from the optimum after ${viaOnnx.result.iterations} iterations`);
+    tf.dispose([optimum, viaOnnx.result.bestImage, tensors.result.bestImage]);
     assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
     dispose();
   });

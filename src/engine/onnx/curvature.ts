@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Ort } from './runtime.js';
 import { GraphBuilder } from '../graph/builder.js';
-import { cpuSessions, floats, fromHost, hostData } from './host.js';
+import { floats, fromHost, hostData, SessionSet } from './host.js';
 import {
   isHostVector,
   type CurvaturePairs,
@@ -60,11 +60,9 @@ function combineModel(): Uint8Array {
   return g.encode();
 }
 
-interface Sessions {
-  rowDots: Ort.InferenceSession;
-  scaled: Ort.InferenceSession;
-  combine: Ort.InferenceSession;
-}
+/** The recursion's graphs, for the engine's `SessionSet`. */
+export const curvatureModels = () => ({ rowDots: rowDotsModel(), scaled: scaledModel(), combine: combineModel() });
+export type CurvatureSessions = SessionSet<keyof ReturnType<typeof curvatureModels>>;
 
 /** The holder; made by `onnxPairs`. */
 export class OnnxPairs implements CurvaturePairs {
@@ -82,11 +80,10 @@ export class OnnxPairs implements CurvaturePairs {
   private readonly R: Float64Array;
   /** Rows whose column of R is still to be computed (restored pairs). */
   private pending: number[] = [];
-  private sessions: Promise<Sessions> | null = null;
 
   constructor(
     readonly capacity: number,
-    private readonly threads: number,
+    private readonly sessions: CurvatureSessions,
   ) {
     this.rho = new Float64Array(capacity);
     this.R = new Float64Array(capacity * capacity);
@@ -116,13 +113,13 @@ export class OnnxPairs implements CurvaturePairs {
     if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
     await this.computeColumns(this.pending);
     this.pending = [];
-    const { rowDots, scaled, combine } = await this.started();
+    const { sessions } = this;
     const { n, order, rho, R } = this;
     const { capacity } = this;
     const m = this.used;
     const qData = hostData(q);
     const [S, Y] = this.matrices(m);
-    const sigma = (await rowDots.run({ M: S, v: floats(qData, [n, 1]) }))['dots']!.data as Float32Array;
+    const sigma = (await sessions.run('rowDots', { M: S, v: floats(qData, [n, 1]) }))['dots']!.data as Float32Array;
     const alpha = new Float64Array(m); // by row; 0 for rows not in use
     for (let a = k - 1; a >= 0; a--) {
       const i = order[a]!;
@@ -131,7 +128,7 @@ export class OnnxPairs implements CurvaturePairs {
       alpha[i] = rho[i]! * t;
     }
     const newest = order[k - 1]!;
-    const middle = await scaled.run({
+    const middle = await sessions.run('scaled', {
       Y,
       D: floats(hostData(scaling), [1, n]),
       newest: floats(this.Y.subarray(newest * n, (newest + 1) * n), [1, n]),
@@ -147,7 +144,7 @@ export class OnnxPairs implements CurvaturePairs {
       for (let b = 0; b < a; b++) t += c[order[b]!]! * R[order[b]! * capacity + i]!;
       c[i] = alpha[i]! - rho[i]! * t;
     }
-    const r = await combine.run({ S, c: floats(Float32Array.from(c), [1, m]), z: middle['z']! });
+    const r = await sessions.run('combine', { S, c: floats(Float32Array.from(c), [1, m]), z: middle['z']! });
     return fromHost(r['r']!.data as Float32Array, this.shape);
   }
 
@@ -175,9 +172,6 @@ export class OnnxPairs implements CurvaturePairs {
   dispose(): void {
     this.clear();
     [this.S, this.Y, this.n] = [new Float32Array(0), new Float32Array(0), 0];
-    const sessions = this.sessions;
-    this.sessions = null;
-    void sessions?.then((all) => Promise.all(Object.values(all).map((session) => session.release()))).catch(() => {});
   }
 
   /** Writes a pair into the oldest row (or a free one); returns the row. */
@@ -223,35 +217,21 @@ export class OnnxPairs implements CurvaturePairs {
    */
   private async computeColumns(rows: readonly number[]): Promise<void> {
     if (rows.length === 0) return;
-    const { rowDots } = await this.started();
     const { n, capacity } = this;
     const [S] = this.matrices(capacity);
     for (const row of rows) {
       const y = floats(this.Y.subarray(row * n, (row + 1) * n), [n, 1]);
-      const dots = (await rowDots.run({ M: S, v: y }))['dots']!.data as Float32Array;
+      const dots = (await this.sessions.run('rowDots', { M: S, v: y }))['dots']!.data as Float32Array;
       for (let a = 0; a < capacity; a++) this.R[a * capacity + row] = dots[a]!;
     }
-  }
-
-  private started(): Promise<Sessions> {
-    if (!this.sessions) {
-      const started = cpuSessions([rowDotsModel(), scaledModel(), combineModel()], this.threads);
-      this.sessions = started.then(([rowDots, scaled, combine]) => ({
-        rowDots: rowDots!,
-        scaled: scaled!,
-        combine: combine!,
-      }));
-      this.sessions.catch(() => (this.sessions = null)); // a failed start is tried again next time
-    }
-    return this.sessions;
   }
 }
 
 const sizeOf = (v: tf.Tensor | HostVector) => (isHostVector(v) ? v.data.length : v.size);
 const valuesOf = (v: tf.Tensor | HostVector) => (isHostVector(v) ? v.data : hostData(v));
 
-/** Pairs held for L-BFGS on ONNX Runtime's CPU threads (`threads` of them). */
+/** Pairs held for L-BFGS on ONNX Runtime's CPU threads, running on these sessions. */
 export const onnxPairs =
-  (threads: number): CurvaturePairsFactory =>
+  (sessions: CurvatureSessions): CurvaturePairsFactory =>
   (capacity) =>
-    new OnnxPairs(capacity, threads);
+    new OnnxPairs(capacity, sessions);

@@ -20,7 +20,7 @@ import { createOnnxEvaluator, type GraphSettings } from './evaluator.js';
 import { loadRuntime, ort, RUNTIME_PACKAGES, runtimeBuild, type RuntimeBuild } from './runtime.js';
 import { slotsOf } from '../regions.js';
 import { onnxMemoryModel } from './memory.js';
-import { OnnxKernels, onnxLbfgs } from './lbfgs.js';
+import { OnnxLbfgs } from './lbfgs.js';
 import type { LbfgsRuntime } from '../../optim/types.js';
 import { defaultProviders, probeProvider, providersOf, SessionCache } from './session.js';
 import { RecentStyles } from '../targets.js';
@@ -65,7 +65,7 @@ export class OnnxEngine implements Engine {
   private readonly styleCache = new RecentStyles();
   /** The provider the sessions run on: the first one asked for until a session says otherwise. */
   private provider: string;
-  private lbfgsKernels: OnnxKernels | null = null;
+  private lbfgsRuntime: OnnxLbfgs | null = null;
 
   constructor(
     private readonly weights: string,
@@ -94,8 +94,7 @@ export class OnnxEngine implements Engine {
    */
   get lbfgs(): LbfgsRuntime | undefined {
     if (runtimeBuild === 'wasm') return undefined;
-    this.lbfgsKernels ??= new OnnxKernels(this.graph.threads);
-    return onnxLbfgs(this.lbfgsKernels, this.graph.threads);
+    return (this.lbfgsRuntime ??= new OnnxLbfgs(this.graph.threads));
   }
 
   get memory() {
@@ -146,8 +145,7 @@ export class OnnxEngine implements Engine {
     void this.sessions.clear();
     void this.tileSessions.clear();
     void this.featureSessions.clear();
-    this.lbfgsKernels?.release();
-    this.lbfgsKernels = null;
+    this.lbfgsRuntime?.release();
     this.styleCache.clear();
   }
 }

@@ -28,7 +28,7 @@ export const floats = (data: Float32Array, dims: readonly number[]): Ort.Tensor 
   new ort.Tensor('float32', data, dims);
 
 /** A session per model on the CPU's threads (the loaded build's CPU provider). */
-export async function cpuSessions(models: readonly Uint8Array[], threads: number): Promise<Ort.InferenceSession[]> {
+async function cpuSessions(models: readonly Uint8Array[], threads: number): Promise<Ort.InferenceSession[]> {
   const settings = { threads, providers: [runtimeBuild === 'wasm' ? 'wasm' : 'cpu'] };
   const started = await Promise.allSettled(models.map(async (model) => (await createSession(model, settings)).session));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -36,4 +36,43 @@ export async function cpuSessions(models: readonly Uint8Array[], threads: number
   if (!failed) return sessions;
   await Promise.all(sessions.map((session) => session.release()));
   throw failed.reason;
+}
+
+/**
+ * Small graphs' sessions on the CPU's threads, by name, started at first use (a failed start is
+ * tried again next time) and held until `release`, after which they cannot run: an engine holds
+ * one set for all its runs.
+ */
+export class SessionSet<Name extends string> {
+  private sessions: Promise<Record<Name, Ort.InferenceSession>> | null = null;
+  private released = false;
+
+  constructor(
+    private readonly models: () => Record<Name, Uint8Array>,
+    private readonly threads: number,
+  ) {}
+
+  async run(name: Name, feeds: Record<string, Ort.Tensor>): Promise<Ort.InferenceSession.ReturnType> {
+    if (this.released) throw new Error('the sessions were released with their engine');
+    if (!this.sessions) {
+      const models = Object.entries(this.models()) as [Name, Uint8Array][];
+      this.sessions = cpuSessions(
+        models.map(([, model]) => model),
+        this.threads,
+      ).then(
+        (all) => Object.fromEntries(models.map(([key], i) => [key, all[i]!])) as Record<Name, Ort.InferenceSession>,
+      );
+      this.sessions.catch(() => (this.sessions = null));
+    }
+    return (await this.sessions)[name].run(feeds);
+  }
+
+  release(): void {
+    const sessions = this.sessions;
+    this.sessions = null;
+    this.released = true;
+    void sessions
+      ?.then((all) => Promise.all(Object.values<Ort.InferenceSession>(all).map((s) => s.release())))
+      .catch(() => {});
+  }
 }

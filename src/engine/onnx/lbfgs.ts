@@ -8,10 +8,10 @@
 import type * as tf from '@tensorflow/tfjs';
 import { GraphBuilder, int } from '../graph/builder.js';
 import type { Ort } from './runtime.js';
-import { cpuSessions, floats, fromHost, hostData } from './host.js';
-import { onnxPairs } from './curvature.js';
+import { floats, fromHost, hostData, SessionSet } from './host.js';
+import { curvatureModels, onnxPairs, type CurvatureSessions } from './curvature.js';
 import { GRADIENT_FLOOR, SQUARED_GRADIENT_DECAY } from '../../optim/lbfgs.js';
-import type { LbfgsKernels, LbfgsRuntime } from '../../optim/types.js';
+import type { CurvaturePairsFactory, LbfgsKernels, LbfgsRuntime } from '../../optim/types.js';
 
 const VECTOR = [1, 'n'] as const;
 const sumOf = (g: GraphBuilder, x: string) => g.op('ReduceSum', [x], { keepdims: int(0) });
@@ -77,18 +77,23 @@ function pairModel(): Uint8Array {
 
 type Outputs = Ort.InferenceSession.ReturnType;
 
-/** The kernels, on sessions started at first use and kept until `release`. */
+const kernelModels = () => ({
+  project: projectModel(),
+  descent: descentModel(),
+  trial: trialModel(),
+  pair: pairModel(),
+});
+
+/** The kernels, on sessions that their engine holds. */
 export class OnnxKernels implements LbfgsKernels {
-  private sessions: Promise<Ort.InferenceSession[]> | null = null;
-  private released = false;
   /** g² enters v fully at the first step: v = 0 with decay 0. */
   private zeros = new Float32Array(0);
 
-  constructor(private readonly threads: number) {}
+  constructor(private readonly sessions: SessionSet<keyof ReturnType<typeof kernelModels>>) {}
 
   async project(x: tf.Tensor4D, g: tf.Tensor4D, v: tf.Tensor4D | null) {
     if (!v && this.zeros.length !== g.size) this.zeros = new Float32Array(g.size);
-    const out = await this.run(0, {
+    const out = await this.sessions.run('project', {
       x: vector(x),
       g: vector(g),
       v: v ? vector(v) : floats(this.zeros, [1, g.size]),
@@ -100,37 +105,25 @@ export class OnnxKernels implements LbfgsKernels {
   }
 
   async descent(r: tf.Tensor4D, free: tf.Tensor4D, g: tf.Tensor4D) {
-    const out = await this.run(1, { r: vector(r), free: vector(free), g: vector(g) });
+    const out = await this.sessions.run('descent', { r: vector(r), free: vector(free), g: vector(g) });
     return { d: image(out, 'd', g.shape), slope: scalar(out, 'slope') };
   }
 
   async trial(x: tf.Tensor4D, d: tf.Tensor4D, t: number, g: tf.Tensor4D) {
-    const out = await this.run(2, { x: vector(x), d: vector(d), t: floats(Float32Array.of(t), []), g: vector(g) });
+    const out = await this.sessions.run('trial', {
+      x: vector(x),
+      d: vector(d),
+      t: floats(Float32Array.of(t), []),
+      g: vector(g),
+    });
     return { trial: image(out, 'trial', x.shape), decrease: scalar(out, 'decrease') };
   }
 
   async pair(x: tf.Tensor4D, g: tf.Tensor4D, xNext: tf.Tensor4D, gNext: tf.Tensor4D) {
     const feeds = { x: vector(x), g: vector(g), xNext: vector(xNext), gNext: vector(gNext) };
-    const out = await this.run(3, feeds);
+    const out = await this.sessions.run('pair', feeds);
     const [ys, ss, yy] = ['ys', 'ss', 'yy'].map((name) => scalar(out, name));
     return { s: image(out, 's', x.shape), y: image(out, 'y', x.shape), ys: ys!, ss: ss!, yy: yy! };
-  }
-
-  /** Releases the sessions; the kernels cannot run after it (their engine was disposed). */
-  release(): void {
-    const sessions = this.sessions;
-    this.sessions = null;
-    this.released = true;
-    void sessions?.then((all) => Promise.all(all.map((session) => session.release()))).catch(() => {});
-  }
-
-  private async run(graph: number, feeds: Record<string, Ort.Tensor>): Promise<Outputs> {
-    if (this.released) throw new Error("L-BFGS's kernels were released with their engine");
-    if (!this.sessions) {
-      this.sessions = cpuSessions([projectModel(), descentModel(), trialModel(), pairModel()], this.threads);
-      this.sessions.catch(() => (this.sessions = null)); // a failed start is tried again next time
-    }
-    return (await this.sessions)[graph]!.run(feeds);
   }
 }
 
@@ -139,8 +132,25 @@ const image = (out: Outputs, name: string, shape: readonly number[]) =>
   fromHost(out[name]!.data as Float32Array, shape);
 const scalar = (out: Outputs, name: string) => (out[name]!.data as Float32Array)[0]!;
 
-/** L-BFGS on the native build's CPU threads: its pairs (curvature.ts) and these kernels. */
-export const onnxLbfgs = (kernels: OnnxKernels, threads: number): LbfgsRuntime => ({
-  pairs: onnxPairs(threads),
-  kernels,
-});
+/**
+ * L-BFGS on the native build's CPU threads, its pairs (curvature.ts) and its kernels, on sessions
+ * held until `release` (the engine's dispose).
+ */
+export class OnnxLbfgs implements LbfgsRuntime {
+  private readonly curvature: CurvatureSessions;
+  private readonly steps: SessionSet<keyof ReturnType<typeof kernelModels>>;
+  readonly kernels: OnnxKernels;
+  readonly pairs: CurvaturePairsFactory;
+
+  constructor(threads: number) {
+    this.curvature = new SessionSet(curvatureModels, threads);
+    this.steps = new SessionSet(kernelModels, threads);
+    this.kernels = new OnnxKernels(this.steps);
+    this.pairs = onnxPairs(this.curvature);
+  }
+
+  release(): void {
+    this.curvature.release();
+    this.steps.release();
+  }
+}
