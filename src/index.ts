@@ -112,7 +112,7 @@ export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } f
 export { TfjsEvaluator, computeTargets } from './engine/tfjs/objective.js';
 export { vggPreprocess } from './engine/tfjs/preprocess.js';
 export { Adam } from './optim/adam.js';
-export { LBFGS } from './optim/lbfgs.js';
+export { LBFGS, TENSORFLOW_LBFGS } from './optim/lbfgs.js';
 export { optimize, hasConverged, type Convergence, type OptimizeOptions } from './optim/loop.js';
 export {
   NonFiniteCostError,
@@ -120,6 +120,9 @@ export {
   type Evaluate,
   type Evaluation,
   type LoopState,
+  type LbfgsRuntime,
+  type LbfgsKernels,
+  type CurvaturePairs,
   type OptimizerState,
   type Optimizer,
   type OptimizeResult,
