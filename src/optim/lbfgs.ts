@@ -265,7 +265,7 @@ export class LBFGS implements Optimizer {
         if (!descent || !(descent.slope < 0)) {
           descent?.d.dispose();
           this.reset();
-          descent = { d: tf.neg(pg), slope: readScalar(() => tf.neg(dot(pg, pg))) };
+          descent = await this.kernels.descent(pg, free, g); // steepest descent: −pg, slope −pgᵀpg
           t = this.firstStep / norm;
         }
         let found;

@@ -62,6 +62,7 @@ function combineModel(): Uint8Array {
 
 /** The recursion's graphs, for the engine's `SessionSet`. */
 export const curvatureModels = () => ({ rowDots: rowDotsModel(), scaled: scaledModel(), combine: combineModel() });
+/** Sessions that run at least the recursion's graphs. */
 export type CurvatureSessions = SessionSet<keyof ReturnType<typeof curvatureModels>>;
 
 /** The holder; made by `onnxPairs`. */
@@ -113,9 +114,7 @@ export class OnnxPairs implements CurvaturePairs {
     if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
     await this.computeColumns(this.pending);
     this.pending = [];
-    const { sessions } = this;
-    const { n, order, rho, R } = this;
-    const { capacity } = this;
+    const { sessions, n, order, rho, R, capacity } = this;
     const m = this.used;
     const qData = hostData(q);
     const [S, Y] = this.matrices(m);

@@ -5,8 +5,8 @@
  * itself out of the WebAssembly heap again.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ort, runtimeBuild, type Ort } from './runtime.js';
-import { createSession } from './session.js';
+import { ort, type Ort } from './runtime.js';
+import { createSession, providersOf } from './session.js';
 
 const hostArrays = new WeakMap<tf.Tensor, Float32Array>();
 
@@ -29,7 +29,7 @@ export const floats = (data: Float32Array, dims: readonly number[]): Ort.Tensor 
 
 /** A session per model on the CPU's threads (the loaded build's CPU provider). */
 async function cpuSessions(models: readonly Uint8Array[], threads: number): Promise<Ort.InferenceSession[]> {
-  const settings = { threads, providers: [runtimeBuild === 'wasm' ? 'wasm' : 'cpu'] };
+  const settings = { threads, providers: providersOf('cpu') };
   const started = await Promise.allSettled(models.map(async (model) => (await createSession(model, settings)).session));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   const sessions = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));

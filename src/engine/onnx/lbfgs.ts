@@ -9,7 +9,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { GraphBuilder, int } from '../graph/builder.js';
 import type { Ort } from './runtime.js';
 import { floats, fromHost, hostData, SessionSet } from './host.js';
-import { curvatureModels, onnxPairs, type CurvatureSessions } from './curvature.js';
+import { curvatureModels, onnxPairs } from './curvature.js';
 import { GRADIENT_FLOOR, SQUARED_GRADIENT_DECAY } from '../../optim/lbfgs.js';
 import type { CurvaturePairsFactory, LbfgsKernels, LbfgsRuntime } from '../../optim/types.js';
 
@@ -84,12 +84,15 @@ const kernelModels = () => ({
   pair: pairModel(),
 });
 
+/** Sessions that run at least the step's graphs. */
+type KernelSessions = SessionSet<keyof ReturnType<typeof kernelModels>>;
+
 /** The kernels, on sessions that their engine holds. */
 export class OnnxKernels implements LbfgsKernels {
   /** g² enters v fully at the first step: v = 0 with decay 0. */
   private zeros = new Float32Array(0);
 
-  constructor(private readonly sessions: SessionSet<keyof ReturnType<typeof kernelModels>>) {}
+  constructor(private readonly sessions: KernelSessions) {}
 
   async project(x: tf.Tensor4D, g: tf.Tensor4D, v: tf.Tensor4D | null) {
     if (!v && this.zeros.length !== g.size) this.zeros = new Float32Array(g.size);
@@ -133,24 +136,23 @@ const image = (out: Outputs, name: string, shape: readonly number[]) =>
 const scalar = (out: Outputs, name: string) => (out[name]!.data as Float32Array)[0]!;
 
 /**
- * L-BFGS on the native build's CPU threads, its pairs (curvature.ts) and its kernels, on sessions
- * held until `release` (the engine's dispose).
+ * L-BFGS on the native build's CPU threads, its pairs (curvature.ts) and its kernels, on one set
+ * of sessions held until `release` (the engine's dispose).
  */
 export class OnnxLbfgs implements LbfgsRuntime {
-  private readonly curvature: CurvatureSessions;
-  private readonly steps: SessionSet<keyof ReturnType<typeof kernelModels>>;
+  private readonly sessions: SessionSet<
+    keyof ReturnType<typeof curvatureModels> | keyof ReturnType<typeof kernelModels>
+  >;
   readonly kernels: OnnxKernels;
   readonly pairs: CurvaturePairsFactory;
 
   constructor(threads: number) {
-    this.curvature = new SessionSet(curvatureModels, threads);
-    this.steps = new SessionSet(kernelModels, threads);
-    this.kernels = new OnnxKernels(this.steps);
-    this.pairs = onnxPairs(this.curvature);
+    this.sessions = new SessionSet(() => ({ ...curvatureModels(), ...kernelModels() }), threads);
+    this.kernels = new OnnxKernels(this.sessions);
+    this.pairs = onnxPairs(this.sessions);
   }
 
   release(): void {
-    this.curvature.release();
-    this.steps.release();
+    this.sessions.release();
   }
 }
