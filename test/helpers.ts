@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -137,3 +139,16 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
   assert.ok(worst <= tol, `${what}: max abs error ${worst} > ${tol}`);
 }
+
+/**
+ * A full garbage collection: arrays that native code handed to JavaScript (ONNX Runtime's
+ * outputs) are freed only when collected, so a memory-growth check collects first.
+ */
+export function collectGarbage(): void {
+  if (!gc) {
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as () => void;
+  }
+  gc();
+}
+let gc: (() => void) | undefined;

@@ -64,10 +64,15 @@ export function availableMemory(model: Pick<MemoryModel, 'heapLimit'>): Availabl
 
 /**
  * The memory a run may use: `maxMemory` bytes when given (what the process may reach at its
- * peak, the engine's heap ceiling still applying), else what the system can give.
+ * peak, the engine's heap ceiling still applying; on a GPU, what the device may hold), else what
+ * the system can give.
  */
-export function memoryBudget(model: Pick<MemoryModel, 'heapLimit'>, maxMemory?: number): AvailableMemory {
+export function memoryBudget(
+  model: Pick<MemoryModel, 'heapLimit' | 'deviceHeap'>,
+  maxMemory?: number,
+): AvailableMemory {
   if (maxMemory === undefined) return availableMemory(model);
+  if (model.deviceHeap) return { ...availableMemory(model), heap: maxMemory };
   return { bytes: maxMemory, source: 'the memory limit set', heap: model.heapLimit };
 }
 
@@ -201,7 +206,9 @@ export function checkMemory(
   // Name the limit that stops the next size up: the one the user would hit.
   const need =
     overLimit(model, tiledShapeAt(plan, largest + 1, model, available), available) === 'heap'
-      ? `needs about ${gb(rss)}, ${gb(heap)} of it in the ${model.heapLimitReason}`
+      ? model.deviceHeap
+        ? `needs about ${gb(heap)} of the ${model.heapLimitReason}, which has ${gb(available.heap!)}`
+        : `needs about ${gb(rss)}, ${gb(heap)} of it in the ${model.heapLimitReason}`
       : `needs about ${gb(rss)} but about ${gb(available.bytes)} is available (${available.source})`;
   throw new MemoryError(`a ${plan.size} px run ${need}; ${advice}`, plan.size, largest);
 }

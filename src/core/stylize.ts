@@ -260,7 +260,7 @@ function objectiveOf(settings: RunSettings): Objective {
 function optimizerOf(settings: RunSettings, engine: Engine): Optimizer {
   return settings.optimizer === 'lbfgs'
     ? new LBFGS(settings.history, settings.tolerance, undefined, engine.lbfgs)
-    : new Adam(settings.lr, settings.beta1, settings.beta2);
+    : new Adam(settings.lr, settings.beta1, settings.beta2, undefined, engine.adam);
 }
 
 /** One scale's working images: the content and the styles scaled, checked against the layers' smallest side. */

@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
-import type { Evaluation, LbfgsRuntime } from '../optim/types.js';
+import type { AdamKernels, Evaluation, LbfgsRuntime } from '../optim/types.js';
 import type { MemoryModel } from './memory.js';
 import type { StyleLossName } from './objective/style.js';
 import type { OnnxTuning } from './onnx/tuning.js';
@@ -134,6 +134,8 @@ export interface Engine {
   createTileKernel(objective: Objective, size: readonly [number, number]): Promise<TileKernel>;
   /** Where L-BFGS keeps its pairs and does its arithmetic, if the engine does that (else TensorFlow.js). */
   readonly lbfgs?: LbfgsRuntime;
+  /** Where Adam's update runs, if the engine does that (else TensorFlow.js). */
+  readonly adam?: AdamKernels;
   /** What it holds for later runs: loaded models, and style images whose targets it computed. */
   readonly cached: { models: number; styleTargets: number };
   /** Releases the network and every cached target. */

@@ -58,6 +58,11 @@ export interface MemoryModel {
   heapLimit: number | null;
   /** Why the heap cannot grow further, for messages ("wasm heap, which cannot grow past 4 GiB …"). */
   heapLimitReason: string;
+  /**
+   * The heap is a GPU's own memory, apart from the process's: a memory limit given for the run
+   * applies to it (its `heapLimit` is what the driver reports, or null), not to the process.
+   */
+  deviceHeap?: boolean;
 }
 
 /** Bytes of the float32 weights loaded to reach `deepestLayer`, and of every layer output up to it. */

@@ -1,10 +1,34 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Evaluation, Optimizer, OptimizerState, StepResult } from './types.js';
+import type { AdamKernels, Evaluation, Optimizer, OptimizerState, StepResult } from './types.js';
+
+/**
+ * Adam's update on TensorFlow.js: the same operations as one tf.tidy would do, each intermediate
+ * released as soon as the next is made: a tidy holds them all to its end, a dozen image-sized
+ * tensors at the peak, which at print sizes is most of a run's memory beside the network
+ * (bench/README.md "Tiles").
+ */
+export const tensorAdam: AdamKernels = {
+  async step(image, g, moments, { beta1, beta2, rate, epsilon }) {
+    const m = movingAverage(moments?.m ?? null, beta1, tf.mul(g, 1 - beta1));
+    const v = movingAverage(
+      moments?.v ?? null,
+      beta2,
+      consume(tf.square(g), (g2) => tf.mul(g2, 1 - beta2)),
+    );
+    const denominator = consume(tf.sqrt(v), (root) => tf.add(root, epsilon));
+    const update = consume(tf.mul(m, rate), (scaled) => tf.div(scaled, denominator));
+    denominator.dispose();
+    const next = consume(tf.sub(image, update), (moved) => tf.clipByValue(moved, 0, 1));
+    update.dispose();
+    return { image: next as tf.Tensor4D, m, v };
+  },
+};
 
 /**
  * Adam (Kingma & Ba) on the image, as tf.keras' optimizer computes it (epsilon 1e-7), followed by
  * clipping to [0, 1] after every update (as test/nst.test.ts expects of generateImage). Written out instead of tf.train.adam so
- * that its moments are plain tensors we own (no variables to leak, state that can be saved).
+ * that its moments are plain tensors we own (no variables to leak, state that can be saved);
+ * the arithmetic is the runtime's (`AdamKernels`: an engine's, or TensorFlow.js').
  * One evaluation per iteration.
  */
 export class Adam implements Optimizer {
@@ -17,37 +41,20 @@ export class Adam implements Optimizer {
     readonly beta1 = 0.9,
     readonly beta2 = 0.99,
     readonly epsilon = 1e-7,
+    private readonly kernels: AdamKernels = tensorAdam,
   ) {}
 
-  /**
-   * Returns the updated, clipped image; the caller owns it and still owns `image` and `current`.
-   * The same operations as one tf.tidy would do, each intermediate released as soon as the next
-   * is made: a tidy holds them all to its end, a dozen image-sized tensors at the peak, which at
-   * print sizes is most of a run's memory beside the network (bench/README.md "Tiles").
-   */
+  /** Returns the updated, clipped image; the caller owns it and still owns `image` and `current`. */
   async step(image: tf.Tensor4D, current: Evaluation): Promise<StepResult> {
-    const g = current.gradient;
     this.t += 1;
     const { lr, beta1, beta2, epsilon, t } = this;
-    const m = movingAverage(this.m, beta1, tf.mul(g, 1 - beta1));
-    this.m?.dispose();
-    this.m = m;
-    const v = movingAverage(
-      this.v,
-      beta2,
-      consume(tf.square(g), (g2) => tf.mul(g2, 1 - beta2)),
-    );
-    this.v?.dispose();
-    this.v = v;
-    const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-    const denominator = consume(tf.sqrt(v), (root) => tf.add(root, epsilon));
-    const update = consume(tf.mul(m, lrT), (scaled) => tf.div(scaled, denominator));
-    denominator.dispose();
-    const next = consume(tf.sub(image, update), (moved) => tf.clipByValue(moved, 0, 1));
-    update.dispose();
-    return { image: next as tf.Tensor4D };
+    const rate = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+    const moments = this.m && this.v ? { m: this.m, v: this.v } : null;
+    const next = await this.kernels.step(image, current.gradient, moments, { beta1, beta2, rate, epsilon });
+    this.dispose();
+    [this.m, this.v] = [next.m, next.v];
+    return { image: next.image };
   }
-
   getState(): OptimizerState {
     return { tensors: this.m && this.v ? { m: this.m, v: this.v } : {}, values: { t: this.t } };
   }

@@ -149,6 +149,29 @@ export interface LbfgsRuntime {
   kernels: LbfgsKernels;
 }
 
+/** Adam's coefficients at one step: the moments' decays, the bias-corrected rate, and ε. */
+export interface AdamStep {
+  beta1: number;
+  beta2: number;
+  /** lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ) */
+  rate: number;
+  epsilon: number;
+}
+
+/**
+ * Adam's update where a runtime does it: m₊ = β₁m + (1 − β₁)g, v₊ = β₂v + (1 − β₂)g², the image
+ * clip(x − rate·m₊ / (√v₊ + ε), 0, 1); m and v null at the first step. Every tensor given stays the
+ * caller's; every tensor returned is new, the caller's.
+ */
+export interface AdamKernels {
+  step(
+    x: tf.Tensor4D,
+    g: tf.Tensor4D,
+    moments: { m: tf.Tensor4D; v: tf.Tensor4D } | null,
+    coefficients: AdamStep,
+  ): Promise<{ image: tf.Tensor4D; m: tf.Tensor4D; v: tf.Tensor4D }>;
+}
+
 /**
  * An optimizer's state as named tensors (and host vectors, where an engine holds them) and
  * numbers, so that it can be saved and restored.

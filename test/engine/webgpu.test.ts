@@ -7,12 +7,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import type { Engine, Objective } from '../../src/engine/evaluator.js';
 import { createEngine } from '../../src/engine/factory.js';
 import type { ConvLowering } from '../../src/engine/graph/convolutions.js';
 import { readImage } from '../../src/io/images.js';
-import { scaleImage } from '../../src/core/resize.js';
+import { scaledSize, scaleImage } from '../../src/core/resize.js';
+import { onnxMemoryModel } from '../../src/engine/onnx/memory.js';
+import { modelOutputs } from '../../src/engine/vgg19.js';
+import { SETTINGS } from '../../src/core/settings.js';
 import { IMAGES, nst, relativeMaxError, tempDir, useWasm, WEIGHTS } from '../helpers.js';
 
 /** Where Mesa's Vulkan drivers register; lavapipe is the software one. */
@@ -92,25 +97,105 @@ describe('the webgpu device (lavapipe)', () => {
 describe('nst stylize --device', () => {
   const [content, style] = [path.join(IMAGES, 'tubingen.jpg'), path.join(IMAGES, 'starry_night.jpg')];
 
-  it('writes on webgpu the picture it writes on the cpu, within one level at 40 px', async () => {
-    const dir = tempDir();
-    const run = (device: string) => {
-      const out = path.join(dir, `${device}.png`);
-      const flags = ['--size', '40', '--scales', '1', '--iterations', '3', '--optimizer', 'adam', '--device', device];
-      const result = nst(['stylize', content, style, '-o', out, ...flags]);
-      assert.equal(result.code, 0, result.stderr);
-      return { out, stderr: result.stderr };
+  for (const optimizer of ['adam', 'lbfgs'] as const)
+    it(`writes on webgpu the picture it writes on the cpu, within one level at 40 px (${optimizer}: its arithmetic on the device)`, async () => {
+      const dir = tempDir();
+      const run = (device: string) => {
+        const out = path.join(dir, `${device}.png`);
+        const flags = [
+          '--size',
+          '40',
+          '--scales',
+          '1',
+          '--iterations',
+          '3',
+          '--optimizer',
+          optimizer,
+          '--device',
+          device,
+        ];
+        const result = nst(['stylize', content, style, '-o', out, ...flags]);
+        assert.equal(result.code, 0, result.stderr);
+        return { out, stderr: result.stderr };
+      };
+      const gpu = run('webgpu');
+      const cpu = run('cpu');
+      assert.match(gpu.stderr, /webgpu execution provider on lavapipe, driver Mesa, software/);
+      assert.match(cpu.stderr, /cpu execution provider/);
+      await useWasm();
+      const [a, b] = [await readImage(gpu.out), await readImage(cpu.out)];
+      const levels = tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
+      tf.dispose([a, b]);
+      assert.ok(levels <= 1, `${levels} levels apart`);
+      fs.rmSync(dir, { recursive: true });
+    });
+
+  it("--max-memory is the GPU's: a limit below the whole run's device estimate tiles it, one below any tile's is refused", async () => {
+    const model = onnxMemoryModel(false, 'auto', { name: 'lavapipe', memory: null });
+    const styleShape = (await readImage(style)).shape;
+    const run = {
+      height: 72,
+      width: 96,
+      styleSizes: [scaledSize(styleShape[0], styleShape[1], 96)],
+      optimizer: 'adam' as const,
+      deepestLayer: modelOutputs(SETTINGS.styleLayers.default, SETTINGS.contentLayers.default).at(-1),
     };
-    const gpu = run('webgpu');
-    const cpu = run('cpu');
-    assert.match(gpu.stderr, /webgpu execution provider/);
-    assert.match(cpu.stderr, /cpu execution provider/);
-    await useWasm();
-    const [a, b] = [await readImage(gpu.out), await readImage(cpu.out)];
-    const levels = tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
-    tf.dispose([a, b]);
-    assert.ok(levels <= 1, `${levels} levels apart`);
+    const [whole, tiled] = [model.estimate(run).heap, model.estimate({ ...run, tile: 80 }).heap];
+    assert.ok(tiled < whole);
+    const dir = tempDir();
+    const out = path.join(dir, 'out.png');
+    const args = [
+      'stylize',
+      content,
+      style,
+      '--size',
+      '96',
+      '--scales',
+      '1',
+      '--iterations',
+      '1',
+      '--device',
+      'webgpu',
+    ];
+    const limit = String(Math.round((whole + tiled) / 2));
+    const fits = nst([...args, '-o', out, '--optimizer', 'adam', '--json', '--max-memory', limit]);
+    assert.equal(fits.code, 0, fits.stderr);
+    const tiles = fits.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { event: string; scale?: { tiles: number } });
+    assert.ok(
+      tiles.some((e) => e.event === 'progress' && e.scale!.tiles > 1),
+      'run in tiles',
+    );
+    assert.deepEqual((await readImage(out)).shape, [72, 96, 3]);
+    const none = path.join(dir, 'none.png');
+    const refused = nst([...args, '-o', none, '--max-memory', '1M']);
+    assert.equal(refused.code, 2, refused.stderr);
+    // Dawn's two warnings about lavapipe's buffer limits come first (README.md, GPUs).
+    assert.match(
+      refused.stderr.trim().split('\n').at(-1)!,
+      /^nst: a 96 px run needs about [\d.]+ GB of the memory of the GPU \(lavapipe\), which has [\d.]+ GB; no --size fits \(or pass --no-memory-check\)$/,
+    );
+    assert.equal(fs.existsSync(none), false);
     fs.rmSync(dir, { recursive: true });
+  });
+
+  it('under auto, a GPU that does not start leaves the run on the CPU with a note (the library, in a process of its own)', () => {
+    const script = `
+      import { createEngine } from ${JSON.stringify(pathToFileURL(path.resolve('dist/src/engine/factory.js')).href)};
+      const engine = await createEngine({ engine: 'onnx', device: 'auto', threads: 1, weights: ${JSON.stringify(WEIGHTS)}, onnx: { providers: ['webgpu', 'cpu'] } });
+      console.log(engine.info.description);
+      engine.dispose();`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json' },
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /cpu execution provider, 1 thread; the GPU did not start \(.*No supported adapters\), so the CPU runs\)/,
+    );
   });
 
   it('refuses a device that cannot start, and webgpu on onnx-wasm, with one line and exit code 2', () => {

@@ -1,8 +1,11 @@
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from '../../src/optim/adam.js';
-import { useWasm } from '../helpers.js';
+import { OnnxAdam } from '../../src/engine/onnx/adam.js';
+import { loadRuntime } from '../../src/engine/onnx/runtime.js';
+import { relativeMaxError, useWasm } from '../helpers.js';
 
 /** A deterministic pseudo-random value in [−1, 1) for step k, element i. */
 const wave = (k: number, i: number) => Math.sin(12.9898 * (i + 1) + 78.233 * (k + 1)) % 1;
@@ -58,3 +61,55 @@ describe('Adam', () => {
     assert.equal(tf.memory().numTensors, start - 1);
   });
 });
+
+/** Where Mesa's Vulkan drivers register; lavapipe is the software one the webgpu runs use. */
+const ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
+
+for (const device of ['cpu', 'webgpu'] as const)
+  describe(`Adam's update on ONNX Runtime's ${device === 'cpu' ? 'CPU threads' : 'WebGPU device (lavapipe)'}`, () => {
+    let kernels: OnnxAdam;
+    before(async () => {
+      if (device === 'webgpu') assert.ok(fs.existsSync(ICD), `no software Vulkan driver (${ICD})`);
+      await useWasm();
+      await loadRuntime('native', 2);
+      kernels = new OnnxAdam({ threads: 2, providers: device === 'cpu' ? undefined : ['webgpu'] });
+    });
+    after(() => kernels.release());
+
+    it(`takes TensorFlow.js' steps${device === 'cpu' ? ' to the bit' : ' (1e-6)'}, moments included, and keeps no tensor`, async () => {
+      const shape: [number, number, number, number] = [1, 6, 5, 3];
+      const n = 6 * 5 * 3;
+      const x0 = Array.from({ length: n }, (_, i) =>
+        i % 3 === 0 ? 0.002 : i % 3 === 1 ? 0.998 : 0.5 + 0.4 * wave(9, i),
+      );
+      const grads = Array.from({ length: 5 }, (_, k) =>
+        Array.from({ length: n }, (_, i) => wave(k, i) * 10 ** (i % 4)),
+      );
+      const [onnx, tensors] = [new Adam(0.01, 0.9, 0.99, 1e-7, kernels), new Adam(0.01, 0.9, 0.99)];
+      let [a, b] = [tf.tensor4d(x0, shape), tf.tensor4d(x0, shape)];
+      const start = tf.memory().numTensors;
+      for (const g of grads) {
+        const gradient = tf.tensor4d(g, shape);
+        const costs = { total: 0, content: 0, style: 0, variation: 0 };
+        const [ra, rb] = [await onnx.step(a, { gradient, costs }), await tensors.step(b, { gradient, costs })];
+        assert.ok('image' in ra && 'image' in rb);
+        gradient.dispose();
+        tf.dispose([a, b]);
+        [a, b] = [ra.image, rb.image];
+      }
+      const tolerance = device === 'cpu' ? 0 : 1e-6;
+      const [sa, sb] = [onnx.getState().tensors, tensors.getState().tensors];
+      for (const [what, got, want] of [
+        ['image', a, b],
+        ['m', sa['m']!, sb['m']!],
+        ['v', sa['v']!, sb['v']!],
+      ] as const) {
+        const error = relativeMaxError(got.dataSync() as Float32Array, want.dataSync() as Float32Array);
+        assert.ok(error <= tolerance, `${what}: ${error.toExponential(2)}`);
+      }
+      assert.equal(tf.memory().numTensors, start + 4, 'the two images and each optimizer its two moments');
+      tf.dispose([a, b]);
+      onnx.dispose();
+      tensors.dispose();
+    });
+  });

@@ -65,30 +65,94 @@ export const curvatureModels = () => ({ rowDots: rowDotsModel(), scaled: scaledM
 /** Sessions that run at least the recursion's graphs. */
 export type CurvatureSessions = SessionSet<keyof ReturnType<typeof curvatureModels>>;
 
-/** The holder; made by `onnxPairs`. */
-export class OnnxPairs implements CurvaturePairs {
-  private S = new Float32Array(0);
-  private Y = new Float32Array(0);
+/** The pairs as the recursion reads them: S and Y ([m, n], m ≥ the rows in use), ρ and R by row. */
+export interface PairRows {
+  S: Ort.Tensor;
+  Y: Ort.Tensor;
+  /** The newest pair's y, [1, n]. */
+  newestY: Ort.Tensor;
+  /** Rows in use, oldest pair first. */
+  order: readonly number[];
+  rho: Float64Array;
+  /** R[a·capacity + b] = s_aᵀy_b for row a older than row b. */
+  R: Float64Array;
+  capacity: number;
+}
+
+/**
+ * H·q over the pairs (see the file's comment): four matrix–vector passes on `sessions`, the
+ * loops over scalars in float64. Rows of S and Y not in use get weight 0.
+ */
+export async function vectorFreeTimes(
+  sessions: CurvatureSessions,
+  { S, Y, newestY, order, rho, R, capacity }: PairRows,
+  q: tf.Tensor4D,
+  scaling: tf.Tensor4D,
+): Promise<Float32Array> {
+  const [m, n] = S.dims as [number, number];
+  const k = order.length;
+  const qData = hostData(q);
+  const sigma = (await sessions.run('rowDots', { M: S, v: floats(qData, [n, 1]) }))['dots']!.data as Float32Array;
+  const alpha = new Float64Array(m); // by row; 0 for rows not in use
+  for (let a = k - 1; a >= 0; a--) {
+    const i = order[a]!;
+    let t = sigma[i]!;
+    for (let b = a + 1; b < k; b++) t -= alpha[order[b]!]! * R[i * capacity + order[b]!]!;
+    alpha[i] = rho[i]! * t;
+  }
+  const newest = order[k - 1]!;
+  const middle = await sessions.run('scaled', {
+    Y,
+    D: floats(hostData(scaling), [1, n]),
+    newest: newestY,
+    rho: floats(Float32Array.of(rho[newest]!), []),
+    q: floats(qData, [1, n]),
+    alpha: floats(Float32Array.from(alpha), [1, m]),
+  });
+  const Yz = middle['Yz']!.data as Float32Array;
+  const c = new Float64Array(m);
+  for (let a = 0; a < k; a++) {
+    const i = order[a]!;
+    let t = Yz[i]!;
+    for (let b = 0; b < a; b++) t += c[order[b]!]! * R[order[b]! * capacity + i]!;
+    c[i] = alpha[i]! - rho[i]! * t;
+  }
+  const z = middle['z']!;
+  try {
+    const r = await sessions.run('combine', { S, c: floats(Float32Array.from(c), [1, m]), z });
+    return r['r']!.data as Float32Array;
+  } finally {
+    z.dispose(); // on a device, z stays there between the two runs
+  }
+}
+
+/**
+ * The pairs' rows in host memory: S and Y as a ring of `capacity` rows, ρ and R by row. The
+ * holders add where the products run (`OnnxPairs`: here; `DevicePairs`: on a GPU, from a copy).
+ */
+export abstract class PairRing implements CurvaturePairs {
+  protected S = new Float32Array(0);
+  protected Y = new Float32Array(0);
   /** The image shape of the pairs; n = its size. */
-  private shape: [number, number, number, number] = [1, 0, 0, 0];
-  private n = 0;
+  protected shape: [number, number, number, number] = [1, 0, 0, 0];
+  protected n = 0;
   /** Rows in use, oldest pair first: a ring over the capacity's rows. */
-  private order: number[] = [];
+  protected order: number[] = [];
   /** The row the first pair goes to while none is held. */
   private start = 0;
-  private readonly rho: Float64Array;
-  /** R[a·m + b] = s_aᵀy_b, kept for row a older than row b. */
-  private readonly R: Float64Array;
-  /** Rows whose column of R is still to be computed (restored pairs). */
-  private pending: number[] = [];
+  protected readonly rho: Float64Array;
+  /** R[a·capacity + b] = s_aᵀy_b, kept for row a older than row b. */
+  protected readonly R: Float64Array;
+  /** Restored rows whose column of R (and a holder's copy) is still to be made. */
+  protected pending: number[] = [];
 
-  constructor(
-    readonly capacity: number,
-    private readonly sessions: CurvatureSessions,
-  ) {
+  constructor(readonly capacity: number) {
     this.rho = new Float64Array(capacity);
     this.R = new Float64Array(capacity * capacity);
   }
+
+  abstract push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void>;
+  abstract times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D>;
 
   get length(): number {
     return this.order.length;
@@ -98,60 +162,14 @@ export class OnnxPairs implements CurvaturePairs {
     return this.order[0] ?? this.start;
   }
 
-  async push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void> {
-    const row = this.store(s, y, rho);
-    try {
-      await this.computeColumns([...this.pending, row]);
-    } catch (error) {
-      this.clear(); // a pair without its column of R must not be used
-      throw error;
-    }
-    this.pending = [];
-  }
-
-  async times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D> {
-    const k = this.order.length;
-    if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
-    await this.computeColumns(this.pending);
-    this.pending = [];
-    const { sessions, n, order, rho, R, capacity } = this;
-    const m = this.used;
-    const qData = hostData(q);
-    const [S, Y] = this.matrices(m);
-    const sigma = (await sessions.run('rowDots', { M: S, v: floats(qData, [n, 1]) }))['dots']!.data as Float32Array;
-    const alpha = new Float64Array(m); // by row; 0 for rows not in use
-    for (let a = k - 1; a >= 0; a--) {
-      const i = order[a]!;
-      let t = sigma[i]!;
-      for (let b = a + 1; b < k; b++) t -= alpha[order[b]!]! * R[i * capacity + order[b]!]!;
-      alpha[i] = rho[i]! * t;
-    }
-    const newest = order[k - 1]!;
-    const middle = await sessions.run('scaled', {
-      Y,
-      D: floats(hostData(scaling), [1, n]),
-      newest: floats(this.Y.subarray(newest * n, (newest + 1) * n), [1, n]),
-      rho: floats(Float32Array.of(rho[newest]!), []),
-      q: floats(qData, [1, n]),
-      alpha: floats(Float32Array.from(alpha), [1, m]),
-    });
-    const Yz = middle['Yz']!.data as Float32Array;
-    const c = new Float64Array(m);
-    for (let a = 0; a < k; a++) {
-      const i = order[a]!;
-      let t = Yz[i]!;
-      for (let b = 0; b < a; b++) t += c[order[b]!]! * R[order[b]! * capacity + i]!;
-      c[i] = alpha[i]! - rho[i]! * t;
-    }
-    const r = await sessions.run('combine', { S, c: floats(Float32Array.from(c), [1, m]), z: middle['z']! });
-    return fromHost(r['r']!.data as Float32Array, this.shape);
-  }
-
   /** Views of the rows (not copies): a checkpoint writes them as they are. */
   list(): readonly StoredPair[] {
-    const { n, shape } = this;
-    const row = (M: Float32Array, r: number): HostVector => ({ data: M.subarray(r * n, (r + 1) * n), shape });
-    return this.order.map((r) => ({ s: row(this.S, r), y: row(this.Y, r), rho: this.rho[r]! }));
+    const { shape } = this;
+    return this.order.map((r) => ({
+      s: { data: this.row(this.S, r), shape },
+      y: { data: this.row(this.Y, r), shape },
+      rho: this.rho[r]!,
+    }));
   }
 
   restore(pairs: readonly StoredPair[], offset = 0): void {
@@ -173,8 +191,18 @@ export class OnnxPairs implements CurvaturePairs {
     [this.S, this.Y, this.n] = [new Float32Array(0), new Float32Array(0), 0];
   }
 
+  /** Row r of S or Y (a view). */
+  protected row(M: Float32Array, r: number): Float32Array {
+    return M.subarray(r * this.n, (r + 1) * this.n);
+  }
+
+  /** What the recursion's scalar loops read. */
+  protected get recursion() {
+    return { order: this.order, rho: this.rho, R: this.R, capacity: this.capacity };
+  }
+
   /** Writes a pair into the oldest row (or a free one); returns the row. */
-  private store(s: tf.Tensor4D | HostVector, y: tf.Tensor4D | HostVector, rho: number): number {
+  protected store(s: tf.Tensor4D | HostVector, y: tf.Tensor4D | HostVector, rho: number): number {
     if (sizeOf(s) !== this.n) this.allocate(s.shape);
     const { order, capacity } = this;
     const row = order.length < capacity ? (this.offset + order.length) % capacity : order.shift()!;
@@ -186,12 +214,44 @@ export class OnnxPairs implements CurvaturePairs {
   }
 
   /** Room for `capacity` pairs of this shape (its pages taken only as rows are written). */
-  private allocate(shape: readonly number[]): void {
-    this.clear();
+  protected allocate(shape: readonly number[]): void {
+    this.dispose();
     this.shape = shape as [number, number, number, number];
     this.n = shape.reduce((a, b) => a * b, 1);
     this.S = new Float32Array(this.capacity * this.n);
     this.Y = new Float32Array(this.capacity * this.n);
+  }
+}
+
+/** The holder whose products run on the CPU's threads, over the host's rows; made by `onnxPairs`. */
+export class OnnxPairs extends PairRing {
+  constructor(
+    capacity: number,
+    private readonly sessions: CurvatureSessions,
+  ) {
+    super(capacity);
+  }
+
+  async push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void> {
+    const row = this.store(s, y, rho);
+    try {
+      await this.computeColumns([...this.pending, row]);
+    } catch (error) {
+      this.clear(); // a pair without its column of R must not be used
+      throw error;
+    }
+    this.pending = [];
+  }
+
+  async times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D> {
+    const k = this.order.length;
+    if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
+    await this.computeColumns(this.pending);
+    this.pending = [];
+    const [S, Y] = this.matrices(this.used);
+    const newestY = floats(this.row(this.Y, this.order[k - 1]!), [1, this.n]);
+    const r = await vectorFreeTimes(this.sessions, { S, Y, newestY, ...this.recursion }, q, scaling);
+    return fromHost(r, this.shape);
   }
 
   /**
@@ -219,7 +279,7 @@ export class OnnxPairs implements CurvaturePairs {
     const { n, capacity } = this;
     const [S] = this.matrices(capacity);
     for (const row of rows) {
-      const y = floats(this.Y.subarray(row * n, (row + 1) * n), [n, 1]);
+      const y = floats(this.row(this.Y, row), [n, 1]);
       const dots = (await this.sessions.run('rowDots', { M: S, v: y }))['dots']!.data as Float32Array;
       for (let a = 0; a < capacity; a++) this.R[a * capacity + row] = dots[a]!;
     }

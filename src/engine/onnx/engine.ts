@@ -21,7 +21,9 @@ import { loadRuntime, ort, RUNTIME_PACKAGES, runtimeBuild, type RuntimeBuild } f
 import { slotsOf } from '../regions.js';
 import { onnxMemoryModel } from './memory.js';
 import { OnnxLbfgs } from './lbfgs.js';
-import type { LbfgsRuntime } from '../../optim/types.js';
+import { OnnxAdam } from './adam.js';
+import { describeAdapter, findAdapter, type Adapter } from './adapter.js';
+import type { AdamKernels, LbfgsRuntime } from '../../optim/types.js';
 import { defaultProviders, probeProvider, providersOf, SessionCache } from './session.js';
 import { RecentStyles } from '../targets.js';
 import { computeOnnxTargets, featuresKey, featuresSession } from './targets.js';
@@ -66,10 +68,17 @@ export class OnnxEngine implements Engine {
   /** The provider the sessions run on: the first one asked for until a session says otherwise. */
   private provider: string;
   private lbfgsRuntime: OnnxLbfgs | null = null;
+  private adamKernels: OnnxAdam | null = null;
+  private foundAdapter: Adapter | null | undefined;
 
+  /**
+   * @param note why the engine does not run where `auto` would have put it (a GPU that did not
+   *   start), for the line that says what runs.
+   */
   constructor(
     private readonly weights: string,
     readonly graph: GraphSettings,
+    private readonly note?: string,
   ) {
     this.provider = (graph.providers ?? defaultProviders())[0]!;
   }
@@ -82,23 +91,50 @@ export class OnnxEngine implements Engine {
     const versions = ort.env.versions as Record<string, string | undefined>;
     const version = versions[build === 'wasm' ? 'web' : 'node'] ?? versions['common'];
     const { threads } = this.graph;
-    const description = `backend: ${name} (${pkg} ${version}, ${this.provider} execution provider, ${threads} thread${threads === 1 ? '' : 's'})`;
+    const where =
+      this.provider === 'webgpu'
+        ? ` on ${this.adapter ? describeAdapter(this.adapter) : 'an adapter the system does not name'}`
+        : '';
+    const provider = `${this.provider} execution provider${where}`;
+    const note = this.note ? `; ${this.note}` : '';
+    const description = `backend: ${name} (${pkg} ${version}, ${provider}, ${threads} thread${threads === 1 ? '' : 's'}${note})`;
     const gpu = this.provider !== 'cpu' && this.provider !== 'wasm';
     return { name, package: pkg, gpu, threads, description };
   }
 
   /**
-   * L-BFGS's pairs and arithmetic on the native build's CPU threads, in host memory whatever the
-   * device; the WebAssembly build would copy the pairs into its heap at every run, so there
-   * L-BFGS stays on TensorFlow.js.
+   * L-BFGS's pairs and arithmetic on the WebGPU device when the evaluation runs there, else on
+   * the native build's CPU threads (CUDA, DirectML and CoreML sessions cannot keep an output on
+   * their device in onnxruntime-node); the WebAssembly build would copy the pairs into its heap
+   * at every run, so there L-BFGS stays on TensorFlow.js.
    */
   get lbfgs(): LbfgsRuntime | undefined {
     if (runtimeBuild === 'wasm') return undefined;
-    return (this.lbfgsRuntime ??= new OnnxLbfgs(this.graph.threads));
+    const device = this.provider === 'webgpu' ? 'webgpu' : 'cpu';
+    return (this.lbfgsRuntime ??= new OnnxLbfgs(this.graph.threads, device));
+  }
+
+  /** Adam's update on the device the evaluation runs on (WebGPU), else on the native build's CPU threads. */
+  get adam(): AdamKernels | undefined {
+    if (runtimeBuild === 'wasm') return undefined;
+    const providers = this.provider === 'webgpu' ? ['webgpu'] : undefined;
+    return (this.adamKernels ??= new OnnxAdam({ threads: this.graph.threads, providers }));
   }
 
   get memory() {
-    return onnxMemoryModel(runtimeBuild === 'wasm', this.graph.convolution);
+    // On WebGPU the device's memory is counted apart (lavapipe's too: the tests' stand-in for a GPU).
+    const adapter = this.adapter;
+    const device =
+      this.provider === 'webgpu'
+        ? { name: adapter?.name ?? 'WebGPU adapter', memory: adapter?.memory ?? null }
+        : undefined;
+    return onnxMemoryModel(runtimeBuild === 'wasm', this.graph.convolution, device);
+  }
+
+  /** The WebGPU provider's adapter as the system describes it (read once). */
+  private get adapter(): Adapter | null {
+    if (this.foundAdapter === undefined) this.foundAdapter = findAdapter();
+    return this.foundAdapter;
   }
 
   get cached(): { models: number; styleTargets: number } {
@@ -146,6 +182,7 @@ export class OnnxEngine implements Engine {
     void this.tileSessions.clear();
     void this.featureSessions.clear();
     this.lbfgsRuntime?.release();
+    this.adamKernels?.release();
     this.styleCache.clear();
   }
 }
@@ -174,10 +211,20 @@ export async function createOnnxEngine(options: EngineOptions, build: RuntimeBui
   await selectBackend('wasm', 1);
   const convolution = options.onnx?.convolution ?? convolutionFromEnv(process.env);
   const device = options.device ?? 'auto';
-  const providers = options.onnx?.providers ?? providersOf(device);
+  let providers = options.onnx?.providers ?? providersOf(device);
+  let note: string | undefined;
   if (device !== 'auto' && device !== 'cpu') await probeProvider(providers[0]!, threads);
+  else if (device === 'auto' && providers[0] === 'webgpu') {
+    // `auto` found a GPU: one that does not start leaves the run on the CPU, with a note.
+    try {
+      await probeProvider('webgpu', threads);
+    } catch (error) {
+      note = `the GPU did not start (${(error as Error).message.replace(/^device webgpu cannot start: /, '')}), so the CPU runs`;
+      providers = providers.slice(1);
+    }
+  }
   // WebGPU's MaxPool has no Indices output (measured: "The Indices output is not supported yet").
   const maxPoolGradient = providers[0] === 'webgpu' ? 'mask' : DEFAULT_GRAPH.maxPoolGradient;
   const graph = { ...DEFAULT_GRAPH, maxPoolGradient, ...options.onnx, convolution, providers, threads };
-  return new OnnxEngine(options.weights, graph);
+  return new OnnxEngine(options.weights, graph, note);
 }

@@ -27,10 +27,24 @@ export function fromHost(data: Float32Array, shape: readonly number[]): tf.Tenso
 export const floats = (data: Float32Array, dims: readonly number[]): Ort.Tensor =>
   new ort.Tensor('float32', data, dims);
 
-/** A session per model on the CPU's threads (the loaded build's CPU provider). */
-async function cpuSessions(models: readonly Uint8Array[], threads: number): Promise<Ort.InferenceSession[]> {
-  const settings = { threads, providers: providersOf('cpu') };
-  const started = await Promise.allSettled(models.map(async (model) => (await createSession(model, settings)).session));
+/** Where a set's sessions run: the CPU's threads, or a GPU provider with outputs kept on the device. */
+export interface SetPlacement {
+  threads: number;
+  /** Default: the loaded build's CPU provider. */
+  providers?: readonly string[];
+  /** By model, the outputs that stay on the device. */
+  deviceOutputs?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A session per model, placed as asked. */
+async function startSessions(
+  models: readonly (readonly [string, Uint8Array])[],
+  { threads, providers = providersOf('cpu'), deviceOutputs = {} }: SetPlacement,
+): Promise<Ort.InferenceSession[]> {
+  const settingsOf = (name: string) => ({ threads, providers, deviceOutputs: deviceOutputs[name] });
+  const started = await Promise.allSettled(
+    models.map(async ([name, model]) => (await createSession(model, settingsOf(name))).session),
+  );
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   const sessions = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (!failed) return sessions;
@@ -39,7 +53,7 @@ async function cpuSessions(models: readonly Uint8Array[], threads: number): Prom
 }
 
 /**
- * Small graphs' sessions on the CPU's threads, by name, started at first use (a failed start is
+ * Small graphs' sessions, by name, started at first use (a failed start is
  * tried again next time) and held until `release`, after which they cannot run: an engine holds
  * one set for all its runs.
  */
@@ -49,17 +63,14 @@ export class SessionSet<Name extends string> {
 
   constructor(
     private readonly models: () => Record<Name, Uint8Array>,
-    private readonly threads: number,
+    private readonly placement: SetPlacement,
   ) {}
 
   async run(name: Name, feeds: Record<string, Ort.Tensor>): Promise<Ort.InferenceSession.ReturnType> {
     if (this.released) throw new Error('the sessions were released with their engine');
     if (!this.sessions) {
       const models = Object.entries(this.models()) as [Name, Uint8Array][];
-      this.sessions = cpuSessions(
-        models.map(([, model]) => model),
-        this.threads,
-      ).then(
+      this.sessions = startSessions(models, this.placement).then(
         (all) => Object.fromEntries(models.map(([key], i) => [key, all[i]!])) as Record<Name, Ort.InferenceSession>,
       );
       this.sessions.catch(() => (this.sessions = null));

@@ -1,8 +1,8 @@
 /**
- * L-BFGS's arithmetic on ONNX Runtime's CPU threads (the native build): the pairs and the
- * recursion (curvature.ts), and the step's element-wise work as four small graphs, each a few
- * passes over image-sized vectors on every thread where TensorFlow.js' WebAssembly backend does
- * one op at a time on one. They compute what optim/lbfgs.ts's `tensorKernels` compute (its
+ * L-BFGS's arithmetic on ONNX Runtime (the native build), on the CPU's threads or a GPU: the
+ * pairs and the recursion (curvature.ts, device-pairs.ts), and the step's element-wise work as
+ * four small graphs, each a few passes over image-sized vectors where TensorFlow.js' WebAssembly
+ * backend does one op at a time on one thread. They compute what optim/lbfgs.ts's `tensorKernels` compute (its
  * constants, its comments say why).
  */
 import type * as tf from '@tensorflow/tfjs';
@@ -10,6 +10,7 @@ import { GraphBuilder, int } from '../graph/builder.js';
 import type { Ort } from './runtime.js';
 import { floats, fromHost, hostData, SessionSet } from './host.js';
 import { curvatureModels, onnxPairs } from './curvature.js';
+import { DEVICE_PAIR_OUTPUTS, devicePairModels, devicePairs } from './device-pairs.js';
 import { GRADIENT_FLOOR, SQUARED_GRADIENT_DECAY } from '../../optim/lbfgs.js';
 import type { CurvaturePairsFactory, LbfgsKernels, LbfgsRuntime } from '../../optim/types.js';
 
@@ -136,20 +137,25 @@ const image = (out: Outputs, name: string, shape: readonly number[]) =>
 const scalar = (out: Outputs, name: string) => (out[name]!.data as Float32Array)[0]!;
 
 /**
- * L-BFGS on the native build's CPU threads, its pairs (curvature.ts) and its kernels, on one set
- * of sessions held until `release` (the engine's dispose).
+ * L-BFGS on ONNX Runtime, its pairs and its kernels on one set of sessions held until `release`
+ * (the engine's dispose): on the native build's CPU threads (the pairs in host memory,
+ * curvature.ts), or on the WebGPU provider (the pairs on the device, device-pairs.ts; the step's
+ * vectors cross the bus, its history never does).
  */
 export class OnnxLbfgs implements LbfgsRuntime {
-  private readonly sessions: SessionSet<
-    keyof ReturnType<typeof curvatureModels> | keyof ReturnType<typeof kernelModels>
-  >;
+  private readonly sessions: { release(): void };
   readonly kernels: OnnxKernels;
   readonly pairs: CurvaturePairsFactory;
 
-  constructor(threads: number) {
-    this.sessions = new SessionSet(() => ({ ...curvatureModels(), ...kernelModels() }), threads);
-    this.kernels = new OnnxKernels(this.sessions);
-    this.pairs = onnxPairs(this.sessions);
+  constructor(threads: number, device: 'cpu' | 'webgpu' = 'cpu') {
+    if (device === 'webgpu') {
+      const placement = { threads, providers: ['webgpu'], deviceOutputs: DEVICE_PAIR_OUTPUTS };
+      const sessions = new SessionSet(() => ({ ...devicePairModels(), ...kernelModels() }), placement);
+      [this.sessions, this.kernels, this.pairs] = [sessions, new OnnxKernels(sessions), devicePairs(sessions)];
+    } else {
+      const sessions = new SessionSet(() => ({ ...curvatureModels(), ...kernelModels() }), { threads });
+      [this.sessions, this.kernels, this.pairs] = [sessions, new OnnxKernels(sessions), onnxPairs(sessions)];
+    }
   }
 
   release(): void {

@@ -81,7 +81,8 @@ function weightBytes(deepest: string, choose: ConvChoice, taps: (m: ConvMethod) 
   return 4 * values;
 }
 
-function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
+/** A run's parts, in bytes: what the sessions hold and peak at, and the optimiser's images. */
+function parts(run: RunShape, convolution: ConvLowering) {
   const { height, width, deepestLayer, optimizer = 'adam', history = 100 } = run;
   const m = ONNX_MEMORY_MODEL;
   const network = networkSizes(run);
@@ -89,24 +90,59 @@ function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss
   const image = 3 * 4 * height * width;
   // The targets: one forward pass per image (or tile), its outputs freed layer by layer.
   const targets = Math.max(...network.styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
-  const state = optimizer === 'lbfgs' ? (m.lbfgsPairFactor * 2 * history + m.lbfgsTemporaries) * image : 2 * image;
+  const pairs = optimizer === 'lbfgs' ? m.lbfgsPairFactor * 2 * history * image : 0;
+  const state = optimizer === 'lbfgs' ? m.lbfgsTemporaries * image : 2 * image;
   // The evaluation graph's size (a tile's, when tiled) decides which convolutions are lowered.
   const pixels = network.height * network.width;
   const folding = transformedWeightBytes(deepestLayer, convolution, pixels);
   const [from, extra] = folding > 0 ? [m.winogradLargeFrom, m.winogradLargeExtra] : [m.largeFrom, m.largeExtra];
   const activations = m.activationFactor * outputs + extra * Math.max(0, outputs - from);
-  const evaluation = activations + state + (m.images + network.tiledImages) * image;
+  const images = (m.images + network.tiledImages) * image;
   const held = heldWeightBytes(deepestLayer, convolution, pixels);
-  const rss = m.base + held + Math.max(targets, evaluation, folding);
+  return { targets, pairs, state, folding, activations, images, held, image };
+}
+
+function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
+  const { targets, pairs, state, folding, activations, images, held } = parts(run, convolution);
+  const rss = ONNX_MEMORY_MODEL.base + held + Math.max(targets, activations + pairs + state + images, folding);
   return { heap: rss, rss };
 }
 
 /**
- * The guard's model of a run on the ONNX engine (the same with 1 and 2 threads, bench/README.md)
- * on its native build, its convolutions lowered as `convolution` says; the WebAssembly build runs the same graphs (fitted on the native
- * one: not measured apart) inside a wasm32 heap, which cannot grow past 4 GiB.
+ * On a GPU (WebGPU): the device holds the weights, the activations (the CPU's fit: the same
+ * graph's tensors; not measured on a GPU, whose allocator may round differently), L-BFGS's pairs
+ * and the images a run feeds it; the host holds the process, a copy of the weights while a
+ * session loads, the pairs' copy and the optimiser's images.
  */
-export function onnxMemoryModel(wasm = false, convolution: ConvLowering = 'auto'): MemoryModel {
+function deviceEstimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
+  const { targets, pairs, state, folding, activations, images, held, image } = parts(run, convolution);
+  const heap = held + Math.max(targets, activations + pairs + 4 * image, folding);
+  const rss = ONNX_MEMORY_MODEL.base + held + pairs + state + images;
+  return { heap, rss };
+}
+
+/** What the guard knows of a GPU: its name and memory (null where its driver does not say). */
+export interface DeviceMemory {
+  name: string;
+  memory: number | null;
+}
+
+/**
+ * The guard's model of a run on the ONNX engine (the same with 1 and 2 threads, bench/README.md)
+ * on its native build, its convolutions lowered as `convolution` says; the WebAssembly build runs
+ * the same graphs (fitted on the native one: not measured apart) inside a wasm32 heap, which
+ * cannot grow past 4 GiB. On a GPU (`device`) the heap is the device's memory.
+ */
+export function onnxMemoryModel(wasm = false, convolution: ConvLowering = 'auto', device?: DeviceMemory): MemoryModel {
+  if (device) {
+    const estimate = (run: RunShape) => deviceEstimate(run, convolution);
+    return {
+      estimate,
+      heapLimit: device.memory,
+      heapLimitReason: `memory of the GPU (${device.name})`,
+      deviceHeap: true,
+    };
+  }
   const model = (run: RunShape) => estimate(run, convolution);
   if (!wasm) return { estimate: model, heapLimit: null, heapLimitReason: '' };
   return {
