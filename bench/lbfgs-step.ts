@@ -3,8 +3,10 @@
 // recursion, one element-wise op at a time) and on ONNX Runtime's CPU threads (the vector-free
 // recursion of engine/onnx/curvature.ts), in the same run. The objective is a diagonal quadratic
 // over the image (condition number 1e6, part of its optimum outside [0, 1]) evaluated in
-// TensorFlow.js; its time is measured and taken out.
+// TensorFlow.js; its time is measured and taken out. With `--device webgpu`, one more row: the
+// pairs and the arithmetic on the WebGPU device (engine/onnx/device-pairs.ts).
 //   node dist/bench/lbfgs-step.js [--height 384] [--width 512] [--pairs 100] [--measured 10] [--threads 2]
+//     [--device webgpu]
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadRuntime } from '../src/engine/onnx/runtime.js';
@@ -88,14 +90,18 @@ async function measure(runtime: LbfgsRuntime): Promise<{ ms: number; pairs: numb
 await selectBackend('wasm', 1);
 await loadRuntime('native', THREADS);
 const onnx = new OnnxLbfgs(THREADS);
-const runs = [
+const gpu = process.argv.includes('--device') && process.argv[process.argv.indexOf('--device') + 1] === 'webgpu';
+const device = gpu ? new OnnxLbfgs(THREADS, 'webgpu') : null;
+const runs: [string, LbfgsRuntime][] = [
   ['TensorFlow.js wasm (two-loop recursion)', { pairs: tensorPairs, kernels: tensorKernels }],
   [`pairs on ONNX Runtime (vector-free), step on TensorFlow.js`, { pairs: onnx.pairs, kernels: tensorKernels }],
   [`all on ONNX Runtime (${THREADS} threads)`, onnx],
-] as const;
+  ...(device ? [['all on the WebGPU device', device] as [string, LbfgsRuntime]] : []),
+];
 const results = [];
 for (const [name, runtime] of runs) results.push({ name, ...(await measure(runtime)) });
 onnx.release();
+device?.release();
 console.log(`L-BFGS iteration beside the evaluation, ${H}×${W} px, ${PAIRS} pairs, mean of ${MEASURED} iterations`);
 console.log('| L-BFGS on | ms / iteration | × TensorFlow.js | pairs | cost after |');
 console.log('| --- | --- | --- | --- | --- |');

@@ -152,3 +152,19 @@ export function collectGarbage(): void {
   gc();
 }
 let gc: (() => void) | undefined;
+
+/** Where Mesa's Vulkan drivers register lavapipe, the software one (.ci/run installs it). */
+export const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
+
+/**
+ * Points Vulkan's loader at lavapipe alone, in this process (before its first WebGPU session)
+ * and in the commands it starts: the webgpu tests run on the same driver on any machine, GPU or
+ * none. Fails when lavapipe is not installed.
+ */
+export function useLavapipe(): void {
+  assert.ok(
+    fs.existsSync(LAVAPIPE_ICD),
+    `no software Vulkan driver (${LAVAPIPE_ICD}): install mesa-vulkan-drivers from bookworm-backports`,
+  );
+  process.env['VK_ICD_FILENAMES'] = LAVAPIPE_ICD;
+}

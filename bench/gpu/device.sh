@@ -4,8 +4,11 @@
 #   bash bench/gpu/device.sh        # results under $OUT (or ./gpu-results)
 # 1. the evaluation on ONNX Runtime's WebGPU provider over the machine's Vulkan driver, direct and
 #    Winograd convolutions, at 512, 1024 and 2048 px; 2. PyTorch's fp32 autograd on CUDA at the same
-#    sizes (the machine's Python); 3. the CPU provider from 2 to 16 threads, direct and Winograd, at
-#    512 px. Each step has its own time limit, so one that hangs does not take the others' time.
+#    sizes (the machine's Python); 3. the default command end to end at 512 px on the GPU
+#    (tubingen × starry_night, random VGG19 weights: the issue's ≤ 10 s), its events and wall time;
+#    4. L-BFGS's iteration beside the evaluation with 100 pairs at 384×512 on the device;
+#    5. the CPU provider with 2, 8 and 16 threads at 512 px. Each step has its own time limit, so
+#    one that hangs does not take the others' time (about 7½ minutes at most in all).
 set -u
 here=$(pwd)
 out=${OUT:-$here/gpu-results}
@@ -33,15 +36,25 @@ run() { # name limit command…
   echo "== $name" >&2
   timeout "$limit" "$@" >>"$out/$name.jsonl" 2>>"$out/$name.log" || echo "$name: exit $?" >>"$out/failures.txt"
 }
+timed() { # name limit command…: the wall time as one JSON line
+  local name=$1 started ended
+  started=$(date +%s.%N)
+  run "$@"
+  ended=$(date +%s.%N)
+  awk -v name="$name" -v a="$started" -v b="$ended" 'BEGIN { printf "{\"step\":\"%s\",\"wall_s\":%.2f}\n", name, b - a }' >>"$out/timings.jsonl"
+}
 cd "$kit"
 for conv in auto direct; do
-  run webgpu "$([ "$conv" = auto ] && echo 120 || echo 90)" "$node" bench/gpu/evaluation.mjs --provider webgpu --convolution "$conv" --sizes "$sizes" --runs 5
+  run webgpu "$([ "$conv" = auto ] && echo 100 || echo 60)" "$node" bench/gpu/evaluation.mjs --provider webgpu --convolution "$conv" --sizes "$sizes" --runs 5
 done
 run pytorch 60 "${PYTHON:-python3}" bench/gpu/peer_torch.py --sizes "$sizes" --runs 5
-for threads in 2 4 8 16; do
-  for conv in auto direct; do
-    run cpu 25 "$node" bench/gpu/evaluation.mjs --provider cpu --threads "$threads" --convolution "$conv" --sizes 512 --runs 3
-  done
+run weights 30 "$node" bench/gpu/random-weights.mjs "$kit/vgg19-random.h5"
+timed command-webgpu 90 env NST_WEIGHTS="$kit/vgg19-random.h5" "$node" bin/nst stylize images/tubingen.jpg \
+  images/starry_night.jpg -o "$out/command-webgpu-${COMMAND_SIZE:-512}.png" --size "${COMMAND_SIZE:-512}" --device webgpu --json ${COMMAND_FLAGS:-}
+run lbfgs-webgpu 60 "$node" dist/bench/lbfgs-step.js --height "${LBFGS_HEIGHT:-384}" --width "${LBFGS_WIDTH:-512}" \
+  --pairs 100 --measured 5 --threads 16 --device webgpu
+for threads in 2 8 16; do
+  run cpu 25 "$node" bench/gpu/evaluation.mjs --provider cpu --threads "$threads" --convolution auto --sizes 512 --runs 3
 done
 cd "$here"
 rm -rf "$kit"

@@ -156,7 +156,7 @@ export function addProcessOptions(
     .addOption(
       new Option(
         '--device <name>',
-        'where the onnx backend runs: a GPU through webgpu (Vulkan, Metal, Direct3D 12), cuda, dml or coreml, or the cpu; auto: cuda, dml or coreml where installed, else the cpu',
+        'where the onnx backend runs: a GPU through webgpu (Vulkan, Metal, Direct3D 12), cuda, dml or coreml, or the cpu; auto: cuda, dml or coreml where installed, webgpu on a discrete GPU (Linux), else the cpu',
       )
         .choices([...DEVICES])
         .default('auto'),

@@ -18,6 +18,8 @@ export interface AvailableMemory {
   source: string;
   /** The most the engine's heap can grow to (MemoryModel.heapLimit), or null. */
   heap: number | null;
+  /** What set `heap` where a limit given lowered it: 'the memory limit set'. */
+  heapSource?: string;
 }
 
 const readText = (file: string): string | null => {
@@ -72,7 +74,11 @@ export function memoryBudget(
   maxMemory?: number,
 ): AvailableMemory {
   if (maxMemory === undefined) return availableMemory(model);
-  if (model.deviceHeap) return { ...availableMemory(model), heap: maxMemory };
+  if (model.deviceHeap) {
+    // A limit above what the device has does not lift the device's own.
+    const heap = Math.min(maxMemory, model.heapLimit ?? Infinity);
+    return { ...availableMemory(model), heap, ...(heap === maxMemory && { heapSource: 'the memory limit set' }) };
+  }
   return { bytes: maxMemory, source: 'the memory limit set', heap: model.heapLimit };
 }
 
@@ -207,7 +213,7 @@ export function checkMemory(
   const need =
     overLimit(model, tiledShapeAt(plan, largest + 1, model, available), available) === 'heap'
       ? model.deviceHeap
-        ? `needs about ${gb(heap)} of the ${model.heapLimitReason}, which has ${gb(available.heap!)}`
+        ? `needs about ${gb(heap)} of the ${model.heapLimitReason}, which has ${gb(available.heap!)}${available.heapSource ? ` (${available.heapSource})` : ''}`
         : `needs about ${gb(rss)}, ${gb(heap)} of it in the ${model.heapLimitReason}`
       : `needs about ${gb(rss)} but about ${gb(available.bytes)} is available (${available.source})`;
   throw new MemoryError(`a ${plan.size} px run ${need}; ${advice}`, plan.size, largest);

@@ -10,11 +10,13 @@ import type { AdamKernels, Evaluation, Optimizer, OptimizerState, StepResult } f
 export const tensorAdam: AdamKernels = {
   async step(image, g, moments, { beta1, beta2, rate, epsilon }) {
     const m = movingAverage(moments?.m ?? null, beta1, tf.mul(g, 1 - beta1));
+    moments?.m.dispose();
     const v = movingAverage(
       moments?.v ?? null,
       beta2,
       consume(tf.square(g), (g2) => tf.mul(g2, 1 - beta2)),
     );
+    moments?.v.dispose();
     const denominator = consume(tf.sqrt(v), (root) => tf.add(root, epsilon));
     const update = consume(tf.mul(m, rate), (scaled) => tf.div(scaled, denominator));
     denominator.dispose();
@@ -50,8 +52,8 @@ export class Adam implements Optimizer {
     const { lr, beta1, beta2, epsilon, t } = this;
     const rate = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
     const moments = this.m && this.v ? { m: this.m, v: this.v } : null;
+    this.m = this.v = null; // the kernels consume them
     const next = await this.kernels.step(image, current.gradient, moments, { beta1, beta2, rate, epsilon });
-    this.dispose();
     [this.m, this.v] = [next.m, next.v];
     return { image: next.image };
   }

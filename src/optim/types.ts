@@ -160,8 +160,9 @@ export interface AdamStep {
 
 /**
  * Adam's update where a runtime does it: m₊ = β₁m + (1 − β₁)g, v₊ = β₂v + (1 − β₂)g², the image
- * clip(x − rate·m₊ / (√v₊ + ε), 0, 1); m and v null at the first step. Every tensor given stays the
- * caller's; every tensor returned is new, the caller's.
+ * clip(x − rate·m₊ / (√v₊ + ε), 0, 1); m and v null at the first step. The moments given are
+ * consumed (released as soon as they are read, so that the old and the new are not held at
+ * once); x and g stay the caller's; every tensor returned is new, the caller's.
  */
 export interface AdamKernels {
   step(

@@ -8,7 +8,7 @@ import { stylize, type Checkpoint, type StylizeOptions } from '../../src/core/st
 import type { Engine } from '../../src/engine/evaluator.js';
 import { createEngine } from '../../src/engine/factory.js';
 import { readImage } from '../../src/io/images.js';
-import { IMAGES, interrupt, nst, tempDir, useWasm, WEIGHTS } from '../helpers.js';
+import { IMAGES, interrupt, nst, tempDir, useWasm, WEIGHTS, useLavapipe } from '../helpers.js';
 
 const contentFile = path.join(IMAGES, 'tubingen.jpg');
 const styleFile = path.join(IMAGES, 'starry_night.jpg');
@@ -40,64 +40,79 @@ describe('checkpoints and resume', () => {
     ['lbfgs', { optimizer: 'lbfgs' }],
     ['adam with iterate averaging, carried moments and masks', { optimizer: 'adam', average: 0.9, carryMoments: true }],
   ];
-  for (const [label, variant] of variants) {
-    it(`${label}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, async () => {
-      const masks = variant.average ? { mask: content, styleMasks: [style] } : {};
-      const options: StylizeOptions = {
-        engine,
-        size: 48,
-        scales: [32, 48],
-        iterations: [5, 5],
-        ...variant,
-        ...masks,
-        // Each scale converges at iteration 3, a window after its start: the resumed run must
-        // carry the window's best costs over from the checkpoint to stop where this one does.
-        convergence: 0.9,
-        convergenceWindow: 3,
-      };
-      const [whole, wholeCost, summary] = await stylize(style, content, options);
-      assert.deepEqual(
-        summary.scales.map((s) => [s.iterations, s.reason]),
-        [
-          [3, 'converged'],
-          [3, 'converged'],
-        ],
-      );
+  /** A two-scale run, stopped at the second scale's iteration 2 and resumed from its file, against an uninterrupted one. */
+  async function stopAndResume(runOn: Engine, variant: Partial<StylizeOptions>) {
+    const masks = variant.average ? { mask: content, styleMasks: [style] } : {};
+    const options: StylizeOptions = {
+      engine: runOn,
+      size: 48,
+      scales: [32, 48],
+      iterations: [5, 5],
+      ...variant,
+      ...masks,
+      // Each scale converges at iteration 3, a window after its start: the resumed run must
+      // carry the window's best costs over from the checkpoint to stop where this one does.
+      convergence: 0.9,
+      convergenceWindow: 3,
+    };
+    const [whole, wholeCost, summary] = await stylize(style, content, options);
+    assert.deepEqual(
+      summary.scales.map((s) => [s.iterations, s.reason]),
+      [
+        [3, 'converged'],
+        [3, 'converged'],
+      ],
+    );
 
-      // Stopped at the second scale's iteration 2 (iteration 7 over both scales).
-      const dir = tempDir();
-      const file = path.join(dir, 'run.ckpt');
-      const abort = new AbortController();
-      const saved: number[] = [];
-      const [partial] = await stylize(style, content, {
-        ...options,
-        signal: abort.signal,
-        checkpointEvery: 3,
-        onCheckpoint: async (checkpoint: Checkpoint) => {
-          saved.push(checkpoint.scale * 100 + checkpoint.state.iteration);
-          await saveCheckpoint(file, checkpoint);
-        },
-        onProgress: (e) => {
-          if (e.scale!.index === 2 && e.iteration === 2) abort.abort();
-        },
-      });
-      partial.dispose();
-      assert.deepEqual(saved, [3, 101, 102], 'every 3 iterations over both scales, and at the stop');
-
-      const checkpoint = await loadCheckpoint(file);
-      assert.equal(checkpoint.scale, 1);
-      assert.equal(checkpoint.state.iteration, 2);
-      const before = tf.memory().numTensors;
-      const [resumed, resumedCost, resumedSummary] = await stylize(style, content, { ...options, resume: checkpoint });
-      assert.deepEqual(resumedSummary.scales, [summary.scales[1]]);
-      assert.equal(tf.memory().numTensors, before + 1, 'only the result is left');
-      disposeCheckpoint(checkpoint);
-      assert.equal(resumedCost, wholeCost);
-      assert.deepEqual(Array.from(resumed.dataSync()), Array.from(whole.dataSync()));
-      tf.dispose([whole, resumed]);
-      fs.rmSync(dir, { recursive: true });
+    // Stopped at the second scale's iteration 2 (iteration 7 over both scales).
+    const dir = tempDir();
+    const file = path.join(dir, 'run.ckpt');
+    const abort = new AbortController();
+    const saved: number[] = [];
+    const [partial] = await stylize(style, content, {
+      ...options,
+      signal: abort.signal,
+      checkpointEvery: 3,
+      onCheckpoint: async (checkpoint: Checkpoint) => {
+        saved.push(checkpoint.scale * 100 + checkpoint.state.iteration);
+        await saveCheckpoint(file, checkpoint);
+      },
+      onProgress: (e) => {
+        if (e.scale!.index === 2 && e.iteration === 2) abort.abort();
+      },
     });
+    partial.dispose();
+    assert.deepEqual(saved, [3, 101, 102], 'every 3 iterations over both scales, and at the stop');
+
+    const checkpoint = await loadCheckpoint(file);
+    assert.equal(checkpoint.scale, 1);
+    assert.equal(checkpoint.state.iteration, 2);
+    const before = tf.memory().numTensors;
+    const [resumed, resumedCost, resumedSummary] = await stylize(style, content, { ...options, resume: checkpoint });
+    assert.deepEqual(resumedSummary.scales, [summary.scales[1]]);
+    assert.equal(tf.memory().numTensors, before + 1, 'only the result is left');
+    disposeCheckpoint(checkpoint);
+    assert.equal(resumedCost, wholeCost);
+    assert.deepEqual(Array.from(resumed.dataSync()), Array.from(whole.dataSync()));
+    tf.dispose([whole, resumed]);
+    fs.rmSync(dir, { recursive: true });
   }
+
+  for (const [label, variant] of variants)
+    it(`${label}, two scales: a run stopped and resumed from its checkpoint file ends exactly as an uninterrupted one`, () =>
+      stopAndResume(engine, variant));
+
+  // On the GPU the optimiser's state lives there (L-BFGS's pairs, written back from the file).
+  for (const optimizer of ['adam', 'lbfgs'] as const)
+    it(`${optimizer} on the webgpu device (lavapipe), two scales: stopped and resumed, it ends exactly as an uninterrupted run`, async () => {
+      useLavapipe();
+      const gpu = await createEngine({ engine: 'onnx', device: 'webgpu', weights: WEIGHTS });
+      try {
+        await stopAndResume(gpu, { optimizer });
+      } finally {
+        gpu.dispose();
+      }
+    });
 
   it('a checkpoint taken during a tiled scale resumes to the same pixels', async () => {
     // 48 px whole, then 96×72 px in two tiles of 80×72.

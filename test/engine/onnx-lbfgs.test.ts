@@ -1,13 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { loadRuntime } from '../../src/engine/onnx/runtime.js';
 import { OnnxLbfgs } from '../../src/engine/onnx/lbfgs.js';
 import { diagonalScaling, LBFGS, tensorKernels, TensorPairs } from '../../src/optim/lbfgs.js';
 import { optimize } from '../../src/optim/loop.js';
 import { isHostVector, type CurvaturePairs } from '../../src/optim/types.js';
-import { collectGarbage, randomArray, relativeMaxError, useWasm } from '../helpers.js';
+import { collectGarbage, randomArray, relativeMaxError, useWasm, useLavapipe } from '../helpers.js';
 import { boundedQuadratic, denseInverseHessianTimes, positivePairs } from '../optim/bfgs-reference.js';
 
 const SHAPE: [number, number, number, number] = [1, 2, 2, 3];
@@ -32,16 +31,13 @@ async function timesOf(holder: CurvaturePairs, q64: Float64Array, v64: Float64Ar
   return data;
 }
 
-/** Where Mesa's Vulkan drivers register; lavapipe is the software one the webgpu runs use. */
-const ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
-
 for (const device of ['cpu', 'webgpu'] as const)
   describe(`L-BFGS on ONNX Runtime's ${device === 'cpu' ? 'CPU threads' : 'WebGPU device (lavapipe)'}: the pairs (the vector-free recursion) and the step's arithmetic`, () => {
     let onnx: OnnxLbfgs;
     /** A GPU's elementwise functions (sqrt, 1/x) are not correctly rounded as the CPU's are. */
     const rounding = device === 'cpu' ? 0 : 1e-5;
     before(async () => {
-      if (device === 'webgpu') assert.ok(fs.existsSync(ICD), `no software Vulkan driver (${ICD})`);
+      if (device === 'webgpu') useLavapipe();
       await useWasm();
       await loadRuntime('native', 2);
       onnx = new OnnxLbfgs(2, device);

@@ -16,12 +16,12 @@ import type { ConvLowering } from '../../src/engine/graph/convolutions.js';
 import { readImage } from '../../src/io/images.js';
 import { scaledSize, scaleImage } from '../../src/core/resize.js';
 import { onnxMemoryModel } from '../../src/engine/onnx/memory.js';
+import { OnnxAdam } from '../../src/engine/onnx/adam.js';
+import { OnnxPairs } from '../../src/engine/onnx/curvature.js';
+import { DevicePairs } from '../../src/engine/onnx/device-pairs.js';
 import { modelOutputs } from '../../src/engine/vgg19.js';
 import { SETTINGS } from '../../src/core/settings.js';
-import { IMAGES, nst, relativeMaxError, tempDir, useWasm, WEIGHTS } from '../helpers.js';
-
-/** Where Mesa's Vulkan drivers register; lavapipe is the software one. */
-const ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
+import { IMAGES, nst, relativeMaxError, tempDir, useWasm, WEIGHTS, useLavapipe } from '../helpers.js';
 
 const objective: Objective = {
   alpha: 100,
@@ -39,10 +39,7 @@ describe('the webgpu device (lavapipe)', () => {
   let x: tf.Tensor4D;
   const engines: Engine[] = [];
   before(async () => {
-    assert.ok(
-      fs.existsSync(ICD),
-      `no software Vulkan driver (${ICD}): install mesa-vulkan-drivers from bookworm-backports`,
-    );
+    useLavapipe();
     await useWasm();
     content = scaleImage(await readImage(path.join(IMAGES, 'tubingen.jpg')), 32) as tf.Tensor4D;
     style = scaleImage(await readImage(path.join(IMAGES, 'starry_night.jpg')), 32) as tf.Tensor4D;
@@ -74,6 +71,15 @@ describe('the webgpu device (lavapipe)', () => {
       }
       const rel = relativeMaxError(gpu.gradient, cpu.gradient);
       assert.ok(rel <= 1e-4, `gradient off by ${rel.toExponential(2)}`);
+      // The optimisers' arithmetic goes where the evaluation runs: Adam's and L-BFGS' on the
+      // device; on the CPU L-BFGS on ONNX Runtime's threads, Adam on TensorFlow.js.
+      assert.ok(gpu.engine.adam instanceof OnnxAdam);
+      assert.equal(cpu.engine.adam, undefined);
+      const [gpuPairs, cpuPairs] = [gpu.engine.lbfgs!.pairs(1), cpu.engine.lbfgs!.pairs(1)];
+      assert.ok(gpuPairs instanceof DevicePairs);
+      assert.ok(cpuPairs instanceof OnnxPairs);
+      gpuPairs.dispose();
+      cpuPairs.dispose();
       cpu.evaluator.dispose();
       gpu.evaluator.dispose();
     });
@@ -95,6 +101,7 @@ describe('the webgpu device (lavapipe)', () => {
 });
 
 describe('nst stylize --device', () => {
+  before(useLavapipe);
   const [content, style] = [path.join(IMAGES, 'tubingen.jpg'), path.join(IMAGES, 'starry_night.jpg')];
 
   for (const optimizer of ['adam', 'lbfgs'] as const)
@@ -175,7 +182,7 @@ describe('nst stylize --device', () => {
     // Dawn's two warnings about lavapipe's buffer limits come first (README.md, GPUs).
     assert.match(
       refused.stderr.trim().split('\n').at(-1)!,
-      /^nst: a 96 px run needs about [\d.]+ GB of the memory of the GPU \(lavapipe\), which has [\d.]+ GB; no --size fits \(or pass --no-memory-check\)$/,
+      /^nst: a 96 px run needs about [\d.]+ GB of the memory of the GPU \(lavapipe\), which has [\d.]+ GB \(the memory limit set\); no --size fits \(or pass --no-memory-check\)$/,
     );
     assert.equal(fs.existsSync(none), false);
     fs.rmSync(dir, { recursive: true });

@@ -1,7 +1,8 @@
 /**
- * Adam's update on ONNX Runtime, on the engine's device or the CPU's threads: the operations of
- * optim/adam.ts's `tensorAdam` one for one (so that the CPU gives the same float32 numbers), as
- * one graph instead of nine passes of TensorFlow.js' single-threaded WebAssembly.
+ * Adam's update on ONNX Runtime, as one graph on the WebGPU device where the evaluation runs
+ * there: the operations of optim/adam.ts's `tensorAdam` one for one, so that on the CPU provider
+ * (where the tests check it, and where TensorFlow.js stays faster: engine.ts) it gives the same
+ * float32 numbers.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { GraphBuilder } from '../graph/builder.js';
@@ -53,6 +54,8 @@ export class OnnxAdam implements AdamKernels {
       rate: scalar(c.rate),
       epsilon: scalar(c.epsilon),
     });
+    moments?.m.dispose(); // consumed, as the kernels' contract says
+    moments?.v.dispose();
     const image = (name: string) => fromHost(out[name]!.data as Float32Array, x.shape);
     return { image: image('image'), m: image('m_next'), v: image('v_next') };
   }

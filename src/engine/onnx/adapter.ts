@@ -42,6 +42,16 @@ class System {
     }
   }
 
+  /** NVIDIA's memory per GPU in MiB from nvidia-smi; none for a tree other than the system's (no command runs there). */
+  nvidiaMemories(): number[] {
+    if (this.root !== '/') return [];
+    const smi = spawnSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], {
+      encoding: 'utf8',
+      timeout: 5000,
+    });
+    return smi.status === 0 ? smi.stdout.trim().split('\n').map(Number) : [];
+  }
+
   /** The last part of the path a link points to. */
   linkName(link: string): string {
     try {
@@ -68,11 +78,7 @@ function nvidiaAdapters(sys: System): Adapter[] {
   const version = /Kernel Module\s+([\d.]+)/.exec(sys.read('/proc/driver/nvidia/version') ?? '')?.[1];
   const gpus = sys.list('/proc/driver/nvidia/gpus');
   if (gpus.length === 0) return [];
-  const smi = spawnSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], {
-    encoding: 'utf8',
-    timeout: 5000,
-  });
-  const memories = smi.status === 0 ? smi.stdout.trim().split('\n').map(Number) : [];
+  const memories = sys.nvidiaMemories();
   return gpus.map((gpu, i) => {
     const model = /^Model:\s+(.+)$/m.exec(sys.read(`/proc/driver/nvidia/gpus/${gpu}/information`) ?? '')?.[1];
     const mib = memories[i];
@@ -89,7 +95,7 @@ function nvidiaAdapters(sys: System): Adapter[] {
 const VENDORS: Record<string, string> = { '0x1002': 'AMD', '0x8086': 'Intel', '0x10de': 'NVIDIA' };
 
 /** AMD's and Intel's GPUs from the DRM devices (NVIDIA's come from its own module). */
-function drmAdapters(sys: System): Adapter[] {
+function drmAdapters(sys: System): (Adapter & { vendor: string })[] {
   return sys
     .list('/sys/class/drm')
     .filter((card) => /^card\d+$/.test(card))
@@ -102,7 +108,7 @@ function drmAdapters(sys: System): Adapter[] {
       const name = sys.read(`${device}/product_name`) || `${vendor} GPU ${sys.read(`${device}/device`) ?? ''}`.trim();
       // amdgpu publishes its own memory; an APU's is a small carve-out of the host's.
       const discrete = vendor === 'AMD' && vram >= 2 ** 30;
-      return [{ name, driver: driver || vendor, software: false, discrete, memory: vram > 0 ? vram : null }];
+      return [{ vendor, name, driver: driver || vendor, software: false, discrete, memory: vram > 0 ? vram : null }];
     });
 }
 
@@ -132,11 +138,13 @@ export function findAdapter(env: NodeJS.ProcessEnv = process.env, system = '/'):
 function readAdapter(sys: System, env: NodeJS.ProcessEnv): Adapter | null {
   const drivers = vulkanDrivers(sys, env);
   const libraries = drivers.map((file) => libraryOf(sys, file)).join(' ');
-  const named = env['VK_DRIVER_FILES'] ?? env['VK_ICD_FILENAMES'];
-  // Driver files named in the environment restrict the loader to them.
+  // A GPU counts only where the loader has its vendor's Vulkan driver (a container often has the
+  // GPU but not the file that names its driver: Dawn would then run on the software one).
   const hardware = [
-    ...(!named || /nvidia/i.test(libraries) ? nvidiaAdapters(sys) : []),
-    ...(!named || /radeon|intel/i.test(libraries) ? drmAdapters(sys) : []),
+    ...(/nvidia/i.test(libraries) ? nvidiaAdapters(sys) : []),
+    ...drmAdapters(sys)
+      .filter(({ vendor }) => (vendor === 'AMD' ? /radeon|amdvlk/i : /intel/i).test(libraries))
+      .map(({ vendor: _, ...adapter }) => adapter),
   ];
   const best = hardware.find((a) => a.discrete) ?? hardware[0];
   return best ?? softwareAdapter(sys, drivers);

@@ -152,7 +152,22 @@ export abstract class PairRing implements CurvaturePairs {
   }
 
   abstract push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void>;
-  abstract times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D>;
+
+  /** S and Y where the holder's products run, every pending row in them and its column of R made. */
+  protected abstract products(): Promise<[Ort.Tensor, Ort.Tensor]>;
+
+  /** The sessions that run the recursion's graphs. */
+  protected abstract readonly sessions: CurvatureSessions;
+
+  async times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D> {
+    const k = this.order.length;
+    if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
+    const [S, Y] = await this.products();
+    const newestY = floats(this.row(this.Y, this.order[k - 1]!), [1, this.n]);
+    const { order, rho, R, capacity } = this;
+    const r = await vectorFreeTimes(this.sessions, { S, Y, newestY, order, rho, R, capacity }, q, scaling);
+    return fromHost(r, this.shape);
+  }
 
   get length(): number {
     return this.order.length;
@@ -196,9 +211,9 @@ export abstract class PairRing implements CurvaturePairs {
     return M.subarray(r * this.n, (r + 1) * this.n);
   }
 
-  /** What the recursion's scalar loops read. */
-  protected get recursion() {
-    return { order: this.order, rho: this.rho, R: this.R, capacity: this.capacity };
+  /** Row `row`'s column of R: s_aᵀy_row for every row a. */
+  protected setColumn(row: number, dots: Float32Array): void {
+    for (let a = 0; a < this.capacity; a++) this.R[a * this.capacity + row] = dots[a]!;
   }
 
   /** Writes a pair into the oldest row (or a free one); returns the row. */
@@ -227,7 +242,7 @@ export abstract class PairRing implements CurvaturePairs {
 export class OnnxPairs extends PairRing {
   constructor(
     capacity: number,
-    private readonly sessions: CurvatureSessions,
+    protected readonly sessions: CurvatureSessions,
   ) {
     super(capacity);
   }
@@ -243,15 +258,10 @@ export class OnnxPairs extends PairRing {
     this.pending = [];
   }
 
-  async times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D> {
-    const k = this.order.length;
-    if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
+  protected async products(): Promise<[Ort.Tensor, Ort.Tensor]> {
     await this.computeColumns(this.pending);
     this.pending = [];
-    const [S, Y] = this.matrices(this.used);
-    const newestY = floats(this.row(this.Y, this.order[k - 1]!), [1, this.n]);
-    const r = await vectorFreeTimes(this.sessions, { S, Y, newestY, ...this.recursion }, q, scaling);
-    return fromHost(r, this.shape);
+    return this.matrices(this.used);
   }
 
   /**
@@ -280,8 +290,7 @@ export class OnnxPairs extends PairRing {
     const [S] = this.matrices(capacity);
     for (const row of rows) {
       const y = floats(this.row(this.Y, row), [n, 1]);
-      const dots = (await this.sessions.run('rowDots', { M: S, v: y }))['dots']!.data as Float32Array;
-      for (let a = 0; a < capacity; a++) this.R[a * capacity + row] = dots[a]!;
+      this.setColumn(row, (await this.sessions.run('rowDots', { M: S, v: y }))['dots']!.data as Float32Array);
     }
   }
 }

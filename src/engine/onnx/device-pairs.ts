@@ -13,8 +13,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { GraphBuilder } from '../graph/builder.js';
 import { ort, type Ort } from './runtime.js';
-import { floats, fromHost, SessionSet } from './host.js';
-import { curvatureModels, PairRing, vectorFreeTimes } from './curvature.js';
+import { floats, SessionSet } from './host.js';
+import { curvatureModels, PairRing } from './curvature.js';
 import type { CurvaturePairsFactory } from '../../optim/types.js';
 
 const BOOL = 9;
@@ -58,7 +58,7 @@ export class DevicePairs extends PairRing {
 
   constructor(
     capacity: number,
-    private readonly sessions: DevicePairSessions,
+    protected readonly sessions: DevicePairSessions,
   ) {
     super(capacity);
   }
@@ -73,23 +73,14 @@ export class DevicePairs extends PairRing {
     }
   }
 
-  async times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D> {
-    const k = this.order.length;
-    if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
+  protected async products(): Promise<[Ort.Tensor, Ort.Tensor]> {
     await this.flush();
-    const [S, Y] = [this.deviceS!, this.deviceY!];
-    const newestY = floats(this.row(this.Y, this.order[k - 1]!), [1, this.n]);
-    const r = await vectorFreeTimes(this.sessions, { S, Y, newestY, ...this.recursion }, q, scaling);
-    return fromHost(r, this.shape);
+    return [this.deviceS!, this.deviceY!];
   }
 
+  /** (`allocate` disposes too: pairs of another size start on fresh matrices.) */
   override dispose(): void {
     super.dispose();
-    this.release();
-  }
-
-  protected override allocate(shape: readonly number[]): void {
-    super.allocate(shape);
     this.release();
   }
 
@@ -118,8 +109,7 @@ export class DevicePairs extends PairRing {
     });
     this.release();
     [this.deviceS, this.deviceY] = [out['nextS']!, out['nextY']!];
-    const column = out['column']!.data as Float32Array;
-    for (let a = 0; a < capacity; a++) this.R[a * capacity + row] = column[a]!;
+    this.setColumn(row, out['column']!.data as Float32Array);
   }
 
   /** Writes the restored rows, oldest first (each column then sees the rows older than its own). */

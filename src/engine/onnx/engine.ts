@@ -1,8 +1,9 @@
 /**
- * The ONNX Runtime engine: the objective and its hand-written gradient as one graph per working
- * size, run by ONNX Runtime's native kernels (CUDA, DirectML or CoreML where their providers are
- * installed, else its CPU kernels). TensorFlow.js still holds the images and runs the optimisers'
- * arithmetic, on its WebAssembly backend.
+ * The ONNX Runtime engine: the objective and its derived gradient as one graph per working size,
+ * run by ONNX Runtime's native kernels (WebGPU, CUDA, DirectML or CoreML where asked for or found,
+ * else its CPU kernels), and the optimisers' arithmetic where it pays (L-BFGS on the CPU's
+ * threads or the WebGPU device, Adam on the device). TensorFlow.js holds the images between
+ * evaluations, on its WebAssembly backend.
  */
 import * as tf from '@tensorflow/tfjs';
 import type {
@@ -22,7 +23,7 @@ import { slotsOf } from '../regions.js';
 import { onnxMemoryModel } from './memory.js';
 import { OnnxLbfgs } from './lbfgs.js';
 import { OnnxAdam } from './adam.js';
-import { describeAdapter, findAdapter, type Adapter } from './adapter.js';
+import { describeAdapter, findAdapter } from './adapter.js';
 import type { AdamKernels, LbfgsRuntime } from '../../optim/types.js';
 import { defaultProviders, probeProvider, providersOf, SessionCache } from './session.js';
 import { RecentStyles } from '../targets.js';
@@ -67,9 +68,9 @@ export class OnnxEngine implements Engine {
   private readonly styleCache = new RecentStyles();
   /** The provider the sessions run on: the first one asked for until a session says otherwise. */
   private provider: string;
-  private lbfgsRuntime: OnnxLbfgs | null = null;
+  /** By device: the evaluation's provider may change when a session falls back to the CPU. */
+  private readonly lbfgsRuntimes = new Map<'cpu' | 'webgpu', OnnxLbfgs>();
   private adamKernels: OnnxAdam | null = null;
-  private foundAdapter: Adapter | null | undefined;
 
   /**
    * @param note why the engine does not run where `auto` would have put it (a GPU that did not
@@ -91,10 +92,9 @@ export class OnnxEngine implements Engine {
     const versions = ort.env.versions as Record<string, string | undefined>;
     const version = versions[build === 'wasm' ? 'web' : 'node'] ?? versions['common'];
     const { threads } = this.graph;
+    const adapter = this.provider === 'webgpu' ? findAdapter() : undefined;
     const where =
-      this.provider === 'webgpu'
-        ? ` on ${this.adapter ? describeAdapter(this.adapter) : 'an adapter the system does not name'}`
-        : '';
+      adapter === undefined ? '' : ` on ${adapter ? describeAdapter(adapter) : 'an adapter the system does not name'}`;
     const provider = `${this.provider} execution provider${where}`;
     const note = this.note ? `; ${this.note}` : '';
     const description = `backend: ${name} (${pkg} ${version}, ${provider}, ${threads} thread${threads === 1 ? '' : 's'}${note})`;
@@ -111,30 +111,28 @@ export class OnnxEngine implements Engine {
   get lbfgs(): LbfgsRuntime | undefined {
     if (runtimeBuild === 'wasm') return undefined;
     const device = this.provider === 'webgpu' ? 'webgpu' : 'cpu';
-    return (this.lbfgsRuntime ??= new OnnxLbfgs(this.graph.threads, device));
+    let runtime = this.lbfgsRuntimes.get(device);
+    if (!runtime) this.lbfgsRuntimes.set(device, (runtime = new OnnxLbfgs(this.graph.threads, device)));
+    return runtime;
   }
 
-  /** Adam's update on the device the evaluation runs on (WebGPU), else on the native build's CPU threads. */
+  /**
+   * Adam's update on the WebGPU device when the evaluation runs there; elsewhere TensorFlow.js'
+   * (undefined): on the CPU its nine passes inside its own heap take half the time of the ONNX
+   * graph's eleven and the copies of its outputs (2.7 against 5.4 ms at 384×512 on 2 cores,
+   * bench/README.md "The optimisation on the device").
+   */
   get adam(): AdamKernels | undefined {
-    if (runtimeBuild === 'wasm') return undefined;
-    const providers = this.provider === 'webgpu' ? ['webgpu'] : undefined;
-    return (this.adamKernels ??= new OnnxAdam({ threads: this.graph.threads, providers }));
+    if (this.provider !== 'webgpu') return undefined;
+    return (this.adamKernels ??= new OnnxAdam({ threads: this.graph.threads, providers: ['webgpu'] }));
   }
 
   get memory() {
     // On WebGPU the device's memory is counted apart (lavapipe's too: the tests' stand-in for a GPU).
-    const adapter = this.adapter;
+    const adapter = this.provider === 'webgpu' ? findAdapter() : undefined;
     const device =
-      this.provider === 'webgpu'
-        ? { name: adapter?.name ?? 'WebGPU adapter', memory: adapter?.memory ?? null }
-        : undefined;
+      adapter === undefined ? undefined : { name: adapter?.name ?? 'WebGPU adapter', memory: adapter?.memory ?? null };
     return onnxMemoryModel(runtimeBuild === 'wasm', this.graph.convolution, device);
-  }
-
-  /** The WebGPU provider's adapter as the system describes it (read once). */
-  private get adapter(): Adapter | null {
-    if (this.foundAdapter === undefined) this.foundAdapter = findAdapter();
-    return this.foundAdapter;
   }
 
   get cached(): { models: number; styleTargets: number } {
@@ -181,7 +179,8 @@ export class OnnxEngine implements Engine {
     void this.sessions.clear();
     void this.tileSessions.clear();
     void this.featureSessions.clear();
-    this.lbfgsRuntime?.release();
+    for (const runtime of this.lbfgsRuntimes.values()) runtime.release();
+    this.lbfgsRuntimes.clear();
     this.adamKernels?.release();
     this.styleCache.clear();
   }

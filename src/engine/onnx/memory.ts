@@ -90,7 +90,9 @@ function parts(run: RunShape, convolution: ConvLowering) {
   const image = 3 * 4 * height * width;
   // The targets: one forward pass per image (or tile), its outputs freed layer by layer.
   const targets = Math.max(...network.styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
-  const pairs = optimizer === 'lbfgs' ? m.lbfgsPairFactor * 2 * history * image : 0;
+  /** s and y of every pair kept. */
+  const history2 = optimizer === 'lbfgs' ? 2 * history * image : 0;
+  const pairs = m.lbfgsPairFactor * history2;
   const state = optimizer === 'lbfgs' ? m.lbfgsTemporaries * image : 2 * image;
   // The evaluation graph's size (a tile's, when tiled) decides which convolutions are lowered.
   const pixels = network.height * network.width;
@@ -99,7 +101,7 @@ function parts(run: RunShape, convolution: ConvLowering) {
   const activations = m.activationFactor * outputs + extra * Math.max(0, outputs - from);
   const images = (m.images + network.tiledImages) * image;
   const held = heldWeightBytes(deepestLayer, convolution, pixels);
-  return { targets, pairs, state, folding, activations, images, held, image };
+  return { targets, history2, pairs, state, folding, activations, images, held };
 }
 
 function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
@@ -111,12 +113,13 @@ function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss
 /**
  * On a GPU (WebGPU): the device holds the weights, the activations (the CPU's fit: the same
  * graph's tensors; not measured on a GPU, whose allocator may round differently), L-BFGS's pairs
- * and the images a run feeds it; the host holds the process, a copy of the weights while a
- * session loads, the pairs' copy and the optimiser's images.
+ * twice (the whole matrices from the first pair on, and a pair's write makes new ones before the
+ * old go) and the images of the optimiser's graphs; the host holds the process, a copy of the
+ * weights while a session loads, the pairs' copy and the optimiser's images.
  */
 function deviceEstimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
-  const { targets, pairs, state, folding, activations, images, held, image } = parts(run, convolution);
-  const heap = held + Math.max(targets, activations + pairs + 4 * image, folding);
+  const { targets, history2, pairs, state, folding, activations, images, held } = parts(run, convolution);
+  const heap = held + Math.max(targets, activations + 2 * history2 + images, folding);
   const rss = ONNX_MEMORY_MODEL.base + held + pairs + state + images;
   return { heap, rss };
 }
