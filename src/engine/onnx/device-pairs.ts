@@ -11,14 +11,11 @@
  * checkpoint lists them without a read back from the device.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { GraphBuilder } from '../graph/builder.js';
+import { BOOL, GraphBuilder, INT64 } from '../graph/builder.js';
 import { ort, type Ort } from './runtime.js';
 import { floats, SessionSet } from './host.js';
 import { curvatureModels, PairRing } from './curvature.js';
 import type { CurvaturePairsFactory } from '../../optim/types.js';
-
-const BOOL = 9;
-const INT64 = 7;
 
 /** S₊ and Y₊ with the masked row replaced by s and y, and S₊·y. */
 function writeModel(): Uint8Array {
@@ -32,7 +29,7 @@ function writeModel(): Uint8Array {
   return g.encode();
 }
 
-/** Zero matrices of the given shape, made on the device. */
+/** Zero matrices of the given shape, kept on the device (ONNX Runtime fills them on the CPU and copies them over, once). */
 function zerosModel(): Uint8Array {
   const g = new GraphBuilder('pair_zeros');
   const shape = g.input('shape', [2], INT64);
