@@ -218,6 +218,7 @@ export async function createOnnxEngine(options: EngineOptions, build: RuntimeBui
     try {
       await probeProvider('webgpu', threads);
     } catch (error) {
+      if (providers.length === 1) throw error; // nothing to fall back to
       note = `the GPU did not start (${(error as Error).message.replace(/^device webgpu cannot start: /, '')}), so the CPU runs`;
       providers = providers.slice(1);
     }
