@@ -9,13 +9,15 @@ import { OnnxAdam } from '../src/engine/onnx/adam.js';
 import { fromHost } from '../src/engine/onnx/host.js';
 import { Adam, tensorAdam } from '../src/optim/adam.js';
 import type { AdamKernels } from '../src/optim/types.js';
+import { numberOption, option } from './options.js';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-const [H, W, STEPS, THREADS] = [option('height', 384), option('width', 512), option('steps', 20), option('threads', 2)];
-const gpu = process.argv.includes('webgpu');
+const [H, W, STEPS, THREADS] = [
+  numberOption('height', 384),
+  numberOption('width', 512),
+  numberOption('steps', 20),
+  numberOption('threads', 2),
+];
+const gpu = option('device', 'cpu') === 'webgpu';
 const shape: [number, number, number, number] = [1, H, W, 3];
 
 /** Mean ms of a step (after two to warm up), and the image's mean after the last. */

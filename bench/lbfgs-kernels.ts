@@ -6,12 +6,14 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadRuntime } from '../src/engine/onnx/runtime.js';
 import { OnnxLbfgs } from '../src/engine/onnx/lbfgs.js';
+import { numberOption } from './options.js';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-const [H, W, RUNS, THREADS] = [option('height', 384), option('width', 512), option('runs', 20), option('threads', 2)];
+const [H, W, RUNS, THREADS] = [
+  numberOption('height', 384),
+  numberOption('width', 512),
+  numberOption('runs', 20),
+  numberOption('threads', 2),
+];
 const shape: [number, number, number, number] = [1, H, W, 3];
 const n = H * W * 3;
 const wave = (k: number, lo: number, hi: number) =>

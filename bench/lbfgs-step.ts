@@ -13,17 +13,14 @@ import { loadRuntime } from '../src/engine/onnx/runtime.js';
 import { OnnxLbfgs } from '../src/engine/onnx/lbfgs.js';
 import { LBFGS, tensorKernels, tensorPairs } from '../src/optim/lbfgs.js';
 import type { Evaluation, LbfgsRuntime } from '../src/optim/types.js';
+import { numberOption, option } from './options.js';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
 const [H, W, PAIRS, MEASURED, THREADS] = [
-  option('height', 384),
-  option('width', 512),
-  option('pairs', 100),
-  option('measured', 10),
-  option('threads', 2),
+  numberOption('height', 384),
+  numberOption('width', 512),
+  numberOption('pairs', 100),
+  numberOption('measured', 10),
+  numberOption('threads', 2),
 ];
 const shape: [number, number, number, number] = [1, H, W, 3];
 
@@ -90,7 +87,7 @@ async function measure(runtime: LbfgsRuntime): Promise<{ ms: number; pairs: numb
 await selectBackend('wasm', 1);
 await loadRuntime('native', THREADS);
 const onnx = new OnnxLbfgs(THREADS);
-const gpu = process.argv.includes('--device') && process.argv[process.argv.indexOf('--device') + 1] === 'webgpu';
+const gpu = option('device', 'cpu') === 'webgpu';
 const device = gpu ? new OnnxLbfgs(THREADS, 'webgpu') : null;
 const runs: [string, LbfgsRuntime][] = [
   ['TensorFlow.js wasm (two-loop recursion)', { pairs: tensorPairs, kernels: tensorKernels }],

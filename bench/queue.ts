@@ -13,13 +13,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startRedis } from '../test/queue/redis.js';
 import { IMAGES, WEIGHTS } from './common.js';
+import { numberOption } from './options.js';
 
 const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/nst');
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const [jobs, size, iterations] = [arg('jobs', 8), arg('size', 64), arg('iterations', 10)];
+const [jobs, size, iterations] = [numberOption('jobs', 8), numberOption('size', 64), numberOption('iterations', 10)];
 const env = { ...process.env, NST_WEIGHTS: WEIGHTS };
 const lines = (text: string) =>
   text

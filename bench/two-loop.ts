@@ -8,12 +8,14 @@ import * as tf from '@tensorflow/tfjs';
 import { GraphBuilder, int } from '../src/engine/graph/builder.js';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { inverseHessianTimes } from '../src/optim/lbfgs.js';
+import { numberOption } from './options.js';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-const [K, H, W, RUNS] = [option('pairs', 100), option('height', 384), option('width', 512), option('runs', 5)];
+const [K, H, W, RUNS] = [
+  numberOption('pairs', 100),
+  numberOption('height', 384),
+  numberOption('width', 512),
+  numberOption('runs', 5),
+];
 const N = H * W * 3;
 type Form = 'separate inputs, Mul + ReduceSum' | 'separate inputs, MatMul dots' | 'one [k, n] input each, Gather rows';
 

@@ -12,13 +12,10 @@ import * as tf from '@tensorflow/tfjs';
 import { greyOf, opticalFlow } from '../src/core/flow.js';
 import { readImage, writeImage } from '../src/io/images.js';
 import { CONTENT, STYLE, WEIGHTS } from './common.js';
+import { option } from './options.js';
 
 const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/nst');
 
-function option(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1]! : fallback;
-}
 const SIZE = Number(option('size', '256'));
 const FRAMES = Number(option('frames', '8'));
 const PAN = Number(option('pan', '4'));

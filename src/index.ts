@@ -111,7 +111,7 @@ export { FeatureModel } from './engine/tfjs/features.js';
 export { gramMatrix, layerStyleCost, styleCost, contentCost, variationalCost } from './engine/tfjs/costs.js';
 export { TfjsEvaluator, computeTargets } from './engine/tfjs/objective.js';
 export { vggPreprocess } from './engine/tfjs/preprocess.js';
-export { Adam } from './optim/adam.js';
+export { Adam, tensorAdam } from './optim/adam.js';
 export { LBFGS, TENSORFLOW_LBFGS } from './optim/lbfgs.js';
 export { optimize, hasConverged, type Convergence, type OptimizeOptions } from './optim/loop.js';
 export {
@@ -120,6 +120,8 @@ export {
   type Evaluate,
   type Evaluation,
   type LoopState,
+  type AdamKernels,
+  type AdamStep,
   type LbfgsRuntime,
   type LbfgsKernels,
   type CurvaturePairs,

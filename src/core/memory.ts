@@ -2,11 +2,11 @@
  * The memory guard: how much memory there is, whether a run's estimated peak (the engine's
  * MemoryModel) fits in it, the largest size that does, and the tiles a run needs to fit.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { MemoryModel, RunShape } from '../engine/memory.js';
 import { InputError } from '../errors.js';
+import { readSystemText } from '../io/files.js';
 import { scaledSize, styleSide } from './resize.js';
 import { MIN_TILE_SIZE, tiledWork, tileLayout } from '../engine/tiles.js';
 
@@ -22,28 +22,20 @@ export interface AvailableMemory {
   heapSource?: string;
 }
 
-const readText = (file: string): string | null => {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return null;
-  }
-};
-
 /** Headroom below this process's cgroup memory limit (v2, else v1), or null when there is no limit. */
 function cgroupHeadroom(): number | null {
-  const own = /^0::(.*)$/m.exec(readText('/proc/self/cgroup') ?? '')?.[1] ?? '/';
+  const own = /^0::(.*)$/m.exec(readSystemText('/proc/self/cgroup') ?? '')?.[1] ?? '/';
   for (const dir of [path.join('/sys/fs/cgroup', own), '/sys/fs/cgroup']) {
-    const max = readText(path.join(dir, 'memory.max'));
+    const max = readSystemText(path.join(dir, 'memory.max'));
     if (max === null) continue;
     if (max === 'max') return null;
     // The group's page cache counts in memory.current but is given back under pressure.
-    const cache = Number(/^inactive_file (\d+)$/m.exec(readText(path.join(dir, 'memory.stat')) ?? '')?.[1] ?? 0);
-    return Number(max) - (Number(readText(path.join(dir, 'memory.current')) ?? 0) - cache);
+    const cache = Number(/^inactive_file (\d+)$/m.exec(readSystemText(path.join(dir, 'memory.stat')) ?? '')?.[1] ?? 0);
+    return Number(max) - (Number(readSystemText(path.join(dir, 'memory.current')) ?? 0) - cache);
   }
-  const limit = Number(readText('/sys/fs/cgroup/memory/memory.limit_in_bytes'));
+  const limit = Number(readSystemText('/sys/fs/cgroup/memory/memory.limit_in_bytes'));
   if (!(limit > 0 && limit < 2 ** 60)) return null; // v1 says "no limit" with a huge number
-  return limit - Number(readText('/sys/fs/cgroup/memory/memory.usage_in_bytes') ?? 0);
+  return limit - Number(readSystemText('/sys/fs/cgroup/memory/memory.usage_in_bytes') ?? 0);
 }
 
 /**
@@ -53,7 +45,7 @@ function cgroupHeadroom(): number | null {
  * however much memory the machine has).
  */
 export function availableMemory(model: Pick<MemoryModel, 'heapLimit'>): AvailableMemory {
-  const meminfo = /^MemAvailable:\s+(\d+) kB$/m.exec(readText('/proc/meminfo') ?? '');
+  const meminfo = /^MemAvailable:\s+(\d+) kB$/m.exec(readSystemText('/proc/meminfo') ?? '');
   let free = meminfo ? Number(meminfo[1]) * 1024 : os.freemem();
   let source = meminfo ? 'MemAvailable' : 'os.freemem';
   const cgroup = cgroupHeadroom();

@@ -153,9 +153,8 @@ export type EngineName = (typeof ENGINE_NAMES)[number];
 /**
  * Where the ONNX engine runs: 'auto' (CUDA where its provider is installed and an NVIDIA GPU is
  * visible, DirectML on Windows, CoreML on macOS, WebGPU on a discrete GPU on Linux, else the
- * CPU), the CPU, or one execution provider
- * of ONNX Runtime: WebGPU (any Vulkan, Metal or Direct3D 12 GPU; in the npm package on Linux x64),
- * CUDA, DirectML, CoreML.
+ * CPU), the CPU, or one execution provider of ONNX Runtime: WebGPU (any Vulkan, Metal or
+ * Direct3D 12 GPU; in the npm package on Linux x64), CUDA, DirectML, CoreML.
  */
 export const DEVICES = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
 export type Device = (typeof DEVICES)[number];

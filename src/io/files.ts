@@ -133,3 +133,12 @@ export function fileIdentity(file: string): string {
   }
   return path.join(real, path.basename(file));
 }
+
+/** A system file's text (/proc, /sys, a driver's description), trimmed, or null where it cannot be read. */
+export function readSystemText(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}

@@ -57,6 +57,7 @@ export class Adam implements Optimizer {
     [this.m, this.v] = [next.m, next.v];
     return { image: next.image };
   }
+
   getState(): OptimizerState {
     return { tensors: this.m && this.v ? { m: this.m, v: this.v } : {}, values: { t: this.t } };
   }

@@ -6,7 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { GraphBuilder } from '../graph/builder.js';
-import { floats, fromHost, hostData, SessionSet, type SetPlacement } from './host.js';
+import { floats, fromHost, hostData, SessionSet, zeros, type SetPlacement } from './host.js';
 import type { AdamKernels, AdamStep } from '../../optim/types.js';
 
 const VECTOR = [1, 'n'] as const;
@@ -31,16 +31,14 @@ function adamModel(): Uint8Array {
 /** Adam's kernels on their own session, placed as the engine's evaluation is; `release` with the engine. */
 export class OnnxAdam implements AdamKernels {
   private readonly sessions: SessionSet<'adam'>;
-  /** The moments at the first step: 0·β + (1 − β)·u is (1 − β)·u exactly, as TensorFlow.js starts. */
-  private zeros = new Float32Array(0);
 
   constructor(placement: SetPlacement) {
     this.sessions = new SessionSet(() => ({ adam: adamModel() }), placement);
   }
 
   async step(x: tf.Tensor4D, g: tf.Tensor4D, moments: { m: tf.Tensor4D; v: tf.Tensor4D } | null, c: AdamStep) {
-    if (!moments && this.zeros.length !== g.size) this.zeros = new Float32Array(g.size);
-    const vector = (t: tf.Tensor | null) => floats(t ? hostData(t) : this.zeros, [1, g.size]);
+    // Zero moments at the first step: 0·β + (1 − β)·u is (1 − β)·u exactly, as TensorFlow.js starts.
+    const vector = (t: tf.Tensor | null) => floats(t ? hostData(t) : zeros(g.size), [1, g.size]);
     const scalar = (value: number) => floats(Float32Array.of(value), []);
     const out = await this.sessions.run('adam', {
       x: vector(x),

@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readSystemText } from '../../io/files.js';
 
 export interface Adapter {
   /** The GPU's name ("NVIDIA H200", "lavapipe"), or its vendor and PCI id where no name is published. */
@@ -27,11 +28,7 @@ class System {
   constructor(private readonly root: string) {}
 
   read(file: string): string | null {
-    try {
-      return fs.readFileSync(path.join(this.root, file), 'utf8').trim();
-    } catch {
-      return null;
-    }
+    return readSystemText(path.join(this.root, file));
   }
 
   list(dir: string): string[] {
@@ -73,8 +70,9 @@ function vulkanDrivers(sys: System, env: NodeJS.ProcessEnv): string[] {
 /** The library a Vulkan driver file points the loader to. */
 const libraryOf = (sys: System, file: string) => /"library_path"\s*:\s*"([^"]+)"/.exec(sys.read(file) ?? '')?.[1] ?? '';
 
-/** NVIDIA's GPUs from its kernel module, with the memory nvidia-smi reports. */
-function nvidiaAdapters(sys: System): Adapter[] {
+/** NVIDIA's GPUs from its kernel module, with the memory nvidia-smi reports, where the loader has NVIDIA's driver. */
+function nvidiaAdapters(sys: System, libraries: string): Adapter[] {
+  if (!/nvidia/i.test(libraries)) return [];
   const version = /Kernel Module\s+([\d.]+)/.exec(sys.read('/proc/driver/nvidia/version') ?? '')?.[1];
   const gpus = sys.list('/proc/driver/nvidia/gpus');
   if (gpus.length === 0) return [];
@@ -94,21 +92,24 @@ function nvidiaAdapters(sys: System): Adapter[] {
 
 const VENDORS: Record<string, string> = { '0x1002': 'AMD', '0x8086': 'Intel', '0x10de': 'NVIDIA' };
 
-/** AMD's and Intel's GPUs from the DRM devices (NVIDIA's come from its own module). */
-function drmAdapters(sys: System): (Adapter & { vendor: string })[] {
+/** Vulkan driver libraries by vendor, as their driver files name them. */
+const VULKAN_LIBRARIES: Record<string, RegExp> = { AMD: /radeon|amdvlk/i, Intel: /intel/i };
+
+/** AMD's and Intel's GPUs from the DRM devices (NVIDIA's come from its own module), where the loader has their vendor's driver. */
+function drmAdapters(sys: System, libraries: string): Adapter[] {
   return sys
     .list('/sys/class/drm')
     .filter((card) => /^card\d+$/.test(card))
     .flatMap((card) => {
       const device = `/sys/class/drm/${card}/device`;
       const vendor = VENDORS[sys.read(`${device}/vendor`) ?? ''];
-      if (!vendor || vendor === 'NVIDIA') return [];
+      if (!vendor || !VULKAN_LIBRARIES[vendor]?.test(libraries)) return [];
       const driver = sys.linkName(`${device}/driver`);
       const vram = Number(sys.read(`${device}/mem_info_vram_total`) ?? 0);
       const name = sys.read(`${device}/product_name`) || `${vendor} GPU ${sys.read(`${device}/device`) ?? ''}`.trim();
       // amdgpu publishes its own memory; an APU's is a small carve-out of the host's.
       const discrete = vendor === 'AMD' && vram >= 2 ** 30;
-      return [{ vendor, name, driver: driver || vendor, software: false, discrete, memory: vram > 0 ? vram : null }];
+      return [{ name, driver: driver || vendor, software: false, discrete, memory: vram > 0 ? vram : null }];
     });
 }
 
@@ -140,12 +141,7 @@ function readAdapter(sys: System, env: NodeJS.ProcessEnv): Adapter | null {
   const libraries = drivers.map((file) => libraryOf(sys, file)).join(' ');
   // A GPU counts only where the loader has its vendor's Vulkan driver (a container often has the
   // GPU but not the file that names its driver: Dawn would then run on the software one).
-  const hardware = [
-    ...(/nvidia/i.test(libraries) ? nvidiaAdapters(sys) : []),
-    ...drmAdapters(sys)
-      .filter(({ vendor }) => (vendor === 'AMD' ? /radeon|amdvlk/i : /intel/i).test(libraries))
-      .map(({ vendor: _, ...adapter }) => adapter),
-  ];
+  const hardware = [...nvidiaAdapters(sys, libraries), ...drmAdapters(sys, libraries)];
   const best = hardware.find((a) => a.discrete) ?? hardware[0];
   return best ?? softwareAdapter(sys, drivers);
 }

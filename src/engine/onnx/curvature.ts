@@ -66,7 +66,7 @@ export const curvatureModels = () => ({ rowDots: rowDotsModel(), scaled: scaledM
 export type CurvatureSessions = SessionSet<keyof ReturnType<typeof curvatureModels>>;
 
 /** The pairs as the recursion reads them: S and Y ([m, n], m ≥ the rows in use), ρ and R by row. */
-export interface PairRows {
+interface PairRows {
   S: Ort.Tensor;
   Y: Ort.Tensor;
   /** The newest pair's y, [1, n]. */
@@ -83,7 +83,7 @@ export interface PairRows {
  * H·q over the pairs (see the file's comment): four matrix–vector passes on `sessions`, the
  * loops over scalars in float64. Rows of S and Y not in use get weight 0.
  */
-export async function vectorFreeTimes(
+async function vectorFreeTimes(
   sessions: CurvatureSessions,
   { S, Y, newestY, order, rho, R, capacity }: PairRows,
   q: tf.Tensor4D,
@@ -143,26 +143,34 @@ export abstract class PairRing implements CurvaturePairs {
   protected readonly rho: Float64Array;
   /** R[a·capacity + b] = s_aᵀy_b, kept for row a older than row b. */
   protected readonly R: Float64Array;
-  /** Restored rows whose column of R (and a holder's copy) is still to be made. */
-  protected pending: number[] = [];
+  /** Rows stored whose column of R (and a holder's copy) is still to be made. */
+  private pending: number[] = [];
 
   constructor(readonly capacity: number) {
     this.rho = new Float64Array(capacity);
     this.R = new Float64Array(capacity * capacity);
   }
 
-  abstract push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void>;
+  /** Makes R's columns of these rows (oldest first), and the holder's copy of them. */
+  protected abstract make(rows: readonly number[]): Promise<void>;
 
-  /** S and Y where the holder's products run, every pending row in them and its column of R made. */
-  protected abstract products(): Promise<[Ort.Tensor, Ort.Tensor]>;
+  /** S and Y where the holder's products run. */
+  protected abstract matrices(): [Ort.Tensor, Ort.Tensor];
 
   /** The sessions that run the recursion's graphs. */
   protected abstract readonly sessions: CurvatureSessions;
 
+  async push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void> {
+    const row = this.store(s, y, rho); // first: a pair of another size starts the ring (and `pending`) afresh
+    this.pending.push(row);
+    await this.settle();
+  }
+
   async times(q: tf.Tensor4D, scaling: tf.Tensor4D): Promise<tf.Tensor4D> {
     const k = this.order.length;
     if (k === 0) throw new RangeError('the two-loop recursion needs at least one pair');
-    const [S, Y] = await this.products();
+    await this.settle();
+    const [S, Y] = this.matrices();
     const newestY = floats(this.row(this.Y, this.order[k - 1]!), [1, this.n]);
     const { order, rho, R, capacity } = this;
     const r = await vectorFreeTimes(this.sessions, { S, Y, newestY, order, rho, R, capacity }, q, scaling);
@@ -206,6 +214,18 @@ export abstract class PairRing implements CurvaturePairs {
     [this.S, this.Y, this.n] = [new Float32Array(0), new Float32Array(0), 0];
   }
 
+  /** Makes what the pending rows still lack; a failure drops every pair (one without its column of R must not be used). */
+  private async settle(): Promise<void> {
+    const rows = this.pending;
+    this.pending = [];
+    try {
+      await this.make(rows);
+    } catch (error) {
+      this.clear();
+      throw error;
+    }
+  }
+
   /** Row r of S or Y (a view). */
   protected row(M: Float32Array, r: number): Float32Array {
     return M.subarray(r * this.n, (r + 1) * this.n);
@@ -247,23 +267,6 @@ export class OnnxPairs extends PairRing {
     super(capacity);
   }
 
-  async push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void> {
-    const row = this.store(s, y, rho);
-    try {
-      await this.computeColumns([...this.pending, row]);
-    } catch (error) {
-      this.clear(); // a pair without its column of R must not be used
-      throw error;
-    }
-    this.pending = [];
-  }
-
-  protected async products(): Promise<[Ort.Tensor, Ort.Tensor]> {
-    await this.computeColumns(this.pending);
-    this.pending = [];
-    return this.matrices(this.used);
-  }
-
   /**
    * The rows up to the last in use: the first `length` ones until the ring wraps, then all. A
    * restored holder (same pairs, same offset) has the same: ONNX Runtime's matrix–vector product
@@ -274,8 +277,8 @@ export class OnnxPairs extends PairRing {
     return this.offset === 0 ? this.order.length : this.capacity;
   }
 
-  /** The first `rows` rows of S and Y (rows not in use among them get weight 0). */
-  private matrices(rows: number): [Ort.Tensor, Ort.Tensor] {
+  /** The rows up to the last in use of S and Y (rows not in use among them get weight 0). */
+  protected matrices(rows = this.used): [Ort.Tensor, Ort.Tensor] {
     const { S, Y, n } = this;
     return [floats(S.subarray(0, rows * n), [rows, n]), floats(Y.subarray(0, rows * n), [rows, n])];
   }
@@ -284,8 +287,7 @@ export class OnnxPairs extends PairRing {
    * R's column of each row given: s_aᵀy_row for every row a (one pass over S each), over all the
    * capacity's rows (unwritten pages read as zeros) whatever the rows in use, for the same reason.
    */
-  private async computeColumns(rows: readonly number[]): Promise<void> {
-    if (rows.length === 0) return;
+  protected async make(rows: readonly number[]): Promise<void> {
     const { n, capacity } = this;
     const [S] = this.matrices(capacity);
     for (const row of rows) {

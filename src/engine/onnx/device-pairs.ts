@@ -10,7 +10,6 @@
  * The host keeps a copy of the rows it sent (the CPU holder's memory, no more), so that a
  * checkpoint lists them without a read back from the device.
  */
-import type * as tf from '@tensorflow/tfjs';
 import { BOOL, GraphBuilder, INT64 } from '../graph/builder.js';
 import { ort, type Ort } from './runtime.js';
 import { floats, SessionSet } from './host.js';
@@ -60,19 +59,13 @@ export class DevicePairs extends PairRing {
     super(capacity);
   }
 
-  async push(s: tf.Tensor4D, y: tf.Tensor4D, rho: number): Promise<void> {
-    try {
-      await this.flush();
-      await this.write(this.store(s, y, rho));
-    } catch (error) {
-      this.clear(); // a pair without its column of R must not be used
-      throw error;
-    }
+  protected matrices(): [Ort.Tensor, Ort.Tensor] {
+    return [this.deviceS!, this.deviceY!];
   }
 
-  protected async products(): Promise<[Ort.Tensor, Ort.Tensor]> {
-    await this.flush();
-    return [this.deviceS!, this.deviceY!];
+  /** Writes the rows, oldest first (each column then sees the rows older than its own). */
+  protected async make(rows: readonly number[]): Promise<void> {
+    for (const row of rows) await this.write(row);
   }
 
   /** (`allocate` disposes too: pairs of another size start on fresh matrices.) */
@@ -107,18 +100,6 @@ export class DevicePairs extends PairRing {
     this.release();
     [this.deviceS, this.deviceY] = [out['nextS']!, out['nextY']!];
     this.setColumn(row, out['column']!.data as Float32Array);
-  }
-
-  /** Writes the restored rows, oldest first (each column then sees the rows older than its own). */
-  private async flush(): Promise<void> {
-    const pending = this.pending;
-    this.pending = [];
-    try {
-      for (const row of pending) await this.write(row);
-    } catch (error) {
-      this.clear();
-      throw error;
-    }
   }
 }
 

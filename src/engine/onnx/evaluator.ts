@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ort, type Ort } from './runtime.js';
-import { fromHost, hostData } from './host.js';
+import { floats, fromHost, hostData } from './host.js';
 import type { Costs, Evaluation } from '../../optim/types.js';
 import type { Evaluator, Objective } from '../evaluator.js';
 import type { OnnxTuning } from './tuning.js';
@@ -132,7 +132,7 @@ export class OnnxEvaluator implements Evaluator {
     try {
       const data = hostData(image);
       const io = EVALUATION_IO;
-      const out = await this.lease.session.run({ ...this.feeds, [io.image]: new ort.Tensor('float32', data, shape) });
+      const out = await this.lease.session.run({ ...this.feeds, [io.image]: floats(data, shape) });
       const value = (name: string) => (out[name]!.data as Float32Array)[0]!;
       const costs: Costs = {
         total: value(io.total),

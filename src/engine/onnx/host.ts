@@ -1,8 +1,8 @@
 /**
- * Vectors crossing between TensorFlow.js tensors and ONNX Runtime's CPU sessions: L-BFGS's
- * arithmetic on the native build (curvature.ts, lbfgs.ts) reads the same tensors several times a
- * step, so a tensor made from a session's output remembers that host array instead of copying
- * itself out of the WebAssembly heap again.
+ * Vectors crossing between TensorFlow.js tensors and ONNX Runtime's sessions, and the sessions of
+ * the optimisers' small graphs: L-BFGS's arithmetic (curvature.ts, lbfgs.ts) reads the same
+ * tensors several times a step, so a tensor made from a session's output remembers that host
+ * array instead of copying itself out of the WebAssembly heap again.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ort, type Ort } from './runtime.js';
@@ -21,6 +21,14 @@ export function fromHost(data: Float32Array, shape: readonly number[]): tf.Tenso
   const t = tf.tensor4d(data, shape as [number, number, number, number]);
   hostArrays.set(t, data);
   return t;
+}
+
+let zeroArray = new Float32Array(0);
+
+/** n zeros, for a graph's input that starts at 0 (shared: no session writes its inputs). */
+export function zeros(n: number): Float32Array {
+  if (zeroArray.length !== n) zeroArray = new Float32Array(n);
+  return zeroArray;
 }
 
 /** A float32 ONNX Runtime tensor over a host array (not copied). */

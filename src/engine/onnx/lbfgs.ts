@@ -8,7 +8,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { GraphBuilder, int } from '../graph/builder.js';
 import type { Ort } from './runtime.js';
-import { floats, fromHost, hostData, SessionSet } from './host.js';
+import { floats, fromHost, hostData, SessionSet, zeros } from './host.js';
 import { curvatureModels, onnxPairs } from './curvature.js';
 import { DEVICE_PAIR_OUTPUTS, devicePairModels, devicePairs } from './device-pairs.js';
 import { GRADIENT_FLOOR, SQUARED_GRADIENT_DECAY } from '../../optim/lbfgs.js';
@@ -90,17 +90,13 @@ type KernelSessions = SessionSet<keyof ReturnType<typeof kernelModels>>;
 
 /** The kernels, on sessions that their engine holds. */
 export class OnnxKernels implements LbfgsKernels {
-  /** g² enters v fully at the first step: v = 0 with decay 0. */
-  private zeros = new Float32Array(0);
-
   constructor(private readonly sessions: KernelSessions) {}
 
   async project(x: tf.Tensor4D, g: tf.Tensor4D, v: tf.Tensor4D | null) {
-    if (!v && this.zeros.length !== g.size) this.zeros = new Float32Array(g.size);
     const out = await this.sessions.run('project', {
       x: vector(x),
       g: vector(g),
-      v: v ? vector(v) : floats(this.zeros, [1, g.size]),
+      v: v ? vector(v) : floats(zeros(g.size), [1, g.size]), // g² enters v fully at the first step
       decay: floats(Float32Array.of(v ? SQUARED_GRADIENT_DECAY : 0), []),
       fresh: floats(Float32Array.of(v ? 1 - SQUARED_GRADIENT_DECAY : 1), []),
     });

@@ -90,9 +90,9 @@ function parts(run: RunShape, convolution: ConvLowering) {
   const image = 3 * 4 * height * width;
   // The targets: one forward pass per image (or tile), its outputs freed layer by layer.
   const targets = Math.max(...network.styleSizes.map(([h, w]) => networkBytes(h, w, deepestLayer).outputs), outputs);
-  /** s and y of every pair kept. */
-  const history2 = optimizer === 'lbfgs' ? 2 * history * image : 0;
-  const pairs = m.lbfgsPairFactor * history2;
+  /** Bytes of s and y of every pair kept. */
+  const historyBytes = optimizer === 'lbfgs' ? 2 * history * image : 0;
+  const pairs = m.lbfgsPairFactor * historyBytes;
   const state = optimizer === 'lbfgs' ? m.lbfgsTemporaries * image : 2 * image;
   // The evaluation graph's size (a tile's, when tiled) decides which convolutions are lowered.
   const pixels = network.height * network.width;
@@ -101,7 +101,7 @@ function parts(run: RunShape, convolution: ConvLowering) {
   const activations = m.activationFactor * outputs + extra * Math.max(0, outputs - from);
   const images = (m.images + network.tiledImages) * image;
   const held = heldWeightBytes(deepestLayer, convolution, pixels);
-  return { targets, history2, pairs, state, folding, activations, images, held };
+  return { targets, historyBytes, pairs, state, folding, activations, images, held };
 }
 
 function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
@@ -118,8 +118,8 @@ function estimate(run: RunShape, convolution: ConvLowering): { heap: number; rss
  * weights while a session loads, the pairs' copy and the optimiser's images.
  */
 function deviceEstimate(run: RunShape, convolution: ConvLowering): { heap: number; rss: number } {
-  const { targets, history2, pairs, state, folding, activations, images, held } = parts(run, convolution);
-  const heap = held + Math.max(targets, activations + 2 * history2 + images, folding);
+  const { targets, historyBytes, pairs, state, folding, activations, images, held } = parts(run, convolution);
+  const heap = held + Math.max(targets, activations + 2 * historyBytes + images, folding);
   const rss = ONNX_MEMORY_MODEL.base + held + pairs + state + images;
   return { heap, rss };
 }
